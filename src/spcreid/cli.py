@@ -1,0 +1,59 @@
+"""The ``spcreid`` command line: one entry point, one subcommand per workflow step.
+
+Each subcommand lives next to the code it drives; a module listed in ``COMMAND_MODULES`` exposes
+``register(subparsers)`` which adds its parsers and sets ``func`` on them. Imports are deferred to
+the module's ``register`` so that ``spcreid --help`` does not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from spcreid.errors import SpcreidError
+
+COMMAND_MODULES = (
+    "spcreid.data.commands",
+    "spcreid.data.toy_commands",
+    "spcreid.evaluation.commands",
+    "spcreid.clustering.commands",
+    "spcreid.synthesis.commands",
+    "spcreid.engine.commands",
+    "spcreid.workflow.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spcreid",
+        description="Unsupervised clothing-change person ReID (Sync-Person-Cloud), reproducible end to end.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    bench = subparsers.add_parser("bench", help="benchmarks that print measured figures as JSON")
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK")
+    bench_sub.required = True
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(subparsers)
+        if hasattr(module, "register_bench"):
+            module.register_bench(bench_sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except SpcreidError as exc:
+        print(f"spcreid {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"spcreid {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Experiments, table cells and run paths, derived from ``params.yaml``.
+
+``params.yaml`` declares each distinct training configuration once (``experiments``) and maps every
+table cell to one of them (``tables``). Snakemake, DVC and the table builder all call the functions
+here, so the list of training jobs is never written down twice.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spcreid.errors import SpcreidError
+
+SAMPLING_MODES = ("none", "average", "hardest", "both")
+SETTINGS = ("general", "sc", "cc")
+
+
+@dataclass(frozen=True, order=True)
+class Run:
+    """One training job: a dataset (table column key), an experiment and a seed."""
+
+    dataset: str
+    experiment: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/{self.experiment}/seed{self.seed}"
+
+
+def load_params(path: str | os.PathLike = "params.yaml", profile: str | None = None) -> dict[str, Any]:
+    """Read params.yaml, optionally overriding the active profile, and check cross-references."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpcreidError(f"{path} not found: run from the repository root or pass --params")
+    with open(path) as handle:
+        try:
+            params = yaml.safe_load(handle)
+        except yaml.YAMLError as exc:
+            raise SpcreidError(f"{path} is not valid YAML: {exc}") from exc
+    if profile is not None:
+        params["profile"] = profile
+    check_params(params, source=str(path))
+    return params
+
+
+def check_params(params: dict[str, Any], source: str = "params.yaml") -> None:
+    """Cross-reference checks JSON Schema cannot express (the schema checks types and ranges)."""
+    from spcreid.workflow.schema import validate_params
+
+    validate_params(params, source=source)
+    profile = params["profile"]
+    if profile not in params["profiles"]:
+        raise SpcreidError(
+            f"{source}: field 'profile' is '{profile}', which is not one of profiles {sorted(params['profiles'])}"
+        )
+    datasets = params["profiles"][profile]["datasets"]
+    for table, spec in params["tables"].items():
+        for i, cell in enumerate(spec["rows"]):
+            where = f"{source}: tables.{table}.rows[{i}]"
+            if cell["experiment"] not in params["experiments"]:
+                raise SpcreidError(f"{where}.experiment '{cell['experiment']}' is not declared under 'experiments'")
+            if cell["dataset"] not in datasets:
+                raise SpcreidError(
+                    f"{where}.dataset '{cell['dataset']}' is not a dataset of profile '{profile}' "
+                    f"(profiles.{profile}.datasets has {sorted(datasets)})"
+                )
+
+
+def profile(params: dict[str, Any]) -> dict[str, Any]:
+    return params["profiles"][params["profile"]]
+
+
+def table_cells(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every table cell as a dict with its table name added, in declaration order."""
+    return [dict(cell, table=table) for table, spec in params["tables"].items() for cell in spec["rows"]]
+
+
+def runs(params: dict[str, Any]) -> list[Run]:
+    """The distinct training jobs behind all table cells: each (dataset, experiment) once per seed."""
+    pairs = sorted({(cell["dataset"], cell["experiment"]) for cell in table_cells(params)})
+    return [Run(dataset, experiment, int(seed)) for dataset, experiment in pairs for seed in profile(params)["seeds"]]
+
+
+def method_config(params: dict[str, Any], experiment: str) -> dict[str, Any]:
+    """The method hyper-parameters of one experiment: ``method`` defaults overridden by the experiment."""
+    if experiment not in params["experiments"]:
+        raise SpcreidError(f"unknown experiment '{experiment}'; declared: {sorted(params['experiments'])}")
+    merged = copy.deepcopy(params["method"])
+    merged.update(params["experiments"][experiment] or {})
+    return merged
+
+
+def run_config(params: dict[str, Any], run: Run) -> dict[str, Any]:
+    """Everything a training job needs, fully resolved: method, train profile, dataset, seed."""
+    prof = profile(params)
+    if run.dataset not in prof["datasets"]:
+        raise SpcreidError(f"dataset '{run.dataset}' is not in profile '{params['profile']}'")
+    return {
+        "profile": params["profile"],
+        "dataset": run.dataset,
+        "dataset_spec": copy.deepcopy(prof["datasets"][run.dataset]),
+        "experiment": run.experiment,
+        "seed": run.seed,
+        "method": method_config(params, run.experiment),
+        "train": copy.deepcopy(prof["train"]),
+        "synthesis": copy.deepcopy(prof.get("synthesis", {})),
+    }
