@@ -72,5 +72,10 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     validate_manifest(frame, source=str(path))
     base = path.parent.resolve()
     for column in ["path"] + [c for c in OPTIONAL_COLUMNS if c in frame.columns]:
+        empty = frame[column].isna().to_numpy().nonzero()[0]
+        if len(empty):
+            raise SpcreidError(
+                f"manifest {path} line {empty[0] + 2}: empty '{column}' cell; rebuild it with `spcreid prepare-data`"
+            )
         frame[column] = [str((base / p).resolve()) for p in frame[column]]
     return frame

@@ -1,0 +1,100 @@
+"""The precomputed synthesis cache: a folder of clothing-changed copies and its ``index.csv``.
+
+``index.csv`` has one row per copy with columns ``source, copy, donor, backend, path``. All three
+paths are stored relative to the index's folder so that data and cache can move together (the
+same rule as manifests); readers get absolute paths back. ``settings.json`` beside it records the
+backend, seed and copy count, so a resumed run cannot silently mix two configurations.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from spcreid.errors import SpcreidError
+from spcreid.io import atomic_write, write_json
+
+INDEX_NAME = "index.csv"
+SETTINGS_NAME = "settings.json"
+INDEX_COLUMNS = ["source", "copy", "donor", "backend", "path"]
+
+
+def _relative(path: str | os.PathLike, base: Path) -> str:
+    return Path(os.path.relpath(os.path.abspath(path), base)).as_posix()
+
+
+def read_index(folder: str | os.PathLike) -> pd.DataFrame:
+    """The index with absolute paths, or an empty frame when the folder has none yet."""
+    folder = Path(folder).resolve()
+    index_path = folder / INDEX_NAME
+    if not index_path.is_file():
+        return pd.DataFrame(columns=INDEX_COLUMNS)
+    try:
+        frame = pd.read_csv(index_path, dtype={"source": str, "donor": str, "backend": str, "path": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SpcreidError(f"synthesis index {index_path} is not a readable CSV ({exc}); delete it and rerun") from exc
+    missing = [c for c in INDEX_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SpcreidError(f"synthesis index {index_path}: missing column(s) {missing}; expected {INDEX_COLUMNS}")
+    for column in ("source", "donor", "path"):
+        frame[column] = [str((folder / p).resolve()) for p in frame[column]]
+    return frame[INDEX_COLUMNS]
+
+
+def write_index(folder: str | os.PathLike, frame: pd.DataFrame) -> None:
+    """Write the index atomically, sorted by source then copy, with folder-relative paths."""
+    folder = Path(folder).resolve()
+    out = frame[INDEX_COLUMNS].copy()
+    for column in ("source", "donor", "path"):
+        out[column] = [_relative(p, folder) for p in out[column]]
+    out = out.sort_values(["source", "copy"], kind="stable").reset_index(drop=True)
+    with atomic_write(folder / INDEX_NAME, newline="") as handle:
+        out.to_csv(handle, index=False)
+
+
+def write_settings(folder: str | os.PathLike, settings: dict) -> None:
+    write_json(Path(folder) / SETTINGS_NAME, settings)
+
+
+class SynthesisCache:
+    """Read access to a finished cache: the copies of each source image, in copy order."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder).resolve()
+        if not (self.folder / INDEX_NAME).is_file():
+            raise SpcreidError(
+                f"{self.folder / INDEX_NAME} does not exist; build the cache with `spcreid synthesize --out {folder}`"
+            )
+        frame = read_index(self.folder)
+        self._copies: dict[str, list[Path]] = {}
+        for source, group in frame.groupby("source", sort=False):
+            self._copies[source] = [Path(p) for p in group.sort_values("copy", kind="stable")["path"]]
+        counts = {len(v) for v in self._copies.values()}
+        if len(counts) > 1:
+            raise SpcreidError(
+                f"{self.folder / INDEX_NAME}: sources have different numbers of copies {sorted(counts)}; "
+                "an interrupted run? rerun `spcreid synthesize` with the same arguments to finish it"
+            )
+        self.copies_per_source = counts.pop() if counts else 0
+        self.backend = ",".join(sorted(set(frame["backend"]))) if len(frame) else ""
+
+    def __len__(self) -> int:
+        return len(self._copies)
+
+    def __contains__(self, source: str | os.PathLike) -> bool:
+        return str(Path(source).resolve()) in self._copies
+
+    def sources(self) -> list[str]:
+        return sorted(self._copies)
+
+    def copies(self, source: str | os.PathLike) -> list[Path]:
+        """Absolute paths of the S copies of ``source`` (an absolute image path), ordered by copy."""
+        key = str(Path(source).resolve())
+        if key not in self._copies:
+            raise SpcreidError(
+                f"image {source} has no synthetic copies in {self.folder / INDEX_NAME}; "
+                "was the cache built from the same manifest and split?"
+            )
+        return list(self._copies[key])

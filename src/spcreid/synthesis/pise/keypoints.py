@@ -1,0 +1,104 @@
+"""Body keypoints for PISE: torchvision keypoint R-CNN (COCO-17) mapped to OpenPose-18.
+
+PISE was trained with 18 OpenPose keypoints (Pose-Transfer's annotation files). COCO's 17
+keypoints cover the same joints except the neck, which OpenPose places midway between the
+shoulders; it is only defined when both shoulders are seen. Order used here is OpenPose's COCO-18
+(0 nose, 1 neck, 2-4 right shoulder/elbow/wrist, 5-7 left, 8-10 right hip/knee/ankle, 11-13 left,
+14 right eye, 15 left eye, 16 right ear, 17 left ear), which is what PISE's limb list connects
+(right shoulder 2 to joint 16, left shoulder 5 to joint 17), even though PISE's label-name list
+swaps the left/right eye and ear names.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from spcreid.errors import SpcreidError
+from spcreid.synthesis.pise import require_weights
+
+MISSING = -1
+NUM_OPENPOSE = 18
+# OPENPOSE_FROM_COCO[j] = COCO index of OpenPose joint j (None: the neck, derived from the shoulders).
+OPENPOSE_FROM_COCO: Sequence[int | None] = (
+    0, None, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3,
+)
+COCO_LEFT_SHOULDER, COCO_RIGHT_SHOULDER = 5, 6
+FETCH_HINT = "fetch it with `spcreid fetch-weights --name keypointrcnn-coco` and pass --keypoint-weights"
+
+
+def coco_to_openpose(coco: np.ndarray, score_threshold: float = 0.3) -> np.ndarray:
+    """(17, 3) COCO keypoints (x, y, score) -> (18, 2) int OpenPose keypoints (y, x), -1 where unseen.
+
+    Rows are (y, x) because PISE's annotation CSV lists ``keypoints_y`` then ``keypoints_x``.
+    """
+    coco = np.asarray(coco, dtype=np.float64)
+    if coco.shape != (17, 3):
+        raise SpcreidError(f"COCO keypoints must have shape (17, 3) as (x, y, score), got {coco.shape}")
+    seen = coco[:, 2] >= score_threshold
+    out = np.full((NUM_OPENPOSE, 2), MISSING, dtype=np.int64)
+    for joint, c in enumerate(OPENPOSE_FROM_COCO):
+        if c is not None and seen[c]:
+            out[joint] = np.rint([coco[c, 1], coco[c, 0]])
+    if seen[COCO_LEFT_SHOULDER] and seen[COCO_RIGHT_SHOULDER]:
+        mid = (coco[COCO_LEFT_SHOULDER, :2] + coco[COCO_RIGHT_SHOULDER, :2]) / 2.0
+        out[1] = np.rint([mid[1], mid[0]])
+    return out
+
+
+class KeypointDetector:
+    """torchvision keypointrcnn_resnet50_fpn loaded from a local weights file (no downloads)."""
+
+    def __init__(
+        self,
+        weights: str | os.PathLike | None,
+        sha256: str | None = None,
+        device: str = "cpu",
+        registered_as: str | None = "keypointrcnn-coco",
+    ):
+        """``registered_as``: name in spcreid.data.weights whose published hash the file must match
+        (None skips that check, for weights fine-tuned elsewhere)."""
+        import torch
+        from torchvision.models.detection import keypointrcnn_resnet50_fpn
+
+        path = require_weights(weights, "keypoint R-CNN", FETCH_HINT, sha256=sha256)
+        if registered_as is not None:
+            from spcreid.data.weights import check_weights
+
+            check_weights(registered_as, path)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several unrelated types for a bad file
+            raise SpcreidError(f"keypoint R-CNN: {path} is not a readable PyTorch weights file ({exc}); {FETCH_HINT}") from exc
+        model = keypointrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_keypoints=17)
+        try:
+            model.load_state_dict(state)
+        except (RuntimeError, TypeError) as exc:
+            raise SpcreidError(
+                f"keypoint R-CNN: {path} does not hold keypointrcnn_resnet50_fpn COCO weights ({str(exc)[:200]})"
+            ) from exc
+        self.model = model.eval().to(device)
+        self.device = device
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """(17, 3) COCO keypoints of the highest-scoring person; all scores 0 if nobody is found.
+
+        ReID crops show one centred person, so the most confident detection is that person.
+        """
+        import torch
+
+        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(255).to(self.device)
+        with torch.no_grad():
+            result = self.model([tensor])[0]
+        if len(result["scores"]) == 0:
+            return np.zeros((17, 3))
+        best = int(result["scores"].argmax())
+        kp = result["keypoints"][best].cpu().numpy()  # x, y, visibility flag
+        scores = result["keypoints_scores"][best].cpu().numpy()
+        # keypoint scores are logits; squash them so the threshold reads as a probability.
+        return np.concatenate([kp[:, :2], 1.0 / (1.0 + np.exp(-scores[:, None]))], axis=1)
+
+    def openpose(self, image: np.ndarray, score_threshold: float = 0.3) -> np.ndarray:
+        return coco_to_openpose(self.detect(image), score_threshold)
