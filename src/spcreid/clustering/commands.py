@@ -1,5 +1,50 @@
-"""Subcommands of this package (filled in by its owner)."""
+"""Command-line entry points of the clustering package: `spcreid bench pseudo-labels`."""
+
+from __future__ import annotations
+
+import argparse
+import json
 
 
 def register(subparsers) -> None:
-    """Add this package's subcommands to the `spcreid` parser."""
+    """No workflow step of its own: training calls :func:`spcreid.clustering.pseudo_labels` each epoch."""
+
+
+def register_bench(bench_subparsers) -> None:
+    parser = bench_subparsers.add_parser(
+        "pseudo-labels",
+        help="time sparse k-reciprocal Jaccard + DBSCAN on synthetic clustered features",
+        description="Generate N synthetic clustered features, compute pseudo labels (k1=30, k2=6, "
+        "min_samples=4) and print {n, dim, seconds, peak_rss_mb, n_clusters, n_outliers, "
+        "stage_seconds} as JSON.",
+    )
+    parser.add_argument("--n", type=int, required=True, help="number of features")
+    parser.add_argument("--dim", type=int, default=2048, help="feature dimension (default 2048)")
+    parser.add_argument(
+        "--clusters", type=int, default=None, help="cluster centres to generate (default N/40)"
+    )
+    parser.add_argument("--eps", type=float, default=0.4, help="DBSCAN eps on the Jaccard distance")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic features")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
+    parser.add_argument("--device", default=None, help="torch device for the kNN stage, e.g. cuda")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.set_defaults(func=_bench_pseudo_labels)
+
+
+def _bench_pseudo_labels(args: argparse.Namespace) -> int:
+    from spcreid.clustering.bench import run_pseudo_label_benchmark
+
+    figures = run_pseudo_label_benchmark(
+        n=args.n,
+        dim=args.dim,
+        clusters=args.clusters,
+        eps=args.eps,
+        seed=args.seed,
+        threads=args.threads,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    print(json.dumps(figures, indent=2))
+    return 0

@@ -45,7 +45,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("fetch-weights", help="download and verify a pretrained weight file")
     # Names are checked by spcreid.data.weights (importing it here would slow down `spcreid --help`).
-    p.add_argument("--name", required=True, help="resnet50-imagenet, keypointrcnn-coco, pise-texture or pise-pose")
+    p.add_argument("--name", required=True, help="resnet50-imagenet, keypointrcnn-coco, vgg19-imagenet, pise-texture or pise-pose")
     p.add_argument(
         "--dest", required=True, help="weight file to write (a folder, or a path ending in /, gets NAME.pth)"
     )

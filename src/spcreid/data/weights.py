@@ -51,6 +51,12 @@ WEIGHTS: dict[str, WeightSpec] = {
         url="https://download.pytorch.org/models/keypointrcnn_resnet50_fpn_coco-fc266e95.pth",
         sha256_prefix="fc266e95",
     ),
+    "vgg19-imagenet": WeightSpec(
+        name="vgg19-imagenet",
+        description="torchvision VGG-19 ImageNet weights, loaded by PISE's generator at start-up (perceptual features)",
+        url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+        sha256_prefix="dcbb9e9d",
+    ),
     "pise-texture": WeightSpec(
         name="pise-texture",
         description="PISE generator for texture transfer / editing (Zhang et al., CVPR 2021)",

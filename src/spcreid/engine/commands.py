@@ -1,5 +1,179 @@
-"""Subcommands of this package (filled in by its owner)."""
+"""``spcreid train``, ``spcreid evaluate``, ``spcreid pretrain-backbone`` and ``spcreid bench train-throughput``.
+
+torch and the engine are imported inside the command functions so that ``spcreid --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from spcreid.errors import SpcreidError
+
+GALLERY_MODES = ("multi", "single", "single-cmc")
+PROTOCOLS = ("prcc", "vcclothes", "ltcc")
 
 
 def register(subparsers) -> None:
-    """Add this package's subcommands to the `spcreid` parser."""
+    train = subparsers.add_parser(
+        "train",
+        help="train one run (dataset x experiment x seed) of params.yaml and evaluate it",
+        description="Algorithm 1 of the paper. Writes OUT/{config.json, log.jsonl, checkpoint.pt, model.pt, "
+        "metrics.json}; metrics.json is written last.",
+    )
+    train.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    train.add_argument("--dataset", required=True, help="dataset key of the active profile, e.g. prcc")
+    train.add_argument("--experiment", required=True, help="experiment name under 'experiments', e.g. full")
+    train.add_argument("--seed", type=int, required=True)
+    train.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
+    train.add_argument("--synthesis", help="synthesis cache folder (needed when the experiment augments)")
+    train.add_argument("--profile", choices=("embedded", "paper"), help="override params.yaml's profile")
+    train.add_argument("--out", required=True, help="run folder")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
+    train.add_argument("--epochs", type=int, help="override train.epochs (quick runs)")
+    train.add_argument("--iters", type=int, help="override train.iters_per_epoch (quick runs)")
+    train.add_argument("--device", help="override train.device: cpu, cuda, cuda:N or auto")
+    _add_threads_argument(train)
+    train.set_defaults(func=run_train)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a trained run's model.pt on a manifest's query/gallery rows",
+    )
+    evaluate.add_argument("--run", required=True, help="run folder holding model.pt")
+    evaluate.add_argument("--manifest", required=True)
+    evaluate.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    evaluate.add_argument("--gallery-mode", choices=GALLERY_MODES, help="default: the protocol's own")
+    evaluate.add_argument("--device", default="auto")
+    _add_threads_argument(evaluate)
+    evaluate.add_argument("--out", required=True, help="metrics JSON to write")
+    evaluate.set_defaults(func=run_evaluate)
+
+    _register_pretrain(subparsers)
+
+
+def _register_pretrain(subparsers) -> None:
+    # Options left unset fall back to spcreid.engine.pretrain.PretrainSettings (not imported here: it
+    # pulls in torch, and `spcreid --help` should stay fast).
+    pretrain = subparsers.add_parser(
+        "pretrain-backbone",
+        help="pretrain a backbone trunk with outfit labels on a separate toy set (ImageNet stand-in)",
+        description="Supervised pretraining on every image of a toy dataset folder, one class per outfit "
+        "(pid, clothes_id), so the features separate people but stay clothing-sensitive. Writes only the "
+        "trunk, in the layout train.pretrained loads. Generate the folder with `spcreid make-toy-data` and a "
+        "seed that no evaluation set uses. Unset options take the defaults of PretrainSettings "
+        "(resnet18-small, 64x32, 20 epochs, seed 0, P 16, K 4, lr 1e-3, triplet weight 1).",
+    )
+    pretrain.add_argument("--data", required=True, help="toy dataset folder written by make-toy-data")
+    pretrain.add_argument("--arch", help="backbone, as train.arch")
+    pretrain.add_argument("--height", type=int, help="input height (use train.height)")
+    pretrain.add_argument("--width", type=int, help="input width (use train.width)")
+    pretrain.add_argument("--epochs", type=int, help="passes over all outfit classes")
+    pretrain.add_argument("--seed", type=int)
+    pretrain.add_argument("--classes-per-batch", type=int, help="P outfit classes per batch")
+    pretrain.add_argument("--images-per-class", type=int, help="K images per class")
+    pretrain.add_argument("--lr", type=float, help="Adam learning rate")
+    pretrain.add_argument("--triplet-weight", type=float, help="batch-hard triplet weight; 0 disables")
+    pretrain.add_argument("--out", required=True, help="weights file to write, e.g. data/weights/toy-pretrained.pth")
+    pretrain.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_threads_argument(pretrain)
+    pretrain.set_defaults(func=run_pretrain)
+
+
+def register_bench(bench_subparsers) -> None:
+    bench = bench_subparsers.add_parser(
+        "train-throughput",
+        help="time forward + backward + Adam step of one training batch; prints JSON",
+    )
+    bench.add_argument("--arch", default="resnet50")
+    bench.add_argument("--batch", type=int, default=160, help="images per step (paper: (1+S)*P*K = 160)")
+    bench.add_argument("--height", type=int, default=256)
+    bench.add_argument("--width", type=int, default=128)
+    bench.add_argument("--steps", type=int, default=5, help="timed steps (after one untimed warm-up step)")
+    bench.add_argument("--clusters", type=int, default=500, help="rows of the random cluster memory")
+    bench.add_argument("--device", default="auto")
+    _add_threads_argument(bench)
+    bench.set_defaults(func=run_bench)
+
+
+def _add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (default: torch's choice, one per core); give each of N parallel jobs "
+        "cores/N, oversubscribed cores make small-batch CPU training several times slower",
+    )
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SpcreidError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from spcreid.engine.trainer import train_run
+    from spcreid.workflow.experiments import Run, load_params, run_config
+
+    _set_threads(args)
+    params = load_params(args.params, profile=args.profile)
+    config = run_config(params, Run(args.dataset, args.experiment, args.seed))
+    for option, key in (("epochs", "epochs"), ("iters", "iters_per_epoch")):
+        value = getattr(args, option)
+        if value is not None:
+            if value < 1:
+                raise SpcreidError(f"--{option} must be >= 1, got {value}")
+            config["train"][key] = value
+    metrics = train_run(config, args.manifest, args.out, args.synthesis, resume=args.resume, device=args.device)
+    print(json.dumps({"run": str(Path(args.out)), "metrics": metrics}, sort_keys=True))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from spcreid.data.manifest import read_manifest
+    from spcreid.engine.checkpoint import load_model_file
+    from spcreid.engine.trainer import evaluate_model, resolve_device
+    from spcreid.io import write_json
+    from spcreid.models.backbone import build_model
+
+    _set_threads(args)
+    saved = load_model_file(Path(args.run) / "model.pt")
+    meta = saved["meta"]
+    model = build_model(meta["arch"], None, meta["pooling"], last_stride=1)
+    model.load_state_dict(saved["state_dict"])
+    frame = read_manifest(args.manifest)
+    rows = frame[frame["role"].isin(["query", "gallery"])].reset_index(drop=True)
+    device = resolve_device(args.device)
+    metrics = evaluate_model(
+        model, rows, args.protocol, int(meta["height"]), int(meta["width"]), device, args.gallery_mode
+    )
+    write_json(args.out, metrics)
+    print(json.dumps(metrics, sort_keys=True))
+    return 0
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    from spcreid.engine.pretrain import PretrainSettings, pretrain_backbone
+
+    _set_threads(args)
+    options = ("arch", "height", "width", "epochs", "seed", "classes_per_batch", "images_per_class", "lr",
+               "triplet_weight")
+    settings = PretrainSettings(**{name: getattr(args, name) for name in options if getattr(args, name) is not None})
+    summary = pretrain_backbone(args.data, args.out, settings, progress=not args.quiet)
+    print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from spcreid.engine.trainer import measure_train_throughput
+
+    _set_threads(args)
+    result = measure_train_throughput(
+        args.arch, args.batch, args.height, args.width, args.steps, args.clusters, args.device
+    )
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0

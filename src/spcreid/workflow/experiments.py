@@ -89,10 +89,16 @@ def runs(params: dict[str, Any]) -> list[Run]:
 
 
 def method_config(params: dict[str, Any], experiment: str) -> dict[str, Any]:
-    """The method hyper-parameters of one experiment: ``method`` defaults overridden by the experiment."""
+    """The method hyper-parameters of one experiment.
+
+    Precedence, lowest first: the ``method`` block (the paper's values), the active profile's ``method``
+    block (settings that must follow the data scale, e.g. k1 on a 144-image toy set), the experiment's own
+    overrides (the ablation switches, which must hold in every profile).
+    """
     if experiment not in params["experiments"]:
         raise SpcreidError(f"unknown experiment '{experiment}'; declared: {sorted(params['experiments'])}")
     merged = copy.deepcopy(params["method"])
+    merged.update(profile(params).get("method") or {})
     merged.update(params["experiments"][experiment] or {})
     return merged
 

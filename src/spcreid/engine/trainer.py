@@ -1,0 +1,538 @@
+"""The training loop of Algorithm 1 and the run folder it fills.
+
+Per epoch: extract features of the real train images, cluster them into pseudo identities (outliers
+dropped), initialise the cluster memories, then ``iters_per_epoch`` iterations of camera-aware
+P x K sampling; each image comes with its S synthetic copies (clothing augmentation), all
+(1 + S) * P * K images go through the backbone, L = Lq + alpha * Ls is minimised with Adam, and the
+memories are updated without gradient after the step. A checkpoint is written after every epoch;
+the final weights go to ``model.pt`` and the test-set metrics to ``metrics.json``.
+
+Determinism: on CPU a run is a pure function of its config and seed. Every random choice of the
+loop (sampling, crops and flips, memory initialisation) comes from one explicit
+``torch.Generator``; model initialisation from ``torch.manual_seed``. The checkpoint stores all
+random states so ``--resume`` reproduces an uninterrupted run exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from spcreid.engine.checkpoint import (
+    capture_rng_states,
+    load_checkpoint,
+    restore_rng_states,
+    save_checkpoint,
+    save_model,
+)
+from spcreid.engine.logging import EpochLog
+from spcreid.engine.schedule import learning_rate, set_learning_rate
+from spcreid.errors import SpcreidError
+from spcreid.io import write_json
+from spcreid.method.losses import KL_DISTRIBUTIONS, MEMORY_COMBINATIONS, training_loss
+from spcreid.method.memory import HARD_MEASURES, SAMPLING_MODES, ClusterMemory, build_memories
+
+# Options this package adds to params.yaml's ``method`` block, with the values used when absent.
+METHOD_DEFAULTS: dict[str, Any] = {
+    "memory_combination": "mean",
+    "kl_distribution": "features",
+    "kl_temperature": 0.05,
+    "hard_measure": "kl",
+    "lr_schedule": "constant",
+    "lr_steps": [],
+    "lr_gamma": 0.1,
+}
+CHOICES = {
+    "sampling": SAMPLING_MODES,
+    "memory_combination": MEMORY_COMBINATIONS,
+    "kl_distribution": KL_DISTRIBUTIONS,
+    "hard_measure": HARD_MEASURES,
+}
+FEATURE_BATCH_SIZE = 128
+
+
+def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a run config (``run_config`` output) with method defaults filled in and checked."""
+    config = copy.deepcopy(config)
+    method = config["method"]
+    for key, value in METHOD_DEFAULTS.items():
+        method.setdefault(key, copy.deepcopy(value))
+    for key, allowed in CHOICES.items():
+        if method[key] not in allowed:
+            raise SpcreidError(f"method.{key} is '{method[key]}'; use one of {list(allowed)}")
+    for key in ("temperature", "kl_temperature", "eps", "lr"):
+        if not float(method[key]) > 0:
+            raise SpcreidError(f"method.{key} is {method[key]}; it must be > 0")
+    if method["self_identity"] and not method["augment"]:
+        raise SpcreidError(
+            "method.self_identity is true but method.augment is false: the self-identity loss compares "
+            "an image with its synthetic copies, so it needs augment: true"
+        )
+    for key in ("epochs", "iters_per_epoch"):
+        if int(config["train"][key]) < 1:
+            raise SpcreidError(f"train.{key} is {config['train'][key]}; it must be >= 1")
+    return config
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA on a machine without it is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SpcreidError(f"train.device is '{name}' but no CUDA GPU is visible; use --device cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise SpcreidError(f"train.device is '{name}'; use cpu, cuda, cuda:N or auto")
+    return torch.device(name)
+
+
+@dataclass
+class TrainingData:
+    """The manifest's train images (with their synthetic copies when augmenting) and test rows."""
+
+    paths: list[str]
+    camids: np.ndarray
+    copies: list[list[str]] | None
+    test_rows: pd.DataFrame
+
+
+def load_training_data(manifest: str | os.PathLike, synthesis: str | os.PathLike | None, copies: int) -> TrainingData:
+    """Read the manifest; ``copies`` > 0 also looks up that many synthetic copies per train image."""
+    from spcreid.data.manifest import read_manifest
+
+    frame = read_manifest(manifest)
+    train = frame[frame["role"] == "train"]
+    if train.empty:
+        raise SpcreidError(f"manifest {manifest} has no rows with role 'train'; nothing to train on")
+    test_rows = frame[frame["role"].isin(["query", "gallery"])].reset_index(drop=True)
+    paths = train["path"].tolist()
+    copy_paths = None
+    if copies > 0:
+        if synthesis is None:
+            raise SpcreidError(
+                "method.augment is true but no --synthesis folder was given; build the cache with "
+                "`spcreid synthesize` and pass --synthesis DIR (or train an experiment without augmentation)"
+            )
+        from spcreid.synthesis.cache import SynthesisCache
+
+        cache = SynthesisCache(synthesis)
+        if cache.copies_per_source < copies:
+            raise SpcreidError(
+                f"synthesis cache {synthesis} holds {cache.copies_per_source} copies per image but method.S is "
+                f"{copies}; rebuild the cache with {copies} copies or lower method.S"
+            )
+        copy_paths = [[str(p) for p in cache.copies(path)[:copies]] for path in paths]
+    return TrainingData(paths, train["camid"].to_numpy(np.int64), copy_paths, test_rows)
+
+
+def relabel(labels: np.ndarray) -> np.ndarray:
+    """Map the kept cluster ids onto 0..C-1 in increasing order; -1 stays -1."""
+    labels = np.asarray(labels, dtype=np.int64)
+    result = np.full_like(labels, -1)
+    clustered = labels >= 0
+    result[clustered] = np.unique(labels[clustered], return_inverse=True)[1]
+    return result
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def deterministic_kernels(device: torch.device):
+    """Deterministic kernels while training, the caller's setting restored afterwards.
+
+    On CUDA a kernel without a deterministic version only warns: GPU runs favour speed and are
+    reproducible up to float rounding; CPU runs are bit-exact.
+    """
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
+class Trainer:
+    """Runs Algorithm 1 for one run config, writing checkpoint and log into ``out_dir``."""
+
+    def __init__(self, config: dict[str, Any], data: TrainingData, out_dir: str | os.PathLike, device: torch.device):
+        from spcreid.engine.images import TrainImages
+        from spcreid.models.backbone import build_model
+
+        self.config = config
+        self.method = config["method"]
+        self.train_cfg = config["train"]
+        self.data = data
+        self.out_dir = Path(out_dir)
+        self.device = device
+        self.on_cuda = device.type == "cuda"
+        self.generator = seed_everything(int(config["seed"]))
+        self.model = build_model(
+            self.train_cfg["arch"], self.train_cfg.get("pretrained"), self.method["pooling"], last_stride=1
+        ).to(device)
+        if self.on_cuda:
+            self.model.to(memory_format=torch.channels_last)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(
+            trainable, lr=float(self.method["lr"]), weight_decay=float(self.method["weight_decay"])
+        )
+        self.images = TrainImages(
+            data.paths,
+            data.copies if self.method["augment"] else None,
+            height=int(self.train_cfg["height"]),
+            width=int(self.train_cfg["width"]),
+            workers=int(self.train_cfg.get("workers", 0)),
+        )
+        self.memories: list[ClusterMemory] = []
+        self.start_epoch = 0
+        self.log = EpochLog(self.out_dir / "log.jsonl")
+
+    # --- checkpointing -------------------------------------------------------------------------
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "checkpoint.pt"
+
+    def save_checkpoint(self, epochs_done: int) -> None:
+        save_checkpoint(
+            self.checkpoint_path,
+            {
+                "epoch": epochs_done,
+                "config": self.config,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "memories": [m.state_dict() for m in self.memories],
+                "rng": capture_rng_states(self.generator),
+            },
+        )
+
+    def resume(self) -> None:
+        """Continue from checkpoint.pt; it must come from the same config (train.epochs may grow)."""
+        state = load_checkpoint(self.checkpoint_path)
+        differences = _config_differences(state["config"], self.config)
+        if differences:
+            raise SpcreidError(
+                f"{self.checkpoint_path} was written with a different configuration ({'; '.join(differences)}); "
+                "rerun without --resume to start over"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.memories = [ClusterMemory.from_state_dict(m).to(self.device) for m in state["memories"]]
+        restore_rng_states(state["rng"], self.generator)
+        self.start_epoch = int(state["epoch"])
+        self.log.load(keep_epochs=self.start_epoch)
+
+    # --- Algorithm 1 ---------------------------------------------------------------------------
+
+    def fit(self) -> None:
+        if self.start_epoch == 0:
+            self.log.reset()
+        epochs = int(self.train_cfg["epochs"])
+        for epoch in range(self.start_epoch, epochs):
+            record = self.train_epoch(epoch)
+            self.log.append(record)
+            self.save_checkpoint(epoch + 1)
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        from spcreid.engine.sampler import CameraAwarePKSampler
+
+        started = time.perf_counter()
+        lr = learning_rate(
+            epoch,
+            float(self.method["lr"]),
+            int(self.train_cfg["warmup_epochs"]),
+            self.method["lr_schedule"],
+            self.method["lr_steps"],
+            float(self.method["lr_gamma"]),
+        )
+        set_learning_rate(self.optimizer, lr)
+        labels, features = self.pseudo_label(epoch)
+        kept = labels >= 0
+        self.memories = [
+            m.to(self.device)
+            for m in build_memories(
+                self.method["sampling"],
+                features[torch.from_numpy(kept).to(features.device)],
+                torch.from_numpy(labels[kept]),
+                float(self.method["momentum"]),
+                self.generator,
+                self.method["hard_measure"],
+                float(self.method["kl_temperature"]),
+            )
+        ]
+        sampler = CameraAwarePKSampler(
+            labels,
+            self.data.camids,
+            int(self.method["P"]),
+            int(self.method["K"]),
+            int(self.train_cfg["iters_per_epoch"]),
+            self.generator,
+        )
+        label_tensor = torch.from_numpy(labels)
+        totals = {"loss": 0.0, "loss_contrast": 0.0, "loss_self_identity": 0.0}
+        self.model.train()
+        epochs = int(self.train_cfg["epochs"])
+        progress = tqdm(sampler, desc=f"epoch {epoch + 1}/{epochs}", unit="it", leave=False)
+        for iteration, indices in enumerate(progress, start=1):
+            terms = self.train_step(indices, label_tensor[indices], epoch, iteration)
+            values = {
+                "loss": terms.total.item(),
+                "loss_contrast": terms.contrast.item(),
+                "loss_self_identity": terms.self_identity.item(),
+            }
+            for key, value in values.items():
+                totals[key] += value
+            progress.set_postfix(loss=f"{values['loss']:.3f}")
+        iterations = len(sampler)
+        return {
+            "epoch": epoch + 1,
+            "lr": lr,
+            "n_clusters": int(labels.max()) + 1,
+            "n_outliers": int((~kept).sum()),
+            "n_images": int(labels.size),
+            **{key: value / iterations for key, value in totals.items()},
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+
+    def pseudo_label(self, epoch: int) -> tuple[np.ndarray, torch.Tensor]:
+        """Eq. 1-2: features of the real train images and their DBSCAN pseudo labels (0..C-1, -1)."""
+        from spcreid.clustering import pseudo_labels
+        from spcreid.engine.features import extract_features
+
+        features = extract_features(
+            self.model,
+            self.data.paths,
+            int(self.train_cfg["height"]),
+            int(self.train_cfg["width"]),
+            batch_size=FEATURE_BATCH_SIZE,
+            device=self.device,
+            desc=f"epoch {epoch + 1} features",
+        )
+        labels = relabel(
+            pseudo_labels(
+                features,
+                eps=float(self.method["eps"]),
+                min_samples=int(self.method["min_samples"]),
+                k1=int(self.method["k1"]),
+                k2=int(self.method["k2"]),
+                device=self.device,
+            )
+        )
+        n_clusters = int(labels.max()) + 1 if labels.size else 0
+        if n_clusters < 2:
+            raise SpcreidError(
+                f"epoch {epoch + 1}: clustering with eps={self.method['eps']} found {n_clusters} cluster(s) "
+                f"among {labels.size} images (min_samples={self.method['min_samples']}); contrastive training "
+                "needs at least 2. Change method.eps (too small: everything is an outlier; too large: one cluster)"
+            )
+        return labels, features.to(self.device)
+
+    def train_step(self, indices: list[int], labels: torch.Tensor, epoch: int, iteration: int):
+        """One iteration: forward all (1 + S) * P * K images, Adam step, then the memory update."""
+        images = self.images.batch(indices, self.generator)  # source-major: [src0, copies of 0, src1, ...]
+        views = self.images.group_size
+        images = images.to(self.device, non_blocking=True)
+        if self.on_cuda:
+            images = images.contiguous(memory_format=torch.channels_last)
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.on_cuda else contextlib.nullcontext()
+        with autocast:
+            features = self.model(images)
+        # The losses run in float32 whatever the forward precision.
+        features = torch.nn.functional.normalize(features.float(), dim=1).view(len(indices), views, -1)
+        labels = labels.to(self.device)
+        terms = training_loss(
+            features,
+            labels,
+            [m.features for m in self.memories],
+            temperature=float(self.method["temperature"]),
+            alpha=float(self.method["alpha"]),
+            use_self_identity=bool(self.method["self_identity"]),
+            memory_combination=self.method["memory_combination"],
+            kl_distribution=self.method["kl_distribution"],
+            kl_temperature=float(self.method["kl_temperature"]),
+        )
+        if not torch.isfinite(terms.total):
+            raise SpcreidError(
+                f"epoch {epoch + 1}, iteration {iteration}: loss is {terms.total.item()}; "
+                f"training diverged (method.lr={self.method['lr']}, method.temperature={self.method['temperature']})"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        self.optimizer.step()
+        flat = features.detach().reshape(-1, features.shape[-1])
+        view_labels = labels.repeat_interleave(views)
+        for memory in self.memories:
+            memory.update(flat, view_labels)
+        return terms
+
+    # --- final artefacts -----------------------------------------------------------------------
+
+    def model_meta(self) -> dict[str, Any]:
+        return {
+            "arch": self.train_cfg["arch"],
+            "pooling": self.method["pooling"],
+            "height": int(self.train_cfg["height"]),
+            "width": int(self.train_cfg["width"]),
+            "feature_dim": int(self.model.feature_dim),
+            "dataset": self.config["dataset"],
+            "experiment": self.config["experiment"],
+            "seed": int(self.config["seed"]),
+        }
+
+
+def _config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Fields that differ between two run configs, ignoring those that may change on resume."""
+    may_change = {("train", "epochs"), ("train", "device"), ("train", "workers")}
+    differences = []
+    for section in sorted(set(saved) | set(current)):
+        a, b = saved.get(section), current.get(section)
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                if (section, key) not in may_change and a.get(key) != b.get(key):
+                    differences.append(f"{section}.{key}: {a.get(key)!r} -> {b.get(key)!r}")
+        elif a != b:
+            differences.append(f"{section}: {a!r} -> {b!r}")
+    return differences
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    test_rows: pd.DataFrame,
+    protocol: str,
+    height: int,
+    width: int,
+    device: torch.device,
+    gallery_mode: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Features of the query and gallery rows and the dataset protocol's metrics, ``{setting: metrics}``."""
+    from spcreid.engine.features import extract_features
+    from spcreid.evaluation import evaluate_protocol
+
+    if test_rows.empty:
+        raise SpcreidError("the manifest has no query/gallery rows (role query or gallery); nothing to evaluate")
+    features = extract_features(
+        model, test_rows["path"].tolist(), height, width, batch_size=FEATURE_BATCH_SIZE, device=device, desc="test"
+    )
+    return evaluate_protocol(protocol, features.numpy(), test_rows, gallery_mode=gallery_mode)
+
+
+def train_run(
+    config: dict[str, Any],
+    manifest: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    synthesis: str | os.PathLike | None = None,
+    resume: bool = False,
+    device: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Train one run and fill its folder: config.json, log.jsonl, checkpoint.pt, model.pt, metrics.json.
+
+    ``metrics.json`` is written last, so its presence marks a finished run. Without ``resume`` any
+    earlier state in ``out_dir`` is discarded; with it, training continues from checkpoint.pt
+    (or starts afresh when there is none).
+    """
+    config = resolve_config(config)
+    out_dir = Path(out_dir)
+    torch_device = resolve_device(device or str(config["train"].get("device", "auto")))
+    method = config["method"]
+    data = load_training_data(manifest, synthesis, int(method["S"]) if method["augment"] else 0)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    inputs = {
+        "manifest": str(Path(manifest).resolve()),
+        "synthesis": str(Path(synthesis).resolve()) if synthesis else None,
+    }
+    with deterministic_kernels(torch_device):
+        trainer = Trainer(config, data, out_dir, torch_device)
+        if resume and trainer.checkpoint_path.is_file():
+            trainer.resume()  # refuses a checkpoint of another config before anything is touched
+        # From here the folder describes a run in progress: drop the previous run's final outputs.
+        for stale in ("model.pt", "metrics.json"):
+            (out_dir / stale).unlink(missing_ok=True)
+        write_json(out_dir / "config.json", {**config, "inputs": inputs})
+        trainer.fit()
+        save_model(out_dir / "model.pt", trainer.model, trainer.model_meta())
+        metrics = evaluate_model(
+            trainer.model,
+            data.test_rows,
+            config["dataset_spec"]["protocol"],
+            int(config["train"]["height"]),
+            int(config["train"]["width"]),
+            torch_device,
+        )
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+def measure_train_throughput(
+    arch: str, batch: int, height: int, width: int, steps: int, clusters: int, device: str = "auto"
+) -> dict[str, Any]:
+    """Time forward + backward + Adam step of one batch of random images on ``device``.
+
+    The loss is the Eq. 8 InfoNCE against a random cluster memory, so the measured step is the
+    training step minus data loading and the (negligible) memory update.
+    """
+    from spcreid.models.backbone import build_model
+
+    if batch < 1 or steps < 1 or clusters < 2:
+        raise SpcreidError("--batch and --steps must be >= 1 and --clusters >= 2")
+    torch_device = resolve_device(device)
+    on_cuda = torch_device.type == "cuda"
+    generator = seed_everything(0)
+    model = build_model(arch, None, "avg", last_stride=1).to(torch_device).train()
+    images = torch.randn(batch, 3, height, width, generator=generator).to(torch_device)
+    if on_cuda:
+        model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    memory = torch.nn.functional.normalize(torch.randn(clusters, model.feature_dim, generator=generator), dim=1)
+    memory = memory.to(torch_device)
+    labels = torch.randint(0, clusters, (batch,), generator=generator).to(torch_device)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3.5e-4, weight_decay=5e-4)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext()
+
+    def step() -> None:
+        with autocast:
+            features = model(images)
+        loss = training_loss(
+            features.float()[:, None], labels, [memory], temperature=0.05, alpha=0.0, use_self_identity=False
+        ).total
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up: allocator, kernel selection
+    if on_cuda:
+        torch.cuda.synchronize(torch_device)
+    started = time.perf_counter()
+    for _ in tqdm(range(steps), desc="train steps", leave=False):
+        step()
+    if on_cuda:
+        torch.cuda.synchronize(torch_device)
+    seconds = (time.perf_counter() - started) / steps
+    return {
+        "device": torch.cuda.get_device_name(torch_device) if on_cuda else f"cpu ({torch.get_num_threads()} threads)",
+        "arch": arch,
+        "batch": batch,
+        "height": height,
+        "width": width,
+        "steps": steps,
+        "precision": "bf16 autocast, channels_last" if on_cuda else "float32",
+        "seconds_per_step": round(seconds, 4),
+        "images_per_s": round(batch / seconds, 2),
+        "torch": torch.__version__,
+    }

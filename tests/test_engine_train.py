@@ -1,0 +1,226 @@
+"""Short real training runs on a tiny generated toy dataset (CPU, a few seconds each).
+
+The dataset is built with the project's own commands (make-toy-data, prepare-data, synthesize).
+Most runs replace the clustering with the ground-truth train identities ("oracle" pseudo labels)
+so that what is tested is the training loop, independent of how well random-init features
+cluster; the error-path tests use the real clustering.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import spcreid.clustering
+from spcreid.cli import main as spcreid_main
+from spcreid.data.manifest import read_manifest
+from spcreid.engine.trainer import train_run
+from spcreid.errors import SpcreidError
+from spcreid.workflow.experiments import Run, run_config
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_FILES = {"config.json", "log.jsonl", "checkpoint.pt", "model.pt", "metrics.json"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: these batches are tiny and the test machine is shared."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    commands = [
+        ["make-toy-data", "--out", str(root / "data"), "--seed", "5", "--identities", "8",
+         "--images-per-camera", "2", "--height", "64", "--width", "32", "--quiet"],
+        ["prepare-data", "--dataset", "toy", "--root", str(root / "data"), "--out", str(root / "manifest.csv")],
+        ["synthesize", "--manifest", str(root / "manifest.csv"), "--out", str(root / "synth"), "--copies", "2"],
+    ]
+    for argv in commands:
+        assert spcreid_main(argv) == 0
+    frame = read_manifest(root / "manifest.csv")
+    train_pids = frame.loc[frame["role"] == "train", "pid"].to_numpy()
+    return {"root": root, "manifest": root / "manifest.csv", "synth": root / "synth", "train_pids": train_pids}
+
+
+@pytest.fixture
+def oracle_clusters(monkeypatch, toy):
+    """Pseudo labels = the true train identities (4 clusters), whatever the features."""
+    calls = []
+
+    def fake_pseudo_labels(features, eps, min_samples=4, k1=30, k2=6, device=None):
+        assert features.shape[0] == len(toy["train_pids"])
+        calls.append(eps)
+        return np.unique(toy["train_pids"], return_inverse=True)[1]
+
+    monkeypatch.setattr(spcreid.clustering, "pseudo_labels", fake_pseudo_labels)
+    return calls
+
+
+def tiny_config(experiment: str, seed: int = 1, **overrides) -> dict:
+    """The repository's params.yaml run config, shrunk to seconds: 32x16 images, P=4, K=2, S=2."""
+    with open(REPO / "params.yaml") as handle:
+        params = yaml.safe_load(handle)
+    params["profile"] = "embedded"
+    config = run_config(params, Run("prcc", experiment, seed))
+    config["train"].update(height=32, width=16, epochs=1, iters_per_epoch=1, warmup_epochs=1, device="cpu")
+    config["method"].update(P=4, K=2, S=2, k1=6, k2=2)
+    for dotted, value in overrides.items():
+        section, key = dotted.split("__")
+        config[section][key] = value
+    return config
+
+
+def read_log(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+ABLATIONS = {
+    # experiment: (augment, self_identity, memories as update rules)
+    "baseline": (False, False, ["instance"]),
+    "ca": (True, False, ["instance"]),
+    "cs": (False, False, ["hardest", "average"]),
+    "ca_cs": (True, False, ["hardest", "average"]),
+    "ca_ci": (True, True, ["instance"]),
+    "ca_ci_average": (True, True, ["average"]),
+    "ca_ci_hardest": (True, True, ["hardest"]),
+    "full": (True, True, ["hardest", "average"]),
+}
+
+
+@pytest.mark.parametrize("experiment", sorted(ABLATIONS))
+def test_every_ablation_trains_and_fills_the_run_folder(experiment, toy, oracle_clusters, tmp_path):
+    augment, self_identity, rules = ABLATIONS[experiment]
+    config = tiny_config(experiment)
+    synthesis = toy["synth"] if augment else None  # non-augmenting runs must not need the cache
+    metrics = train_run(config, toy["manifest"], tmp_path, synthesis)
+
+    assert {p.name for p in tmp_path.iterdir()} >= RUN_FILES
+    assert set(metrics) == {"general", "sc", "cc"}
+    assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    (record,) = read_log(tmp_path)
+    assert record["epoch"] == 1 and record["n_clusters"] == 4 and record["n_outliers"] == 0
+    assert np.isfinite(record["loss"])
+    assert (record["loss_self_identity"] > 0) == self_identity
+    assert record["loss"] == pytest.approx(record["loss_contrast"] + 0.3 * record["loss_self_identity"], rel=1e-5)
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert [m["update_rule"] for m in checkpoint["memories"]] == rules
+    assert all(m["features"].shape[0] == 4 for m in checkpoint["memories"])
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["method"]["augment"] == augment and saved["method"]["memory_combination"] == "mean"
+
+
+def test_optional_variants_train(toy, oracle_clusters, tmp_path):
+    config = tiny_config(
+        "full",
+        method__memory_combination="union",
+        method__kl_distribution="memory",
+        method__hard_measure="cosine",
+        method__lr_schedule="step",
+        method__lr_steps=[1],
+        train__epochs=2,
+    )
+    train_run(config, toy["manifest"], tmp_path, toy["synth"])
+    log = read_log(tmp_path)
+    # warm-up over 1 epoch reaches lr at epoch 0; the step at epoch 1 multiplies it by 0.1
+    assert [r["lr"] for r in log] == pytest.approx([3.5e-4, 3.5e-5])
+    assert all(r["loss_self_identity"] > 0 for r in log)
+
+
+def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(toy, oracle_clusters, tmp_path):
+    config = tiny_config("full", train__epochs=3, train__iters_per_epoch=2, train__warmup_epochs=2)
+    train_run(config, toy["manifest"], tmp_path / "straight", toy["synth"])
+
+    interrupted = copy.deepcopy(config)
+    interrupted["train"]["epochs"] = 2
+    train_run(interrupted, toy["manifest"], tmp_path / "resumed", toy["synth"])
+    assert len(read_log(tmp_path / "resumed")) == 2
+    train_run(config, toy["manifest"], tmp_path / "resumed", toy["synth"], resume=True)
+
+    straight = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)["state_dict"]
+    resumed = torch.load(tmp_path / "resumed" / "model.pt", weights_only=True)["state_dict"]
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        assert torch.equal(straight[key], resumed[key]), key
+
+    def without_time(records):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+    assert without_time(read_log(tmp_path / "straight")) == without_time(read_log(tmp_path / "resumed"))
+    assert len(oracle_clusters) == 3 + 2 + 1  # the resumed run re-clustered only for epoch 3
+
+
+def test_other_seed_other_weights(toy, oracle_clusters, tmp_path):
+    # (same seed, same weights is what the resume test checks)
+    def weights(seed):
+        train_run(tiny_config("full", seed=seed), toy["manifest"], tmp_path / str(seed), toy["synth"])
+        return torch.load(tmp_path / str(seed) / "model.pt", weights_only=True)["state_dict"]["trunk.conv1.weight"]
+
+    assert not torch.equal(weights(1), weights(2))
+
+
+def test_resume_refuses_a_checkpoint_of_another_configuration(toy, oracle_clusters, tmp_path):
+    train_run(tiny_config("full"), toy["manifest"], tmp_path, toy["synth"])
+    with pytest.raises(SpcreidError, match="method.alpha"):
+        train_run(tiny_config("full", method__alpha=0.5), toy["manifest"], tmp_path, toy["synth"], resume=True)
+
+
+def test_fewer_than_two_clusters_stops_naming_eps(toy, tmp_path):
+    # Real clustering: at eps 1e-6 no image has min_samples neighbours, so every image is an outlier.
+    with pytest.raises(SpcreidError, match=r"eps=1e-06 found 0 cluster"):
+        train_run(tiny_config("baseline", method__eps=1e-6), toy["manifest"], tmp_path)
+    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "model.pt").exists()
+
+
+def test_diverging_loss_stops_naming_epoch_and_iteration(toy, oracle_clusters, tmp_path):
+    # lr 1e30: the first Adam step throws the weights out of float range, the next loss is not finite.
+    config = tiny_config("baseline", method__lr=1e30, train__iters_per_epoch=2)
+    with pytest.raises(SpcreidError, match=r"epoch 1, iteration 2: loss is nan"):
+        train_run(config, toy["manifest"], tmp_path)
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_config_errors_name_the_field(toy, tmp_path):
+    with pytest.raises(SpcreidError, match="method.sampling"):
+        train_run(tiny_config("full", method__sampling="random"), toy["manifest"], tmp_path, toy["synth"])
+    with pytest.raises(SpcreidError, match="--synthesis"):
+        train_run(tiny_config("full"), toy["manifest"], tmp_path)
+    with pytest.raises(SpcreidError, match="method.self_identity"):
+        train_run(tiny_config("baseline", method__self_identity=True), toy["manifest"], tmp_path)
+
+
+def test_cli_train_then_evaluate_agree(toy, oracle_clusters, tmp_path, capsys):
+    with open(REPO / "params.yaml") as handle:
+        params = yaml.safe_load(handle)
+    params["profiles"]["embedded"]["train"].update(height=32, width=16)
+    params["method"].update(P=4, K=2, S=2)
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text(yaml.safe_dump(params))
+    run = tmp_path / "run"
+    argv = ["train", "--params", str(params_path), "--dataset", "prcc", "--experiment", "full", "--seed", "3",
+            "--manifest", str(toy["manifest"]), "--synthesis", str(toy["synth"]), "--out", str(run),
+            "--epochs", "1", "--iters", "1"]
+    assert spcreid_main(argv) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["epochs"] == 1 and config["train"]["iters_per_epoch"] == 1 and config["seed"] == 3
+
+    out = tmp_path / "metrics_again.json"
+    argv = ["evaluate", "--run", str(run), "--manifest", str(toy["manifest"]), "--protocol", "vcclothes",
+            "--out", str(out)]
+    assert spcreid_main(argv) == 0
+    assert json.loads(out.read_text()) == json.loads((run / "metrics.json").read_text())
+
+    capsys.readouterr()
+    assert spcreid_main(["train", "--params", str(params_path), "--dataset", "prcc", "--experiment", "full",
+                         "--seed", "3", "--manifest", str(toy["manifest"]), "--out", str(run)]) == 2
+    assert "--synthesis" in capsys.readouterr().err

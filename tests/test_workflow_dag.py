@@ -1,0 +1,119 @@
+"""The Snakemake DAG, planned (dry runs) in a copy of the workflow: jobs derived from params.yaml."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from spcreid.workflow.experiments import load_params, runs
+from workflow_helpers import REPO, copy_workflow, edit_params, snakemake
+
+TRAIN_CMD = re.compile(r"spcreid train .*--dataset (\S+) --experiment (\S+) --seed (\d+) .*--out (\S+)")
+
+
+def planned_train_jobs(result) -> list[tuple[str, str, int]]:
+    return [(m[1], m[2], int(m[3])) for m in TRAIN_CMD.finditer(result.stdout + result.stderr)]
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return copy_workflow(tmp_path)
+
+
+def test_embedded_plan_has_one_train_job_per_distinct_configuration(workdir):
+    result = snakemake(workdir, "-n", "-p")
+    assert result.returncode == 0, result.stderr
+    jobs = planned_train_jobs(result)
+    # 16 PRCC table cells use 13 distinct experiments, plus the VC-Clothes full model: 14 jobs, none twice.
+    assert len(jobs) == 14
+    assert len(set(jobs)) == 14
+    per_dataset = Counter(dataset for dataset, _, _ in jobs)
+    assert per_dataset == {"prcc": 13, "vcclothes": 1}
+    params = load_params(REPO / "params.yaml")
+    assert sorted(jobs) == sorted((r.dataset, r.experiment, r.seed) for r in runs(params))
+    # The full model appears in all four tables yet is trained once per dataset.
+    assert jobs.count(("prcc", "full", 1)) == 1
+
+
+def test_two_seeds_double_the_training_jobs_only(workdir):
+    edit_params(workdir, lambda p: p["profiles"]["embedded"].update(seeds=[1, 2]))
+    result = snakemake(workdir, "-n", "-p")
+    assert result.returncode == 0, result.stderr
+    jobs = planned_train_jobs(result)
+    assert len(jobs) == 28 and len(set(jobs)) == 28
+    assert {seed for _, _, seed in jobs} == {1, 2}
+    # Data preparation and synthesis do not depend on the seed: once per dataset.
+    assert len(re.findall(r"^rule make_toy_data:", result.stdout, re.M)) == 2
+    assert len(re.findall(r"^rule synthesize_parsing_swap:", result.stdout, re.M)) == 2
+
+
+def test_paper_profile_plans_real_data_weights_pise_and_gpu_training(workdir):
+    result = snakemake(workdir, "-n", "-p", "--config", "profile=paper")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for rule in ("fetch_data", "verify_data", "prepare_manifest", "fetch_weights", "synthesize_pise"):
+        assert re.search(rf"^rule {rule}:", out, re.M), rule
+    assert "make_toy_data" not in out
+    assert "spcreid fetch-data --dataset prcc --dest data/raw" in out
+    assert len(planned_train_jobs(result)) == 14
+    train_blocks = [block for block in out.split("\n\n") if block.lstrip().startswith(("rule train:", "[")) and
+                    "rule train:" in block]
+    assert train_blocks and all("gpu=1" in block for block in train_blocks)
+    assert "--profile paper" in out
+    assert "--pretrained" not in out  # the weights reach training through params.yaml, not the command line
+    assert "data/weights/resnet50-imagenet.pth" in out
+
+
+def test_embedded_training_asks_for_no_gpu(workdir):
+    result = snakemake(workdir, "-n", "work/runs/prcc/full/seed1/model.pt")
+    assert result.returncode == 0, result.stderr
+    block = result.stdout.split("rule train:")[1]
+    assert "gpu=0" in block
+
+
+def test_interrupted_run_resumes_and_finished_run_is_not_redone(workdir):
+    run = workdir / "work/runs/prcc/full/seed1"
+    run.mkdir(parents=True)
+    (run / "checkpoint.pt").write_bytes(b"stand-in")
+    result = snakemake(workdir, "-n", "-p", "work/runs/prcc/full/seed1/model.pt",
+                       "work/runs/prcc/baseline/seed1/model.pt")
+    assert result.returncode == 0, result.stderr
+    commands = {m[2]: m[0] for m in TRAIN_CMD.finditer(result.stdout)}
+    assert "--resume" in commands["full"]
+    assert "--resume" not in commands["baseline"]
+
+
+def test_lint_is_clean():
+    result = snakemake(REPO, "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_every_rule_runs_in_a_digest_pinned_container(workdir, tmp_path_factory):
+    # No container runtime here: a stand-in `apptainer` lets --use-singularity plan the jobs.
+    bin_dir = tmp_path_factory.mktemp("bin")
+    stub = bin_dir / "apptainer"
+    stub.write_text("#!/bin/sh\necho 'apptainer version 1.3.0'\n")
+    stub.chmod(0o755)
+    for profile in ("embedded", "paper"):
+        result = snakemake(workdir, "-n", "--use-singularity", "--config", f"profile={profile}",
+                           path_prefix=str(bin_dir))
+        assert result.returncode == 0, result.stderr
+        images = re.findall(r"Singularity image (\S+) will be pulled", result.stdout + result.stderr)
+        assert images, result.stdout
+        assert all(re.fullmatch(r"docker://[^@\s]+@sha256:[0-9a-f]{64}", image) for image in images)
+    # Statically, too: every rule block names one of the two images defined once in common.smk.
+    for smk in (REPO / "workflow/rules").glob("*.smk"):
+        text = smk.read_text()
+        blocks = re.split(r"^rule ", text, flags=re.M)[1:]
+        for block in blocks:
+            name = block.split(":")[0]
+            assert re.search(r"container:\s*\n\s*(MAIN_IMAGE|PISE_IMAGE)\b", block), f"{smk.name}: rule {name}"
+
+
+def test_unpinned_image_override_is_refused(workdir):
+    result = snakemake(workdir, "-n", "--config", "main_image=docker://ghcr.io/x/spcreid:latest")
+    assert result.returncode != 0
+    assert "main_image" in result.stdout + result.stderr and "sha256" in result.stdout + result.stderr

@@ -1,0 +1,88 @@
+"""params.yaml errors stop the workflow while the DAG is built, with a message naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from spcreid.errors import SpcreidError
+from spcreid.workflow.experiments import check_params, load_params
+from workflow_helpers import REPO, copy_workflow, edit_params, snakemake
+
+
+def _negative_eps(p):
+    p["method"]["eps"] = -0.1
+
+
+def _unknown_dataset(p):
+    p["tables"]["table1"]["rows"][0]["dataset"] = "market1501"
+
+
+def _unknown_experiment(p):
+    p["tables"]["table2"]["rows"][1]["experiment"] = "ca_typo"
+
+
+def _paper_without_root(p):
+    del p["profiles"]["paper"]["datasets"]["prcc"]["root"]
+
+
+CASES = [
+    (_negative_eps, [], ["method.eps", "-0.1"]),
+    (_unknown_dataset, [], ["tables.table1.rows[0].dataset", "market1501"]),
+    (_unknown_experiment, [], ["tables.table2.rows[1].experiment", "ca_typo"]),
+    (_paper_without_root, ["--config", "profile=paper"], ["profiles.paper.datasets.prcc", "'root' is a required"]),
+]
+
+
+@pytest.mark.parametrize("edit, extra, expected", CASES, ids=["eps", "dataset", "experiment", "paper-root"])
+def test_bad_params_stop_before_any_job(tmp_path, edit, extra, expected):
+    root = copy_workflow(tmp_path)
+    edit_params(root, edit)
+    # A real (not dry) run: the error must come while the DAG is built, before any job touches the disk.
+    result = snakemake(root, "--cores", "1", *extra)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    for text in expected:
+        assert text in output, output
+    assert not (root / "data").exists() and not (root / "work").exists()
+    assert "Job stats" not in output
+
+
+def test_schema_accepts_the_committed_params_for_both_profiles():
+    for profile in ("embedded", "paper"):
+        params = load_params(REPO / "params.yaml", profile=profile)
+        assert params["profile"] == profile
+
+
+@pytest.mark.parametrize(
+    "path, value, field",
+    [
+        (("method", "sampling"), "random", "method.sampling"),
+        (("method", "S"), 1.5, "method.S"),
+        (("profiles", "embedded", "seeds"), [], "profiles.embedded.seeds"),
+        (("profiles", "embedded", "train", "device"), "tpu", "profiles.embedded.train.device"),
+        (("experiments", "ca", "augmnet"), True, "experiments.ca"),
+        (("profiles", "embedded", "datasets", "prcc", "source"), "market", "profiles.embedded.datasets.prcc.source"),
+    ],
+)
+def test_schema_errors_name_the_field(path, value, field):
+    params = load_params(REPO / "params.yaml")
+    target = params
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(SpcreidError, match=r"field '" + field.replace(".", r"\.")):
+        check_params(params)
+
+
+def test_toy_datasets_need_the_toy_block():
+    params = load_params(REPO / "params.yaml")
+    del params["profiles"]["embedded"]["toy"]
+    with pytest.raises(SpcreidError, match="profiles.embedded.*'toy' is a required property"):
+        check_params(params)
+
+
+def test_unknown_config_key_is_refused(tmp_path):
+    root = copy_workflow(tmp_path)
+    result = snakemake(root, "-n", "--config", "profil=paper")
+    assert result.returncode != 0
+    assert "profil" in result.stdout + result.stderr

@@ -1,0 +1,192 @@
+# Shared definitions: params.yaml (through spcreid.workflow.experiments), the active profile, container
+# images and the small helpers the rules call. Every job list is derived from `runs(params)`.
+
+import json
+import os
+import re
+
+from snakemake.exceptions import WorkflowError
+
+from spcreid.errors import SpcreidError
+from spcreid.workflow.experiments import Run, load_params, method_config, profile, run_config, runs
+
+
+# ---- Workflow options (`--config KEY=VALUE`); the science lives in params.yaml ---------------------------------
+
+# Everything a user may pass with --config. Unknown keys are refused so that a typo (`--config profil=paper`)
+# does not silently run the wrong profile.
+WORKFLOW_OPTIONS = {
+    "profile": "params.yaml profile to run (embedded | paper); default: the file's own 'profile' field",
+    "params": "params file (default params.yaml)",
+    "gallery_mode": "evaluation gallery mode (multi | single | single-cmc); default: the protocol's own",
+    "main_image": "override the main container image (docker://...@sha256:... or a local .sif)",
+    "pise_image": "override the PISE container image (docker://...@sha256:... or a local .sif)",
+    "fetch_prcc": "extra `spcreid fetch-data` arguments for PRCC, e.g. '--archive downloads/prcc.zip'",
+    "fetch_vcclothes": "extra `spcreid fetch-data` arguments for VC-Clothes (it is distributed on request)",
+    "fetch_ltcc": "extra `spcreid fetch-data` arguments for LTCC (it is distributed on request)",
+}
+_unknown_options = sorted(set(config) - set(WORKFLOW_OPTIONS))
+if _unknown_options:
+    raise WorkflowError(
+        f"unknown --config key(s) {_unknown_options}; the workflow accepts "
+        + "; ".join(f"{key}: {text}" for key, text in WORKFLOW_OPTIONS.items())
+    )
+
+PARAMS_FILE = str(config.get("params", "params.yaml"))
+try:
+    PARAMS = load_params(PARAMS_FILE, profile=config.get("profile"))
+except SpcreidError as exc:
+    # One line naming the file and field, raised while the DAG is built: no job has started yet.
+    raise WorkflowError(str(exc)) from None
+
+PROFILE_NAME = PARAMS["profile"]
+PROFILE = profile(PARAMS)
+RUNS = runs(PARAMS)
+DATASETS = PROFILE["datasets"]
+TABLES = sorted(PARAMS["tables"])
+SYNTH_BACKEND = PROFILE["synthesis"]["backend"]
+# One synthesis cache serves every experiment, so it holds as many copies as the most demanding one uses.
+SYNTH_COPIES = max(int(method_config(PARAMS, run.experiment)["S"]) for run in RUNS)
+SYNTH_SEED = 0
+ON_GPU = str(PROFILE["train"]["device"]).startswith("cuda")
+GALLERY_MODE = config.get("gallery_mode")
+if GALLERY_MODE not in (None, "multi", "single", "single-cmc"):
+    raise WorkflowError(f"--config gallery_mode={GALLERY_MODE}: use multi, single or single-cmc")
+
+
+# ---- Containers: defined once, every rule names one -----------------------------------------------------------
+
+# The digests are those of the images built from containers/Dockerfile and containers/pise/ and pushed to
+# the registry (docs/WORKFLOW.md, "Containers"); a digest, unlike a tag, cannot move under a finished run.
+MAIN_IMAGE_DEFAULT = (
+    "docker://ghcr.io/spcreid/spcreid:0.1.0"
+    "@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+)
+PISE_IMAGE_DEFAULT = (
+    "docker://ghcr.io/spcreid/spcreid-pise:0.1.0"
+    "@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+)
+PINNED_IMAGE = re.compile(r"^(docker://[^\s@]+@sha256:[0-9a-f]{64}|[^\s]+\.sif)$")
+
+
+def pinned_image(option, default):
+    image = str(config.get(option, default))
+    if not PINNED_IMAGE.match(image):
+        raise WorkflowError(
+            f"--config {option}={image}: give a digest-pinned docker://NAME@sha256:<64 hex> URI or a .sif file, "
+            "so that the image cannot change under finished jobs"
+        )
+    return image
+
+
+MAIN_IMAGE = pinned_image("main_image", MAIN_IMAGE_DEFAULT)
+PISE_IMAGE = pinned_image("pise_image", PISE_IMAGE_DEFAULT)
+
+
+# ---- Paths ------------------------------------------------------------------------------------------------------
+
+METRICS = "results/metrics/{key}/{experiment}/seed{seed}.json"
+MANIFEST = "data/manifests/{key}.csv"
+SYNTH_INDEX = "data/synth/{key}/{backend}/index.csv"
+TABLE_FORMATS = ("csv", "md", "tex", "html")
+PLOTS = ["results/plots/ablation_components.png", "results/plots/ablation_sampling.png",
+         "results/plots/eps_curve.png", "results/plots/eps_curve.csv"]
+# Where `spcreid fetch-data --dest ROOT` puts each dataset (its distributed top folder).
+RAW_FOLDER = {"prcc": "prcc", "vcclothes": "VC-Clothes", "ltcc": "LTCC_ReID"}
+# pise-texture is fetched into its own folder (data/weights/pise-texture/latest_net_G.pth), see weights.smk.
+WEIGHT_NAMES = ("resnet50-imagenet", "keypointrcnn-coco", "vgg19-imagenet")
+
+
+def one_of(names):
+    """Wildcard regex matching exactly these names (or nothing, so that a rule without work never matches)."""
+    names = sorted(names)
+    return "|".join(re.escape(name) for name in names) if names else "(?!x)x"
+
+
+TOY_KEYS = [key for key, spec in DATASETS.items() if spec["source"] == "toy"]
+REAL_KEYS = [key for key, spec in DATASETS.items() if spec["source"] != "toy"]
+
+
+def run_of(wildcards):
+    return Run(wildcards.key, wildcards.experiment, int(wildcards.seed))
+
+
+def expand_runs(pattern):
+    return [pattern.format(key=r.dataset, experiment=r.experiment, seed=r.seed) for r in RUNS]
+
+
+def table_outputs():
+    return [f"results/tables/{table}.{fmt}" for table in TABLES for fmt in TABLE_FORMATS]
+
+
+# ---- Per-job parameters -----------------------------------------------------------------------------------------
+
+def dataset_spec(wildcards):
+    return DATASETS[wildcards.key]
+
+
+def raw_dataset_dir(key):
+    spec = DATASETS[key]
+    return os.path.join(spec["root"], RAW_FOLDER[spec["source"]])
+
+
+def uses_synthesis(wildcards):
+    method = method_config(PARAMS, wildcards.experiment)
+    return bool(method["augment"] or method["self_identity"])
+
+
+def synthesis_input(wildcards):
+    if not uses_synthesis(wildcards):
+        return []
+    return SYNTH_INDEX.format(key=wildcards.key, backend=SYNTH_BACKEND)
+
+
+def synthesis_arg(wildcards, input):
+    return f"--synthesis {os.path.dirname(input.synthesis)}" if input.synthesis else ""
+
+
+def pretrained_input(wildcards):
+    # Weights downloaded once and tracked by DVC: ancient() so that a `dvc checkout` (new mtime) does not
+    # retrain every model.
+    weights = PROFILE["train"].get("pretrained")
+    return ancient(weights) if weights else []
+
+
+def resume_flag(wildcards, output):
+    """Continue an interrupted run (checkpoint, no final model) instead of starting it again.
+
+    Evaluated when the DAG is built, i.e. before Snakemake clears the job's outputs: a finished run that is
+    rerun because its configuration changed has model.pt and therefore starts afresh.
+    """
+    run_dir = os.path.dirname(output.model)
+    interrupted = os.path.exists(os.path.join(run_dir, "checkpoint.pt")) and not os.path.exists(output.model)
+    return "--resume" if interrupted else ""
+
+
+def run_config_json(wildcards):
+    # Compared by Snakemake's `params` rerun trigger: a run is redone when and only when its own
+    # resolved configuration changes, not when an unrelated part of params.yaml is edited.
+    return json.dumps(run_config(PARAMS, run_of(wildcards)), sort_keys=True)
+
+
+def gallery_mode_arg(wildcards):
+    return f"--gallery-mode {GALLERY_MODE}" if GALLERY_MODE else ""
+
+
+SOURCE_OF_FOLDER = {folder: source for source, folder in RAW_FOLDER.items()}
+
+
+def fetch_source(wildcards):
+    return SOURCE_OF_FOLDER[wildcards.folder]
+
+
+def fetch_args(wildcards):
+    return str(config.get(f"fetch_{fetch_source(wildcards)}", ""))
+
+
+def raw_dataset_input(wildcards):
+    return ancient(raw_dataset_dir(wildcards.key))
+
+
+def toy_option(name):
+    return lambda wildcards: PROFILE["toy"][name]

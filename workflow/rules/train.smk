@@ -1,0 +1,37 @@
+# One job per distinct (dataset, experiment, seed) of runs(params): a configuration shared by several table
+# cells is trained once. Only the final files are outputs; checkpoint.pt stays behind when a job is
+# interrupted, and the rerun (`--rerun-incomplete`) continues from it.
+
+
+rule train:
+    input:
+        manifest=MANIFEST,
+        synthesis=synthesis_input,
+        pretrained=pretrained_input,
+    output:
+        model="work/runs/{key}/{experiment}/seed{seed}/model.pt",
+        metrics="work/runs/{key}/{experiment}/seed{seed}/metrics.json",
+    wildcard_constraints:
+        seed=r"\d+",
+    params:
+        params_file=PARAMS_FILE,
+        profile=PROFILE_NAME,
+        run_dir=lambda wildcards, output: os.path.dirname(output.model),
+        synthesis=synthesis_arg,
+        resume=resume_flag,
+        run_config=run_config_json,
+    threads: 8 if ON_GPU else 2
+    resources:
+        gpu=1 if ON_GPU else 0,
+        mem_mb=32000 if ON_GPU else 4000,
+        runtime=24 * 60 if ON_GPU else 60,
+    log:
+        "work/logs/train/{key}/{experiment}/seed{seed}.log",
+    benchmark:
+        "work/benchmarks/train/{key}/{experiment}/seed{seed}.tsv"
+    container:
+        MAIN_IMAGE
+    shell:
+        "spcreid train --params {params.params_file} --profile {params.profile} --dataset {wildcards.key}"
+        " --experiment {wildcards.experiment} --seed {wildcards.seed} --manifest {input.manifest}"
+        " {params.synthesis} {params.resume} --out {params.run_dir} > {log} 2>&1"
