@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from spcreid.data.vcclothes import scan_flat_folder
+from spcreid.data.vcclothes import scan_flat_dataset
 
 DATASET_DIR = Path("LTCC_ReID")
 SPLIT_FOLDERS = ("train", "query", "test")
@@ -23,11 +23,5 @@ CAMERA_RANGE = range(1, 13)
 
 def scan(dataset_dir: Path) -> tuple[list[dict], list[str]]:
     """Rows of every image under ``dataset_dir`` (``.../LTCC_ReID``) and a message per bad entry."""
-    rows: list[dict] = []
-    problems: list[str] = []
     # LTCC shares VC-Clothes' flat one-folder-per-split layout; only the name pattern differs.
-    for folder_name, (split, role) in FOLDER_ROLES.items():
-        folder = dataset_dir / folder_name
-        if folder.is_dir():
-            rows += scan_flat_folder(folder, split, role, NAME_PATTERN, NAME_EXAMPLE, CAMERA_RANGE, problems)
-    return rows, problems
+    return scan_flat_dataset(dataset_dir, FOLDER_ROLES, NAME_PATTERN, NAME_EXAMPLE, CAMERA_RANGE)

@@ -22,12 +22,23 @@ CAMERA_RANGE = range(1, 5)
 
 def scan(dataset_dir: Path) -> tuple[list[dict], list[str]]:
     """Rows of every image under ``dataset_dir`` (``.../VC-Clothes``) and a message per bad entry."""
+    return scan_flat_dataset(dataset_dir, FOLDER_ROLES, NAME_PATTERN, NAME_EXAMPLE, CAMERA_RANGE)
+
+
+def scan_flat_dataset(
+    dataset_dir: Path,
+    folder_roles: dict[str, tuple[str, str]],
+    pattern: re.Pattern,
+    example: str,
+    cameras: range,
+) -> tuple[list[dict], list[str]]:
+    """Rows and problems of a dataset with one flat folder per split whose file names carry every label."""
     rows: list[dict] = []
     problems: list[str] = []
-    for folder_name, (split, role) in FOLDER_ROLES.items():
+    for folder_name, (split, role) in folder_roles.items():
         folder = dataset_dir / folder_name
         if folder.is_dir():
-            rows += scan_flat_folder(folder, split, role, NAME_PATTERN, NAME_EXAMPLE, CAMERA_RANGE, problems)
+            rows += scan_flat_folder(folder, split, role, pattern, example, cameras, problems)
     return rows, problems
 
 
