@@ -73,7 +73,9 @@ def tiny_config(experiment: str, seed: int = 1, **overrides) -> dict:
         params = yaml.safe_load(handle)
     params["profile"] = "embedded"
     config = run_config(params, Run("prcc", experiment, seed))
-    config["train"].update(height=32, width=16, epochs=1, iters_per_epoch=1, warmup_epochs=1, device="cpu")
+    # Random init: the profile's pretrained trunk is a workflow output these loop tests do not need.
+    config["train"].update(height=32, width=16, epochs=1, iters_per_epoch=1, warmup_epochs=1, device="cpu",
+                           pretrained=None)
     config["method"].update(P=4, K=2, S=2, k1=6, k2=2)
     for dotted, value in overrides.items():
         section, key = dotted.split("__")
@@ -202,7 +204,7 @@ def test_config_errors_name_the_field(toy, tmp_path):
 def test_cli_train_then_evaluate_agree(toy, oracle_clusters, tmp_path, capsys):
     with open(REPO / "params.yaml") as handle:
         params = yaml.safe_load(handle)
-    params["profiles"]["embedded"]["train"].update(height=32, width=16)
+    params["profiles"]["embedded"]["train"].update(height=32, width=16, pretrained=None)
     params["method"].update(P=4, K=2, S=2)
     params_path = tmp_path / "params.yaml"
     params_path.write_text(yaml.safe_dump(params))

@@ -117,3 +117,15 @@ def test_unpinned_image_override_is_refused(workdir):
     result = snakemake(workdir, "-n", "--config", "main_image=docker://ghcr.io/x/spcreid:latest")
     assert result.returncode != 0
     assert "main_image" in result.stdout + result.stderr and "sha256" in result.stdout + result.stderr
+
+
+def test_running_in_unpublished_images_stops_with_instructions(workdir, tmp_path_factory):
+    bin_dir = tmp_path_factory.mktemp("bin")
+    stub = bin_dir / "apptainer"
+    stub.write_text("#!/bin/sh\necho 'apptainer version 1.3.0'\n")
+    stub.chmod(0o755)
+    result = snakemake(workdir, "--cores", "1", "--use-singularity", path_prefix=str(bin_dir))
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "is a placeholder" in message and "apptainer build" in message and "--config main_image=" in message
+    assert not (workdir / "data").exists()  # stopped before any job ran

@@ -4,6 +4,7 @@
 import json
 import os
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 
@@ -82,6 +83,33 @@ def pinned_image(option, default):
 MAIN_IMAGE = pinned_image("main_image", MAIN_IMAGE_DEFAULT)
 PISE_IMAGE = pinned_image("pise_image", PISE_IMAGE_DEFAULT)
 
+# The all-zero digests above stand for images not yet published. Planning (-n) works with them; running in
+# containers does not, so say what to do instead of letting the registry answer "manifest unknown".
+UNPUBLISHED_DIGEST = "@sha256:" + "0" * 64
+
+
+def _uses_apptainer():
+    from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
+    return DeploymentMethod.APPTAINER in workflow.deployment_settings.deployment_method
+
+
+def _dry_run():
+    # workflow.dryrun is only known once the executor exists, after this file is read; the flag is not.
+    return any(arg in ("--dry-run", "--dryrun") or (arg[:1] == "-" and arg[1:].isalpha() and "n" in arg[1:])
+               for arg in sys.argv[1:])
+
+
+if _uses_apptainer() and not _dry_run():
+    _needed = [("main_image", MAIN_IMAGE)] + ([("pise_image", PISE_IMAGE)] if SYNTH_BACKEND == "pise" else [])
+    for _option, _image in _needed:
+        if _image.endswith(UNPUBLISHED_DIGEST):
+            raise WorkflowError(
+                f"{_image} is a placeholder: build the image once (`apptainer build spcreid.sif "
+                "containers/Apptainer.def`, or containers/pise/Apptainer.def for PISE) and pass "
+                f"--config {_option}=$PWD/spcreid.sif, or push it and pass its docker://...@sha256 digest"
+            )
+
 
 # ---- Paths ------------------------------------------------------------------------------------------------------
 
@@ -146,10 +174,15 @@ def synthesis_arg(wildcards, input):
 
 
 def pretrained_input(wildcards):
-    # Weights downloaded once and tracked by DVC: ancient() so that a `dvc checkout` (new mtime) does not
-    # retrain every model.
     weights = PROFILE["train"].get("pretrained")
-    return ancient(weights) if weights else []
+    if not weights:
+        return []
+    if "pretrain" in PROFILE:
+        # Produced by this workflow (pretrain_backbone): a new trunk must retrain the runs built on it.
+        return weights
+    # Downloaded once and tracked by DVC: ancient() so that a `dvc checkout` (new mtime) does not retrain
+    # every model.
+    return ancient(weights)
 
 
 def resume_flag(wildcards, output):

@@ -1,4 +1,4 @@
-# Pretrained weights (paper profile only). `spcreid fetch-weights` verifies the sha256 and skips a file that is
+# Pretrained weights. Paper profile: downloaded. `spcreid fetch-weights` verifies the sha256 and skips a file that is
 # already there, e.g. after `dvc pull`; consumers wrap these paths in ancient() for the same reason.
 
 
@@ -29,3 +29,69 @@ rule fetch_pise_checkpoint:
         MAIN_IMAGE
     shell:
         "spcreid fetch-weights --name pise-texture --dest {output} > {log} 2>&1"
+
+
+# Embedded profile: the ImageNet stand-in is trained here (docs/METHOD.md, "Embedded profile: pretrained start").
+# A third toy set, generated with the profile's toy settings but its own seed, so that no person of it is ever
+# evaluated; `spcreid pretrain-backbone` trains train.arch on it with outfit labels and writes the trunk to
+# train.pretrained, which every train job then loads.
+PRETRAIN = PROFILE.get("pretrain")
+PRETRAIN_TOY = "data/toy/pretrain"
+
+if PRETRAIN:
+    if not PROFILE["train"].get("pretrained"):
+        raise WorkflowError(
+            f"{PARAMS_FILE}: profiles.{PROFILE_NAME}.pretrain is set but train.pretrained is null; "
+            "set train.pretrained to the weights file to write (e.g. data/weights/toy-pretrained.pth)"
+        )
+    _seed_clash = sorted(key for key in TOY_KEYS if DATASETS[key]["toy_seed"] == PRETRAIN["toy_seed"])
+    if _seed_clash or "pretrain" in DATASETS:
+        raise WorkflowError(
+            f"{PARAMS_FILE}: profiles.{PROFILE_NAME}.pretrain.toy_seed {PRETRAIN['toy_seed']} must differ from the "
+            f"toy_seed of every dataset (clash: {_seed_clash or ['dataset key pretrain']}): the pretraining people "
+            "must never be evaluated"
+        )
+
+    rule make_pretrain_toy_data:
+        output:
+            directory(PRETRAIN_TOY),
+        params:
+            seed=PRETRAIN["toy_seed"],
+            identities=toy_option("identities"),
+            images_per_camera=toy_option("images_per_camera"),
+            height=toy_option("height"),
+            width=toy_option("width"),
+        log:
+            "work/logs/make_toy_data/pretrain.log",
+        benchmark:
+            "work/benchmarks/make_toy_data/pretrain.tsv"
+        container:
+            MAIN_IMAGE
+        shell:
+            "spcreid make-toy-data --out {output} --seed {params.seed} --identities {params.identities}"
+            " --images-per-camera {params.images_per_camera} --height {params.height} --width {params.width}"
+            " --quiet > {log} 2>&1"
+
+    rule pretrain_backbone:
+        input:
+            PRETRAIN_TOY,
+        output:
+            PROFILE["train"]["pretrained"],
+        params:
+            arch=PROFILE["train"]["arch"],
+            height=PROFILE["train"]["height"],
+            width=PROFILE["train"]["width"],
+            epochs=PRETRAIN["epochs"],
+            seed=PRETRAIN["seed"],
+        # Every train job waits for this one: it gets both cores.
+        threads: 2
+        log:
+            "work/logs/pretrain_backbone.log",
+        benchmark:
+            "work/benchmarks/pretrain_backbone.tsv"
+        container:
+            MAIN_IMAGE
+        shell:
+            "spcreid pretrain-backbone --data {input} --arch {params.arch} --height {params.height}"
+            " --width {params.width} --epochs {params.epochs} --seed {params.seed} --threads {threads}"
+            " --out {output} --quiet > {log} 2>&1"

@@ -19,6 +19,7 @@ positives. Only the trunk is saved, under torchvision's key names, which is what
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -243,8 +244,12 @@ def save_trunk(state: dict[str, torch.Tensor], out: str | os.PathLike, arch: str
     """Write the trunk weights atomically, after checking they load with build_model's strict key check."""
     from spcreid.models.backbone import build_model
 
+    # Serialised in memory first: torch.save names the archive after the file it writes to, and the
+    # temporary name is random, so saving straight to it would make identical weights differ in bytes.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     with atomic_path(out) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getvalue())
         # Exactly what training will do with the file, done before the file is published.
         build_model(arch, pretrained=tmp)
 

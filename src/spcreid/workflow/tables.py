@@ -268,6 +268,16 @@ def summary_entry(frame: pd.DataFrame, table: str) -> dict[str, Any]:
     return entry
 
 
+def profile_caption(params: dict[str, Any]) -> str:
+    """Which data produced "ours": on the embedded profile the dataset columns are toy stand-ins."""
+    datasets = profile(params)["datasets"]
+    stand_ins = [DATASET_TITLES.get(key, key) for key, spec in datasets.items() if spec["source"] == "toy"]
+    caption = f"profile {params['profile']}, seeds {', '.join(map(str, profile(params)['seeds']))}"
+    if stand_ins:
+        caption += f"; ours on procedural toy stand-ins for {', '.join(stand_ins)}"
+    return caption
+
+
 def write_tables(params: dict[str, Any], metrics_dir: str | os.PathLike, paper_dir: str | os.PathLike,
                  out_dir: str | os.PathLike, allow_missing: bool = False) -> dict[str, pd.DataFrame]:
     """Every table of params.yaml as CSV (numbers), Markdown, LaTeX and HTML, plus summary.json."""
@@ -277,7 +287,7 @@ def write_tables(params: dict[str, Any], metrics_dir: str | os.PathLike, paper_d
               for table in sorted(params["tables"])}
     summary = {}
     for table, frame in frames.items():
-        title = params["tables"][table]["title"]
+        title = f'{params["tables"][table]["title"]} [{profile_caption(params)}]'
         compact = without_constant_context(frame)
         shown = display_table(compact)
         write_text(out_dir / f"{table}.csv", compact.to_csv(index=False, float_format="%.4f"))
