@@ -33,12 +33,7 @@ TOY_CAMERAS = 4
 TINY = dict(arch="resnet18-small", height=32, width=16, epochs=2, classes_per_batch=4, images_per_class=2)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

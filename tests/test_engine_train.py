@@ -28,13 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 RUN_FILES = {"config.json", "log.jsonl", "checkpoint.pt", "model.pt", "metrics.json"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: these batches are tiny and the test machine is shared."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

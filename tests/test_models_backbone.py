@@ -10,12 +10,7 @@ from spcreid.errors import SpcreidError
 from spcreid.models import GeneralizedMeanPool, GlobalAvgPool, build_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
