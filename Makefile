@@ -7,13 +7,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: setup reproduce test dvc-repro clean-results
+.PHONY: setup lock reproduce test dvc-repro clean-results
 
-$(BIN)/.installed: pyproject.toml envs/requirements.txt envs/runtime.in envs/workflow.in envs/test.in
+# The whole local environment (runtime + workflow + test tools) comes from one hash-locked resolution,
+# envs/requirements.lock, so a fresh clone installs exactly what was tested, whatever was released since.
+# Re-lock after changing a pin in envs/*.in: `make lock` (docs/WORKFLOW.md, "Locking").
+$(BIN)/.installed: pyproject.toml envs/requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r envs/requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --require-hashes -r envs/requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 setup: $(BIN)/.installed
@@ -27,3 +29,11 @@ dvc-repro: setup
 
 test: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q -rs
+
+# Recompile both locks from the envs/*.in pins: the local one (everything) and the containers' runtime part of
+# the same resolution (constrained by the local lock, so the versions agree). Needs network access to PyPI.
+UV_COMPILE := uv pip compile --universal --python-version 3.11 --generate-hashes --quiet
+lock:
+	$(PYTHON) -m pip install --quiet uv==0.13.9
+	$(PYTHON) -m $(UV_COMPILE) --output-file envs/requirements.lock envs/requirements.txt
+	$(PYTHON) -m $(UV_COMPILE) --constraint envs/requirements.lock --output-file containers/requirements.lock envs/runtime.in

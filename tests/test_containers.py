@@ -10,27 +10,42 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from workflow_helpers import REPO
 
 CONTAINERS = REPO / "containers"
 DIGEST = re.compile(r"^[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}$")
-PIN = re.compile(r"^([A-Za-z0-9_.-]+)==(\S+)")
+LOCKS = {"local": REPO / "envs/requirements.lock", "containers": CONTAINERS / "requirements.lock"}
 
 
-def _lock_pins() -> dict[str, str]:
+def _requirement_blocks(lock: Path) -> list[str]:
+    """Each requirement of a lock with its continuation lines (the hashes)."""
+    return [block for block in re.split(r"\n(?=[A-Za-z0-9])", lock.read_text()) if block[:1].isalnum()]
+
+
+def _locked(lock: Path) -> dict[str, str]:
+    """name -> version of every requirement of `lock` whose environment marker holds here."""
     pins = {}
-    for line in (CONTAINERS / "requirements.lock").read_text().splitlines():
-        match = PIN.match(line)
-        if match:
-            pins[match[1].lower()] = match[2].rstrip(" \\")
+    for block in _requirement_blocks(lock):
+        requirement = Requirement(block.splitlines()[0].rstrip(" \\"))
+        if requirement.marker is None or requirement.marker.evaluate():
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", block.splitlines()[0]
+            pins[canonicalize_name(requirement.name)] = spec.version
     return pins
 
 
-def _requirement_blocks() -> list[str]:
-    """Each requirement of the lock with its continuation lines (the hashes)."""
-    text = (CONTAINERS / "requirements.lock").read_text()
-    return [block for block in re.split(r"\n(?=[A-Za-z0-9])", text) if PIN.match(block)]
+def _declared_pins() -> dict[str, str]:
+    pins = {}
+    for name in ("runtime", "workflow", "test"):
+        for line in (REPO / f"envs/{name}.in").read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                requirement = Requirement(line)
+                (spec,) = requirement.specifier
+                pins[canonicalize_name(requirement.name)] = spec.version
+    return pins
 
 
 def _dockerfile_base() -> str:
@@ -63,33 +78,50 @@ def test_base_image_is_digest_pinned_and_shared_by_both_recipes():
     assert any(f.startswith("src ") for f in recipe.files)
 
 
-def test_lock_has_hashes_for_every_requirement():
-    blocks = _requirement_blocks()
+@pytest.mark.parametrize("which", sorted(LOCKS))
+def test_lock_has_hashes_for_every_requirement(which):
+    blocks = _requirement_blocks(LOCKS[which])
     assert len(blocks) > 20
     for block in blocks:
         assert re.search(r"--hash=sha256:[0-9a-f]{64}", block), block.splitlines()[0]
 
 
-def test_lock_matches_the_declared_pins_and_the_local_environment():
-    pins = _lock_pins()
-    declared = {}
-    for line in (REPO / "envs/runtime.in").read_text().splitlines():
-        match = PIN.match(line)
-        if match:
-            declared[match[1].lower()] = match[2]
+def test_lock_holds_every_declared_pin():
+    declared = _declared_pins()
     assert declared["torch"] == "2.14.1" and declared["torchvision"] == "0.29.1"
-    for name, version in declared.items():
-        assert pins[name] == version, name
-    # Same versions as the local install: every locked package that is installed here has the locked version.
-    mismatched = {}
-    for name, version in pins.items():
+    locked = _locked(LOCKS["local"])
+    assert {name: locked.get(name) for name in declared} == declared
+
+
+def test_container_lock_is_the_runtime_part_of_the_same_resolution():
+    local, containers = _locked(LOCKS["local"]), _locked(LOCKS["containers"])
+    assert {name: local.get(name) for name in containers} == containers
+    assert "snakemake" not in containers and "pytest" not in containers and "torch" in containers
+
+
+def test_lock_is_complete_and_is_what_is_installed():
+    """Every dependency of every locked package is locked too, and this environment holds exactly the lock.
+
+    `make setup` installs with --require-hashes, which refuses an unlocked dependency; this says the same
+    for an environment built any other way, and catches a lock edited by hand.
+    """
+    locked = _locked(LOCKS["local"])
+    missing, mismatched = set(), {}
+    for name, version in locked.items():
         try:
-            installed = importlib.metadata.version(name)
+            distribution = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
+            mismatched[name] = (version, None)
             continue
-        if installed != version:
-            mismatched[name] = (version, installed)
-    assert not mismatched
+        if distribution.version != version:
+            mismatched[name] = (version, distribution.version)
+        for text in distribution.requires or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                if canonicalize_name(requirement.name) not in locked:
+                    missing.add(f"{requirement.name} (needed by {name})")
+    assert not missing, "re-lock with `make lock`: " + ", ".join(sorted(missing))
+    assert not mismatched, "the environment differs from envs/requirements.lock: run `make setup`"
 
 
 def test_default_profile_passes_nv_to_apptainer():
