@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: setup lock reproduce test dvc-repro clean-results
+.PHONY: setup lock reproduce test dvc-repro clean-results image image-pise dvc-track
 
 # The whole local environment (runtime + workflow + test tools) comes from one hash-locked resolution,
 # envs/requirements.lock, so a fresh clone installs exactly what was tested, whatever was released since.
@@ -37,3 +37,15 @@ lock:
 	$(PYTHON) -m pip install --quiet uv==0.13.9
 	$(PYTHON) -m $(UV_COMPILE) --output-file envs/requirements.lock envs/requirements.txt
 	$(PYTHON) -m $(UV_COMPILE) --constraint envs/requirements.lock --output-file containers/requirements.lock envs/runtime.in
+
+# The main image as an Apptainer file at the path the workflow looks for first (workflow/rules/common.smk):
+# once it exists, `snakemake --cores all --use-singularity` runs every rule in it, no --config needed.
+# Needs apptainer (or singularity) and, for the base image, network access to Docker Hub.
+APPTAINER ?= apptainer
+image: containers/spcreid.sif
+containers/spcreid.sif: containers/Apptainer.def containers/requirements.lock pyproject.toml $(shell git ls-files src)
+	$(APPTAINER) build --force $@.tmp containers/Apptainer.def && mv $@.tmp $@
+
+image-pise: containers/pise/spcreid-pise.sif
+containers/pise/spcreid-pise.sif: containers/pise/Apptainer.def containers/pise/requirements.txt
+	$(APPTAINER) build --force $@.tmp containers/pise/Apptainer.def && mv $@.tmp $@

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from spcreid import __version__
 from spcreid.errors import SpcreidError
 
 COMMAND_MODULES = (
@@ -29,9 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="spcreid",
         description="Unsupervised clothing-change person ReID (Sync-Person-Cloud), reproducible end to end.",
     )
+    parser.add_argument("--version", action="version", version=f"spcreid {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    bench = subparsers.add_parser("bench", help="benchmarks that print measured figures as JSON")
+    bench = subparsers.add_parser(
+        "bench",
+        help="benchmarks that print measured figures as JSON",
+        description="Benchmarks of the expensive steps; each prints what it measured as one JSON object.",
+    )
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK")
     bench_sub.required = True
     for name in COMMAND_MODULES:
@@ -39,7 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(subparsers)
         if hasattr(module, "register_bench"):
             module.register_bench(bench_sub)
+    _describe(parser)
     return parser
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """``COMMAND --help`` opens with the command's one-line help where the command gives no longer text."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                if not sub.description and helps.get(name):
+                    sub.description = helps[name][:1].upper() + helps[name][1:] + "."
+                _describe(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,42 +4,55 @@
 import json
 import os
 import re
-import sys
 
 from snakemake.exceptions import WorkflowError
 
 from spcreid.errors import SpcreidError
-from spcreid.workflow.experiments import Run, load_params, method_config, profile, run_config, runs
+from spcreid.workflow.experiments import Run, check_params, method_config, profile, run_config, runs, load_params
+from spcreid.workflow.schema import SCHEMA_PATH
 
 
-# ---- Workflow options (`--config KEY=VALUE`); the science lives in params.yaml ---------------------------------
+# ---- Configuration: params.yaml, validated against the params schema ------------------------------------------
 
-# Everything a user may pass with --config. Unknown keys are refused so that a typo (`--config profil=paper`)
-# does not silently run the wrong profile.
-WORKFLOW_OPTIONS = {
-    "profile": "params.yaml profile to run (embedded | paper); default: the file's own 'profile' field",
-    "params": "params file (default params.yaml)",
-    "gallery_mode": "evaluation gallery mode (multi | single | single-cmc); default: the protocol's own",
-    "main_image": "override the main container image (docker://...@sha256:... or a local .sif)",
-    "pise_image": "override the PISE container image (docker://...@sha256:... or a local .sif)",
-    "fetch_prcc": "extra `spcreid fetch-data` arguments for PRCC, e.g. '--archive downloads/prcc.zip'",
-    "fetch_vcclothes": "extra `spcreid fetch-data` arguments for VC-Clothes (it is distributed on request)",
-    "fetch_ltcc": "extra `spcreid fetch-data` arguments for LTCC (it is distributed on request)",
-}
-_unknown_options = sorted(set(config) - set(WORKFLOW_OPTIONS))
-if _unknown_options:
-    raise WorkflowError(
-        f"unknown --config key(s) {_unknown_options}; the workflow accepts "
-        + "; ".join(f"{key}: {text}" for key, text in WORKFLOW_OPTIONS.items())
-    )
+# `--configfile FILE` is merged over params.yaml and `--config KEY=VALUE` over both. The schema
+# (spcreid/resources/params.schema.json) declares every key, its allowed values and its default, the workflow
+# options (gallery_mode, main_image, pise_image, fetch_*) included: an unknown key (`--config profil=paper`) is
+# refused. Validation goes through the same loader as every `spcreid` command (defaults filled in place, as
+# snakemake.utils.validate(config, SCHEMA_PATH, set_default=True) would), so that the error names the field.
+configfile: "params.yaml"
 
-PARAMS_FILE = str(config.get("params", "params.yaml"))
+
 try:
-    PARAMS = load_params(PARAMS_FILE, profile=config.get("profile"))
+    check_params(config, source="config (params.yaml, --configfile, --config)")
 except SpcreidError as exc:
-    # One line naming the file and field, raised while the DAG is built: no job has started yet.
+    # One line naming the field, raised while the DAG is built: no job has started yet.
     raise WorkflowError(str(exc)) from None
 
+PARAMS = config
+WORKFLOW_OPTIONS = ("gallery_mode", "main_image", "pise_image", "fetch_prcc", "fetch_vcclothes", "fetch_ltcc")
+
+
+def _params_file():
+    """The params file the `spcreid` jobs read: params.yaml itself, unless --configfile/--config changed it."""
+    science = {key: value for key, value in PARAMS.items() if key not in WORKFLOW_OPTIONS and key != "profile"}
+    on_disk = load_params("params.yaml")
+    on_disk.pop("profile")
+    if science == on_disk:
+        return "params.yaml"
+    # The merged configuration, written once per content (the name carries its hash), so a job never sees it
+    # change under it and a different configuration is a different input.
+    import hashlib
+
+    from spcreid.io import write_text
+
+    text = json.dumps(PARAMS, sort_keys=True, indent=1) + "\n"
+    path = f".snakemake/spcreid/params-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    if not os.path.exists(path):
+        write_text(path, text)
+    return path
+
+
+PARAMS_FILE = _params_file()
 PROFILE_NAME = PARAMS["profile"]
 PROFILE = profile(PARAMS)
 RUNS = runs(PARAMS)
@@ -51,64 +64,54 @@ SYNTH_COPIES = max(int(method_config(PARAMS, run.experiment)["S"]) for run in RU
 SYNTH_SEED = 0
 ON_GPU = str(PROFILE["train"]["device"]).startswith("cuda")
 GALLERY_MODE = config.get("gallery_mode")
-if GALLERY_MODE not in (None, "multi", "single", "single-cmc"):
-    raise WorkflowError(f"--config gallery_mode={GALLERY_MODE}: use multi, single or single-cmc")
 
 
 # ---- Containers: defined once, every rule names one -----------------------------------------------------------
 
-# The digests are those of the images built from containers/Dockerfile and containers/pise/ and pushed to
-# the registry (docs/WORKFLOW.md, "Containers"); a digest, unlike a tag, cannot move under a finished run.
-MAIN_IMAGE_DEFAULT = (
-    "docker://ghcr.io/spcreid/spcreid:0.1.0"
-    "@sha256:0000000000000000000000000000000000000000000000000000000000000000"
-)
-PISE_IMAGE_DEFAULT = (
-    "docker://ghcr.io/spcreid/spcreid-pise:0.1.0"
-    "@sha256:0000000000000000000000000000000000000000000000000000000000000000"
-)
-PINNED_IMAGE = re.compile(r"^(docker://[^\s@]+@sha256:[0-9a-f]{64}|[^\s]+\.sif)$")
-
-
-def pinned_image(option, default):
-    image = str(config.get(option, default))
-    if not PINNED_IMAGE.match(image):
-        raise WorkflowError(
-            f"--config {option}={image}: give a digest-pinned docker://NAME@sha256:<64 hex> URI or a .sif file, "
-            "so that the image cannot change under finished jobs"
-        )
-    return image
-
-
-MAIN_IMAGE = pinned_image("main_image", MAIN_IMAGE_DEFAULT)
-PISE_IMAGE = pinned_image("pise_image", PISE_IMAGE_DEFAULT)
-
-# The all-zero digests above stand for images not yet published. Planning (-n) works with them; running in
-# containers does not, so say what to do instead of letting the registry answer "manifest unknown".
+# The release image whose digest .github/workflows/image.yml pushed and recorded in containers/image-digest (a
+# digest, unlike a tag, cannot move under a finished run), unless an image was built here with `make image`
+# (containers/spcreid.sif), which wins. Until a release is recorded the file holds an all-zero placeholder and
+# the local build is the only image. `--config main_image=...` overrides all of this.
+IMAGES = {
+    "main_image": ("containers/spcreid.sif", "containers/image-digest", "make image"),
+    "pise_image": ("containers/pise/spcreid-pise.sif", "containers/pise/image-digest", "make image-pise"),
+}
 UNPUBLISHED_DIGEST = "@sha256:" + "0" * 64
 
 
-def _uses_apptainer():
-    from snakemake_interface_executor_plugins.settings import DeploymentMethod
+def workflow_image(option):
+    if option in config:
+        return config[option]
+    sif, digest_file, _ = IMAGES[option]
+    with open(digest_file) as handle:
+        recorded = handle.read().strip()
+    if os.path.exists(sif) or recorded.endswith(UNPUBLISHED_DIGEST):
+        return os.path.abspath(sif)
+    return recorded
 
-    return DeploymentMethod.APPTAINER in workflow.deployment_settings.deployment_method
+
+MAIN_IMAGE = workflow_image("main_image")
+PISE_IMAGE = workflow_image("pise_image")
 
 
-def _dry_run():
-    # workflow.dryrun is only known once the executor exists, after this file is read; the flag is not.
-    return any(arg in ("--dry-run", "--dryrun") or (arg[:1] == "-" and arg[1:].isalpha() and "n" in arg[1:])
-               for arg in sys.argv[1:])
+def _apptainer_in_use():
+    return "APPTAINER" in {method.name for method in workflow.deployment_settings.deployment_method}
 
 
-if _uses_apptainer() and not _dry_run():
-    _needed = [("main_image", MAIN_IMAGE)] + ([("pise_image", PISE_IMAGE)] if SYNTH_BACKEND == "pise" else [])
-    for _option, _image in _needed:
-        if _image.endswith(UNPUBLISHED_DIGEST):
-            raise WorkflowError(
-                f"{_image} is a placeholder: build the image once (`apptainer build spcreid.sif "
-                "containers/Apptainer.def`, or containers/pise/Apptainer.def for PISE) and pass "
-                f"--config {_option}=$PWD/spcreid.sif, or push it and pass its docker://...@sha256 digest"
-            )
+onstart:
+    # Real runs only (not -n), once the DAG is built and before the first job. Snakemake pulls docker:// images
+    # before this, but never a local .sif, so a missing build is caught here rather than by the first job.
+    if _apptainer_in_use():
+        needed = ["main_image"] + (["pise_image"] if SYNTH_BACKEND == "pise" else [])
+        for option in needed:
+            image = MAIN_IMAGE if option == "main_image" else PISE_IMAGE
+            if image.endswith(".sif") and not os.path.exists(image):
+                sif, digest_file, target = IMAGES[option]
+                raise WorkflowError(
+                    f"container image {image} does not exist: build it once with `{target}` (apptainer build "
+                    f"{sif} from its Apptainer.def; {digest_file} records no published release yet), or pass "
+                    f"--config {option}=IMAGE.sif or a pushed docker://NAME@sha256:<digest>"
+                )
 
 
 # ---- Paths ------------------------------------------------------------------------------------------------------

@@ -1,17 +1,41 @@
-"""Pseudo labels that scale: sparse k-reciprocal Jaccard distance + DBSCAN (docs/PSEUDO_LABELS.md)."""
+"""Pseudo labels that scale: sparse k-reciprocal Jaccard distance + DBSCAN (docs/PSEUDO_LABELS.md).
 
-from spcreid.clustering.kreciprocal import jaccard_distance
-from spcreid.clustering.pseudo_labels import (
-    PseudoLabels,
-    cluster_distances,
-    pseudo_labels,
-    pseudo_labels_with_stats,
-)
+The names below are imported on first use (PEP 562), so that importing a submodule such as
+``spcreid.clustering.commands`` (which ``spcreid --help`` does) does not pay for torch and scikit-learn.
+"""
 
-__all__ = [
-    "PseudoLabels",
-    "cluster_distances",
-    "jaccard_distance",
-    "pseudo_labels",
-    "pseudo_labels_with_stats",
-]
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+_EXPORTS = {
+    "PseudoLabels": "spcreid.clustering.pseudo_labels",
+    "cluster_distances": "spcreid.clustering.pseudo_labels",
+    "pseudo_labels": "spcreid.clustering.pseudo_labels",
+    "pseudo_labels_with_stats": "spcreid.clustering.pseudo_labels",
+    "jaccard_distance": "spcreid.clustering.kreciprocal",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+class _Package(types.ModuleType):
+    # The function pseudo_labels shares its name with its submodule; the import system binds a submodule as
+    # an attribute of its package when it is first loaded, which would hide the function whenever the
+    # submodule is imported directly before anyone asked for the function.
+    def __setattr__(self, name: str, value) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -73,7 +73,7 @@ def extract_features(
     chunks: list[torch.Tensor] = []
     try:
         with torch.no_grad(), autocast:
-            for images, problems in tqdm(loader, desc=desc, unit="batch", leave=False):
+            for images, problems in tqdm(loader, desc=desc, unit="batch", leave=False, disable=None):
                 problem = next((p for p in problems if p), None)
                 if problem:
                     raise SpcreidError(problem)

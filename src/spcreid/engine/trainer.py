@@ -19,6 +19,7 @@ import contextlib
 import copy
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,40 +41,18 @@ from spcreid.engine.logging import EpochLog
 from spcreid.engine.schedule import learning_rate, set_learning_rate
 from spcreid.errors import SpcreidError
 from spcreid.io import write_json
-from spcreid.method.losses import KL_DISTRIBUTIONS, MEMORY_COMBINATIONS, training_loss
-from spcreid.method.memory import HARD_MEASURES, SAMPLING_MODES, ClusterMemory, build_memories
+from spcreid.method.losses import training_loss
+from spcreid.method.memory import ClusterMemory, build_memories
+from spcreid.workflow.schema import validate_method
 
-# Options this package adds to params.yaml's ``method`` block, with the values used when absent.
-METHOD_DEFAULTS: dict[str, Any] = {
-    "memory_combination": "mean",
-    "kl_distribution": "features",
-    "kl_temperature": 0.05,
-    "hard_measure": "kl",
-    "lr_schedule": "constant",
-    "lr_steps": [],
-    "lr_gamma": 0.1,
-}
-CHOICES = {
-    "sampling": SAMPLING_MODES,
-    "memory_combination": MEMORY_COMBINATIONS,
-    "kl_distribution": KL_DISTRIBUTIONS,
-    "hard_measure": HARD_MEASURES,
-}
 FEATURE_BATCH_SIZE = 128
 
 
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a run config (``run_config`` output) with method defaults filled in and checked."""
+    """A copy of a run config (``run_config`` output) with the schema's method defaults filled in and checked."""
     config = copy.deepcopy(config)
-    method = config["method"]
-    for key, value in METHOD_DEFAULTS.items():
-        method.setdefault(key, copy.deepcopy(value))
-    for key, allowed in CHOICES.items():
-        if method[key] not in allowed:
-            raise SpcreidError(f"method.{key} is '{method[key]}'; use one of {list(allowed)}")
-    for key in ("temperature", "kl_temperature", "eps", "lr"):
-        if not float(method[key]) > 0:
-            raise SpcreidError(f"method.{key} is {method[key]}; it must be > 0")
+    # Defaults, types, ranges and choices: the params schema, their one declaration.
+    method = validate_method(config["method"])
     if method["self_identity"] and not method["augment"]:
         raise SpcreidError(
             "method.self_identity is true but method.augment is false: the self-identity loss compares "
@@ -202,7 +181,7 @@ class Trainer:
         )
         self.memories: list[ClusterMemory] = []
         self.start_epoch = 0
-        self.log = EpochLog(self.out_dir / "log.jsonl")
+        self.log = EpochLog(self.out_dir / "log.jsonl", stream=sys.stderr, epochs=int(self.train_cfg["epochs"]))
 
     # --- checkpointing -------------------------------------------------------------------------
 
@@ -289,7 +268,8 @@ class Trainer:
         totals = {"loss": 0.0, "loss_contrast": 0.0, "loss_self_identity": 0.0}
         self.model.train()
         epochs = int(self.train_cfg["epochs"])
-        progress = tqdm(sampler, desc=f"epoch {epoch + 1}/{epochs}", unit="it", leave=False)
+        # disable=None: a bar on a terminal only; rule logs get the summary line per epoch instead.
+        progress = tqdm(sampler, desc=f"epoch {epoch + 1}/{epochs}", unit="it", leave=False, disable=None)
         for iteration, indices in enumerate(progress, start=1):
             terms = self.train_step(indices, label_tensor[indices], epoch, iteration)
             values = {

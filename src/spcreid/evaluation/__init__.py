@@ -1,20 +1,29 @@
 """Re-identification evaluation: CMC / mAP, the general / same-clothes / clothing-change settings,
 multi- and single-shot gallery modes, and the PRCC / VC-Clothes / LTCC dataset protocols.
 
-See docs/EVALUATION.md for the definitions and the choices made where papers differ.
+See docs/EVALUATION.md for the definitions and the choices made where papers differ. The names below are
+imported on first use (PEP 562), so that ``spcreid --help`` does not import torch through this package.
 """
 
-from spcreid.evaluation.gallery import GALLERY_MODES, single_shot_gallery
-from spcreid.evaluation.metrics import distance, evaluate
-from spcreid.evaluation.protocols import PROTOCOLS, evaluate_protocol
-from spcreid.evaluation.settings import SETTINGS
+from __future__ import annotations
 
-__all__ = [
-    "GALLERY_MODES",
-    "PROTOCOLS",
-    "SETTINGS",
-    "distance",
-    "evaluate",
-    "evaluate_protocol",
-    "single_shot_gallery",
-]
+import importlib
+
+_EXPORTS = {
+    "GALLERY_MODES": "spcreid.evaluation.gallery",
+    "single_shot_gallery": "spcreid.evaluation.gallery",
+    "distance": "spcreid.evaluation.metrics",
+    "evaluate": "spcreid.evaluation.metrics",
+    "PROTOCOLS": "spcreid.evaluation.protocols",
+    "evaluate_protocol": "spcreid.evaluation.protocols",
+    "SETTINGS": "spcreid.evaluation.settings",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -29,9 +29,14 @@ def register(subparsers) -> None:
             "q_clothes and g_clothes from FILE.npz and print the metrics as JSON."
         ),
     )
-    parser.add_argument("file", type=Path, metavar="FILE.npz")
-    parser.add_argument("--setting", choices=SETTING_CHOICES, default="general")
-    parser.add_argument("--gallery-mode", choices=GALLERY_MODE_CHOICES, default="multi")
+    parser.add_argument("file", type=Path, metavar="FILE.npz", help="NumPy archive with the arrays listed above")
+    parser.add_argument(
+        "--setting", choices=SETTING_CHOICES, default="general",
+        help="general, sc (same clothes) or cc (clothing change); default general",
+    )
+    parser.add_argument(
+        "--gallery-mode", choices=GALLERY_MODE_CHOICES, default="multi", help="gallery mode (default multi)"
+    )
     parser.add_argument("--trials", type=int, default=10, help="single-shot trials (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the single-shot gallery draws")
     parser.add_argument(
@@ -48,11 +53,11 @@ def register_bench(bench_subparsers) -> None:
     parser.add_argument("--nq", type=int, default=10000, help="queries (rows)")
     parser.add_argument("--ng", type=int, default=20000, help="gallery images (columns)")
     parser.add_argument("--ids", type=int, default=None, help="identities (default ng / 20)")
-    parser.add_argument("--cameras", type=int, default=6)
-    parser.add_argument("--setting", choices=SETTING_CHOICES, default="general")
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cameras", type=int, default=6, help="cameras (default 6)")
+    parser.add_argument("--setting", choices=SETTING_CHOICES, default="general", help="evaluation setting (default general)")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="distance matrix dtype")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random matrix and labels")
     parser.set_defaults(func=run_bench)
 
 

@@ -15,9 +15,10 @@ import torch.nn.functional as F
 
 from spcreid.errors import SpcreidError
 from spcreid.method.memory import feature_log_distribution
+from spcreid.workflow.schema import method_choices
 
-MEMORY_COMBINATIONS = ("mean", "union")
-KL_DISTRIBUTIONS = ("features", "memory")
+MEMORY_COMBINATIONS = method_choices("memory_combination")
+KL_DISTRIBUTIONS = method_choices("kl_distribution")
 
 
 def info_nce(features: torch.Tensor, labels: torch.Tensor, memory: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -23,10 +23,12 @@ import torch
 import torch.nn.functional as F
 
 from spcreid.errors import SpcreidError
+from spcreid.workflow.schema import method_choices
 
-SAMPLING_MODES = ("none", "average", "hardest", "both")
+# Allowed values are declared once, in the params schema.
+SAMPLING_MODES = method_choices("sampling")
 UPDATE_RULES = ("instance", "average", "hardest")
-HARD_MEASURES = ("kl", "cosine")
+HARD_MEASURES = method_choices("hard_measure")
 
 
 def _check_labels(labels: torch.Tensor, n_features: int) -> int:
@@ -110,8 +112,6 @@ class ClusterMemory:
     ) -> None:
         if update_rule not in UPDATE_RULES:
             raise ValueError(f"update_rule must be one of {UPDATE_RULES}, got {update_rule!r}")
-        if not 0.0 <= momentum < 1.0:
-            raise SpcreidError(f"method.momentum is {momentum}; it must lie in [0, 1)")
         if hard_measure not in HARD_MEASURES:
             raise SpcreidError(f"method.hard_measure is '{hard_measure}'; use one of {list(HARD_MEASURES)}")
         self.features = F.normalize(features.detach().float().clone(), dim=1)

@@ -17,9 +17,6 @@ import yaml
 
 from spcreid.errors import SpcreidError
 
-SAMPLING_MODES = ("none", "average", "hardest", "both")
-SETTINGS = ("general", "sc", "cc")
-
 
 @dataclass(frozen=True, order=True)
 class Run:
@@ -51,7 +48,8 @@ def load_params(path: str | os.PathLike = "params.yaml", profile: str | None = N
 
 
 def check_params(params: dict[str, Any], source: str = "params.yaml") -> None:
-    """Cross-reference checks JSON Schema cannot express (the schema checks types and ranges)."""
+    """Schema validation (filling its defaults into ``params``) and the cross-reference checks JSON Schema
+    cannot express."""
     from spcreid.workflow.schema import validate_params
 
     validate_params(params, source=source)

@@ -1,30 +1,94 @@
-"""Validation of params.yaml against workflow/schemas/params.schema.json (JSON Schema 2020-12)."""
+"""The params schema (package data ``spcreid/resources/params.schema.json``, JSON Schema 2020-12) and its loader.
+
+The schema is the one declaration of every option of params.yaml, its allowed values and its default. Both the
+Snakemake workflow (workflow/rules/common.smk) and every ``spcreid`` command validate through
+:func:`validate_params`, which fills the schema's defaults in place, as ``snakemake.utils.validate(...,
+set_default=True)`` does (tests/test_workflow_schema.py checks that the two agree). The schema ships inside the
+package, so an installed ``spcreid`` (a container, a wheel) finds it without a source tree.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from spcreid.errors import SpcreidError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "params.schema.json"
+# A regular install keeps package data as plain files, so this is a real path; Snakemake's validate() and
+# `dvc.yaml` deps may use it as such.
+SCHEMA_PATH = Path(str(resources.files("spcreid") / "resources" / "params.schema.json"))
 
 
 @lru_cache(maxsize=1)
 def _schema() -> dict[str, Any]:
-    with open(SCHEMA_PATH) as handle:
-        return json.load(handle)
+    try:
+        with open(SCHEMA_PATH) as handle:
+            return json.load(handle)
+    except OSError as exc:
+        raise SpcreidError(f"params schema {SCHEMA_PATH} is missing ({exc}); reinstall spcreid") from exc
 
 
-def validate_params(params: dict[str, Any], source: str = "params.yaml") -> None:
-    """Raise SpcreidError naming the offending field (as a dotted path) and the rule it breaks."""
+def schema() -> dict[str, Any]:
+    return copy.deepcopy(_schema())
+
+
+def _defaulting_validator(schema_doc: dict[str, Any]):
     import jsonschema
+    from jsonschema import validators
 
-    validator = jsonschema.Draft202012Validator(_schema())
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def properties_with_defaults(validator, properties, instance, subschema):
+        if validator.is_type(instance, "object"):
+            for name, prop in properties.items():
+                if "default" in prop:
+                    instance.setdefault(name, copy.deepcopy(prop["default"]))
+        yield from check_properties(validator, properties, instance, subschema)
+
+    return validators.extend(base, {"properties": properties_with_defaults})(schema_doc)
+
+
+def validate_params(params: dict[str, Any], source: str = "params.yaml") -> dict[str, Any]:
+    """Fill the schema's defaults into ``params`` (in place, and return it) and check it.
+
+    Raises SpcreidError naming the offending field (as a dotted path) and the rule it breaks.
+    """
+    validator = _defaulting_validator(_schema())
     errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
     if errors:
         error = errors[0]
         field = ".".join(str(p) for p in error.absolute_path) or "<top level>"
         raise SpcreidError(f"{source}: field '{field}': {error.message}")
+    return params
+
+
+def method_defaults() -> dict[str, Any]:
+    """Optional ``method`` fields and the values they take when absent."""
+    props = _schema()["properties"]["method"]["properties"]
+    return {name: copy.deepcopy(prop["default"]) for name, prop in props.items()}
+
+
+def method_choices(field: str) -> tuple[str, ...]:
+    """The allowed values of an enumerated ``method`` field, e.g. ``sampling``."""
+    return tuple(_schema()["$defs"]["methodFields"]["properties"][field]["enum"])
+
+
+def validate_method(method: dict[str, Any], source: str = "method") -> dict[str, Any]:
+    """Fill defaults into a resolved ``method`` block (in place) and check it against the schema."""
+    for name, value in method_defaults().items():
+        method.setdefault(name, value)
+    import jsonschema
+
+    doc = _schema()
+    sub = {"$schema": doc["$schema"], "$defs": doc["$defs"], "$ref": "#/$defs/methodFields"}
+    errors = sorted(jsonschema.Draft202012Validator(sub).iter_errors(method), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        field = ".".join(str(p) for p in error.absolute_path)
+        raise SpcreidError(f"{source}.{field}: {error.message}" if field else f"{source}: {error.message}")
+    return method
