@@ -220,3 +220,18 @@ def test_cli_train_then_evaluate_agree(toy, oracle_clusters, tmp_path, capsys):
     assert spcreid_main(["train", "--params", str(params_path), "--dataset", "prcc", "--experiment", "full",
                          "--seed", "3", "--manifest", str(toy["manifest"]), "--out", str(run)]) == 2
     assert "--synthesis" in capsys.readouterr().err
+
+
+def test_rule_log_gets_one_summary_line_per_epoch_and_no_bars(toy, oracle_clusters, tmp_path, capsys):
+    # stderr is not a terminal here, as under Snakemake's `log:`: no progress-bar redraws, one line per epoch.
+    config = tiny_config("full", train__epochs=2, train__warmup_epochs=0)
+    train_run(config, toy["manifest"], tmp_path, toy["synth"])
+    err = capsys.readouterr().err
+    assert "\r" not in err and "it/s" not in err
+    lines = [line for line in err.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 2, err
+    for record, line in zip(read_log(tmp_path), lines):
+        assert line == (
+            f"epoch {record['epoch']}/2: 4 clusters, 0 outliers, loss {record['loss']:.4f}, "
+            f"lr {record['lr']:.2e}, {record['seconds']:.1f} s"
+        )

@@ -30,12 +30,20 @@ def installed(tmp_path_factory):
     shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     wheels = base / "wheels"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(wheels),
-                    str(source)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(wheels), str(source)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     (wheel,) = wheels.glob("spcreid-*.whl")
     target = base / "site"
-    subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target),
-                    str(wheel)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     work = base / "work"  # no source tree here: only the params file a user would have
     work.mkdir()
     shutil.copy2(REPO / "params.yaml", work / "params.yaml")
@@ -45,8 +53,14 @@ def installed(tmp_path_factory):
 def _spcreid(installed, *args):
     # Only the installed copy on the path (PYTHONPATH=src of the worktree would otherwise win).
     env = dict(os.environ, PYTHONPATH=str(installed["site"]), MPLBACKEND="Agg")
-    return subprocess.run([str(installed["site"] / "bin" / "spcreid"), *args], cwd=installed["work"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(installed["site"] / "bin" / "spcreid"), *args],
+        cwd=installed["work"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_wheel_ships_the_params_schema(installed):
@@ -59,12 +73,27 @@ def test_wheel_ships_the_params_schema(installed):
 def test_installed_command_reads_params_and_writes_tables(installed):
     work = installed["work"]
     (work / "metrics").mkdir(exist_ok=True)
-    result = _spcreid(installed, "make-tables", "--params", "params.yaml", "--metrics-dir", "metrics",
-                      "--paper-dir", str(REPO / "results/paper"), "--out", "tables", "--allow-missing")
+    result = _spcreid(
+        installed,
+        "make-tables",
+        "--params",
+        "params.yaml",
+        "--metrics-dir",
+        "metrics",
+        "--paper-dir",
+        str(REPO / "results/paper"),
+        "--out",
+        "tables",
+        "--allow-missing",
+    )
     assert result.returncode == 0, result.stderr
     assert (work / "tables/table1.csv").is_file() and (work / "tables/summary.json").is_file()
-    where = subprocess.run([sys.executable, "-c", "import spcreid.workflow.schema as s; print(s.SCHEMA_PATH)"],
-                           env=dict(os.environ, PYTHONPATH=str(installed["site"])), capture_output=True, text=True)
+    where = subprocess.run(
+        [sys.executable, "-c", "import spcreid.workflow.schema as s; print(s.SCHEMA_PATH)"],
+        env=dict(os.environ, PYTHONPATH=str(installed["site"])),
+        capture_output=True,
+        text=True,
+    )
     assert Path(where.stdout.strip()).is_relative_to(installed["site"]), where.stdout + where.stderr
 
 

@@ -17,8 +17,15 @@ from spcreid.workflow.experiments import Run, check_params, load_params, method_
 from spcreid.workflow.schema import SCHEMA_PATH, method_defaults, validate_params
 from workflow_helpers import REPO, copy_workflow, snakemake
 
-OPTIONAL = ("memory_combination", "kl_distribution", "kl_temperature", "hard_measure", "lr_schedule", "lr_steps",
-            "lr_gamma")
+OPTIONAL = (
+    "memory_combination",
+    "kl_distribution",
+    "kl_temperature",
+    "hard_measure",
+    "lr_schedule",
+    "lr_steps",
+    "lr_gamma",
+)
 
 
 def _raw_params():
@@ -28,8 +35,13 @@ def _raw_params():
 def test_defaults_are_declared_once_in_the_schema():
     schema = json.loads(SCHEMA_PATH.read_text())
     assert method_defaults() == {
-        "memory_combination": "mean", "kl_distribution": "features", "kl_temperature": 0.05, "hard_measure": "kl",
-        "lr_schedule": "constant", "lr_steps": [], "lr_gamma": 0.1,
+        "memory_combination": "mean",
+        "kl_distribution": "features",
+        "kl_temperature": 0.05,
+        "hard_measure": "kl",
+        "lr_schedule": "constant",
+        "lr_steps": [],
+        "lr_gamma": 0.1,
     }
     fields = schema["$defs"]["methodFields"]["properties"]
     assert SAMPLING_MODES == tuple(fields["sampling"]["enum"]) == ("none", "average", "hardest", "both")

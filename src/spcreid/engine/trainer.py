@@ -410,7 +410,10 @@ def evaluate_model(
     features = extract_features(
         model, test_rows["path"].tolist(), height, width, batch_size=FEATURE_BATCH_SIZE, device=device, desc="test"
     )
-    return evaluate_protocol(protocol, features.numpy(), test_rows, gallery_mode=gallery_mode)
+    # Bars on a terminal only, as in training: a rule log keeps one line per epoch.
+    return evaluate_protocol(
+        protocol, features.numpy(), test_rows, gallery_mode=gallery_mode, progress=sys.stderr.isatty()
+    )
 
 
 def train_run(
