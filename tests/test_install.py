@@ -81,7 +81,7 @@ def test_installed_command_reads_params_and_writes_tables(installed):
         "--metrics-dir",
         "metrics",
         "--paper-dir",
-        str(REPO / "results/paper"),
+        str(REPO / "results/published"),
         "--out",
         "tables",
         "--allow-missing",
