@@ -49,3 +49,8 @@ containers/spcreid.sif: containers/Apptainer.def containers/requirements.lock py
 image-pise: containers/pise/spcreid-pise.sif
 containers/pise/spcreid-pise.sif: containers/pise/Apptainer.def containers/pise/requirements.txt
 	$(APPTAINER) build --force $@.tmp containers/pise/Apptainer.def && mv $@.tmp $@
+
+# DVC-track the paper profile's downloads (raw datasets, pretrained weights), fetching what is missing: the
+# `dvc_track` rule (workflow/rules/dvc.smk) writes a .dvc pointer beside each; commit those, then `dvc push`.
+dvc-track: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores 1 dvc_track --config profile=paper

@@ -18,6 +18,7 @@ include: "workflow/rules/synthesis.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/dvc.smk"
 
 
 report: "workflow/report/workflow.rst"

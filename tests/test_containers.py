@@ -173,9 +173,9 @@ def test_workflow_reads_the_recorded_digests_and_prefers_a_built_image():
     text = (REPO / "workflow/rules/common.smk").read_text()
     for path in ("containers/image-digest", "containers/pise/image-digest", "containers/spcreid.sif"):
         assert f'"{path}"' in text
-    # The placeholder check lives in onstart (real runs only): no argv sniffing, no executor-plugin import.
+    # The missing-image check lives in onstart (real runs only): no argv sniffing, no executor-plugin import.
     assert "sys.argv" not in text and "snakemake_interface" not in text
-    assert re.search(r"^onstart:\n(    .*\n|\n)*?.*UNPUBLISHED_DIGEST", text, flags=re.M)
+    assert re.search(r"^onstart:\n(?:    .*\n|\n)*?.*not os\.path\.exists\(image\)", text, flags=re.M)
     ignored = subprocess.run(["git", "check-ignore", "containers/spcreid.sif", "containers/pise/spcreid-pise.sif"],
                              cwd=REPO, capture_output=True, text=True)
     assert ignored.stdout.split() == ["containers/spcreid.sif", "containers/pise/spcreid-pise.sif"]

@@ -1,0 +1,34 @@
+# `snakemake --config profile=paper dvc_track` (`make dvc-track`): put this profile's downloads under DVC. The
+# downloads are the fetch rules' outputs that the DAG reads, the raw datasets and the pretrained weights; each
+# gets its .dvc pointer beside it (committed to git), and `dvc push` sends the data to the remote
+# (docs/WORKFLOW.md, "DVC"). dvc runs on the launching machine, like snakemake itself, not in a container.
+
+
+def downloads():
+    paths = [raw_dataset_dir(key) for key in REAL_KEYS]
+    if PROFILE["train"].get("pretrained") and "pretrain" not in PROFILE:
+        paths.append(PROFILE["train"]["pretrained"])
+    if SYNTH_BACKEND == "pise":
+        pise = rules.synthesize_pise.input
+        paths += [str(pise.checkpoint), str(pise.keypoints), str(pise.vgg)]
+    return paths
+
+
+DOWNLOADS = downloads()
+
+if DOWNLOADS:
+
+    localrules:
+        dvc_track,
+
+    rule dvc_track:
+        input:
+            [ancient(path) for path in DOWNLOADS],
+        output:
+            [f"{path}.dvc" for path in DOWNLOADS],
+        log:
+            log_path("dvc_track"),
+        benchmark:
+            bench_path("dvc_track")
+        shell:
+            "dvc add {input:q} > {log:q} 2>&1"
