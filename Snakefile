@@ -11,6 +11,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+# params.yaml is the configuration; `--configfile FILE` is merged over it, `--config KEY=VALUE` over both, and
+# workflow/rules/common.smk validates the result against the params schema (docs/WORKFLOW.md, "Running it").
+configfile: "params.yaml"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/weights.smk"
@@ -22,6 +27,12 @@ include: "workflow/rules/dvc.smk"
 
 
 report: "workflow/report/workflow.rst"
+
+
+onstart:
+    # Real runs only (not -n), once the DAG is built and before the first job. Snakemake pulls docker:// images
+    # before this, but never a local .sif, so a missing build is caught here rather than by the first job.
+    check_images()
 
 
 localrules:

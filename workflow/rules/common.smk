@@ -20,9 +20,7 @@ from spcreid.workflow.schema import SCHEMA_PATH
 # options (gallery_mode, main_image, pise_image, fetch_*) included: an unknown key (`--config profil=paper`) is
 # refused. Validation goes through the same loader as every `spcreid` command (defaults filled in place, as
 # snakemake.utils.validate(config, SCHEMA_PATH, set_default=True) would), so that the error names the field.
-configfile: "params.yaml"
-
-
+# The Snakefile's `configfile: "params.yaml"` has filled `config` before this file is included.
 try:
     check_params(config, source="config (params.yaml, --configfile, --config)")
 except SpcreidError as exc:
@@ -99,20 +97,20 @@ def _apptainer_in_use():
     return "APPTAINER" in {method.name for method in workflow.deployment_settings.deployment_method}
 
 
-onstart:
-    # Real runs only (not -n), once the DAG is built and before the first job. Snakemake pulls docker:// images
-    # before this, but never a local .sif, so a missing build is caught here rather than by the first job.
-    if _apptainer_in_use():
-        needed = ["main_image"] + (["pise_image"] if SYNTH_BACKEND == "pise" else [])
-        for option in needed:
-            image = MAIN_IMAGE if option == "main_image" else PISE_IMAGE
-            if image.endswith(".sif") and not os.path.exists(image):
-                sif, digest_file, target = IMAGES[option]
-                raise WorkflowError(
-                    f"container image {image} does not exist: build it once with `{target}` (apptainer build "
-                    f"{sif} from its Apptainer.def; {digest_file} records no published release yet), or pass "
-                    f"--config {option}=IMAGE.sif or a pushed docker://NAME@sha256:<digest>"
-                )
+def check_images():
+    """Stop a run (called from the Snakefile's onstart) that would use a container image that does not exist."""
+    if not _apptainer_in_use():
+        return
+    needed = ["main_image"] + (["pise_image"] if SYNTH_BACKEND == "pise" else [])
+    for option in needed:
+        image = MAIN_IMAGE if option == "main_image" else PISE_IMAGE
+        if image.endswith(".sif") and not os.path.exists(image):
+            sif, digest_file, target = IMAGES[option]
+            raise WorkflowError(
+                f"container image {image} does not exist: build it once with `{target}` (apptainer build "
+                f"{sif} from its Apptainer.def; {digest_file} records no published release yet), or pass "
+                f"--config {option}=IMAGE.sif or a pushed docker://NAME@sha256:<digest>"
+            )
 
 
 # ---- Paths ------------------------------------------------------------------------------------------------------
@@ -261,6 +259,20 @@ def fetch_args(wildcards):
         return shlex.split(str(config.get(option, "")))
     except ValueError as exc:
         raise WorkflowError(f"--config {option}={config[option]!r}: {exc}; quote it as you would on a shell line")
+
+
+def downloads():
+    """What this profile downloads and DVC tracks (dvc.smk): raw datasets, pretrained weights, PISE's weights.
+
+    Called after the last include, since the PISE weights are read from the inputs of synthesize_pise.
+    """
+    paths = [raw_dataset_dir(key) for key in REAL_KEYS]
+    if PROFILE["train"].get("pretrained") and "pretrain" not in PROFILE:
+        paths.append(PROFILE["train"]["pretrained"])
+    if SYNTH_BACKEND == "pise":
+        pise = rules.synthesize_pise.input
+        paths += [str(pise.checkpoint), str(pise.keypoints), str(pise.vgg)]
+    return paths
 
 
 def raw_dataset_input(wildcards):

@@ -4,16 +4,6 @@
 # (docs/WORKFLOW.md, "DVC"). dvc runs on the launching machine, like snakemake itself, not in a container.
 
 
-def downloads():
-    paths = [raw_dataset_dir(key) for key in REAL_KEYS]
-    if PROFILE["train"].get("pretrained") and "pretrain" not in PROFILE:
-        paths.append(PROFILE["train"]["pretrained"])
-    if SYNTH_BACKEND == "pise":
-        pise = rules.synthesize_pise.input
-        paths += [str(pise.checkpoint), str(pise.keypoints), str(pise.vgg)]
-    return paths
-
-
 DOWNLOADS = downloads()
 
 if DOWNLOADS:
