@@ -175,7 +175,8 @@ def test_workflow_reads_the_recorded_digests_and_prefers_a_built_image():
         assert f'"{path}"' in text
     # The missing-image check lives in onstart (real runs only): no argv sniffing, no executor-plugin import.
     assert "sys.argv" not in text and "snakemake_interface" not in text
-    assert re.search(r"^onstart:\n(?:    .*\n|\n)*?.*not os\.path\.exists\(image\)", text, flags=re.M)
+    assert re.search(r"^def check_images\(\):\n(?:    .*\n|\n)*?.*not os\.path\.exists\(image\)", text, flags=re.M)
+    assert re.search(r"^onstart:\n(?:    #.*\n)*    check_images\(\)$", (REPO / "Snakefile").read_text(), flags=re.M)
     ignored = subprocess.run(["git", "check-ignore", "containers/spcreid.sif", "containers/pise/spcreid-pise.sif"],
                              cwd=REPO, capture_output=True, text=True)
     assert ignored.stdout.split() == ["containers/spcreid.sif", "containers/pise/spcreid-pise.sif"]
