@@ -14,24 +14,27 @@ def _add_common(parser: argparse.ArgumentParser, out_help: str) -> None:
                         help="the paper's values, <table>.csv (default results/paper)")
     parser.add_argument("--out", required=True, help=out_help)
     parser.add_argument("--allow-missing", action="store_true",
-                        help="leave cells without metrics empty instead of stopping")
+                        help="leave cells without metrics (missing or NaN files) and rows without per-query files "
+                        "(<metrics>.npz) out of the means and paired tests instead of stopping")
 
 
 def register(subparsers) -> None:
     """Add this package's subcommands to the `spcreid` parser."""
     tables = subparsers.add_parser(
         "make-tables",
-        help="rebuild the paper's tables (ours, paper, diff) as CSV, Markdown, LaTeX and HTML",
-        description="Writes OUT/<table>.{csv,md,tex,html} for every table of params.yaml and OUT/summary.json.",
+        help="rebuild the paper's tables (ours mean ± std, paper, diff, paired tests, reference rows) as CSV, "
+        "Markdown, LaTeX (booktabs) and HTML",
+        description="Writes OUT/<table>.{csv,md,tex,html} for every table of params.yaml and OUT/summary.json "
+        "(ours: mean / std per cell, the DVC metric). Refuses metrics files of another profile and NaN metrics.",
     )
     _add_common(tables, "output folder, e.g. results/tables")
     tables.set_defaults(func=run_make_tables)
 
     plots = subparsers.add_parser(
         "make-plots",
-        help="ablation bar charts and the eps curve (PNG) beside the paper's values",
-        description="Writes OUT/ablation_components.png, OUT/ablation_sampling.png, OUT/eps_curve.png and "
-        "OUT/eps_curve.csv.",
+        help="ablation bar charts and the eps curve (PNG, SVG, PDF) beside the paper's values",
+        description="Writes OUT/ablation_components.{png,svg,pdf}, OUT/ablation_sampling.{png,svg,pdf}, "
+        "OUT/eps_curve.{png,svg,pdf} and OUT/eps_curve.csv.",
     )
     _add_common(plots, "output folder, e.g. results/plots")
     plots.set_defaults(func=run_make_plots)

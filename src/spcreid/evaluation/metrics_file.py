@@ -1,0 +1,108 @@
+"""The metrics JSON of one run: which run it is, and its results per setting and gallery mode.
+
+Two layouts are read. Both carry the run's identity at the top level (``profile``, ``dataset``,
+``experiment``, ``seed``, ``config_hash``; :func:`run_identity`):
+
+* by gallery mode: ``{..identity.., "settings": {"cc": {"multi": {"rank1": .., "mAP": ..},
+  "single": {"rank1": .., "rank1_std": .., "mAP": .., "trials": 10, ..}}}}``;
+* flat, one gallery mode per file: ``{..identity.., "cc": {"rank1": .., "mAP": .., "gallery_mode":
+  "multi", ..}, "sc": {..}}``.
+
+Values are fractions in [0, 1]. ``config_hash`` is the SHA-256 of the run's resolved configuration
+(config.json without ``inputs``, whose absolute paths differ between machines), as canonical JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spcreid.errors import SpcreidError
+
+IDENTITY_KEYS = ("profile", "dataset", "experiment", "seed", "config_hash")
+GALLERY_MODE_ORDER = ("multi", "single", "single-cmc")
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    resolved = {key: value for key, value in config.items() if key != "inputs"}
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def run_identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The identity fields of a run config (``run_config`` / config.json), as the metrics file records them."""
+    return {
+        "profile": config["profile"],
+        "dataset": config["dataset"],
+        "experiment": config["experiment"],
+        "seed": int(config["seed"]),
+        "config_hash": config_hash(config),
+    }
+
+
+@dataclass(frozen=True)
+class MetricsFile:
+    path: Path
+    identity: dict[str, Any]
+    results: dict[str, dict[str, dict[str, Any]]]  # setting -> gallery mode -> metrics
+
+    def modes(self, setting: str) -> list[str]:
+        present = self.results.get(setting, {})
+        return sorted(present, key=lambda m: (GALLERY_MODE_ORDER.index(m) if m in GALLERY_MODE_ORDER else 99, m))
+
+    def value(self, setting: str, mode: str, key: str) -> float:
+        """A finite metric; anything else is an error naming the file."""
+        if setting not in self.results:
+            raise SpcreidError(
+                f"{self.path} has no setting '{setting}' (it has {sorted(self.results)}); the table cell asks "
+                "for a setting that this dataset's protocol does not produce"
+            )
+        if mode not in self.results[setting]:
+            raise SpcreidError(f"{self.path}: setting '{setting}' has no gallery mode '{mode}'; rerun its evaluation")
+        metrics = self.results[setting][mode]
+        if key not in metrics:
+            raise SpcreidError(f"{self.path}: setting '{setting}' ({mode}) has no '{key}'; rerun its evaluation")
+        try:
+            value = float(metrics[key])
+        except (TypeError, ValueError):
+            value = math.nan
+        if not math.isfinite(value):
+            raise NonFiniteMetric(
+                f"{self.path}: {setting} ({mode}) {key} is {metrics[key]!r}, not a number; the run diverged or "
+                "its evaluation failed: retrain / re-evaluate it, or pass --allow-missing to leave the cell empty"
+            )
+        return value
+
+
+class NonFiniteMetric(SpcreidError):
+    """A metric that is NaN, infinite or not a number."""
+
+
+def read_metrics_file(path: str | os.PathLike) -> MetricsFile:
+    path = Path(path)
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise SpcreidError(f"{path} is not valid JSON ({exc}); delete it and rerun its evaluation") from exc
+    if not isinstance(data, dict):
+        raise SpcreidError(f"{path}: expected a JSON object of settings; rerun its evaluation")
+    identity = {key: data[key] for key in IDENTITY_KEYS if key in data}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    if "settings" in data:
+        for setting, modes in data["settings"].items():
+            if not isinstance(modes, dict) or not all(isinstance(m, dict) for m in modes.values()):
+                raise SpcreidError(f"{path}: settings.{setting} must map gallery modes to metrics")
+            results[setting] = dict(modes)
+    else:
+        for setting, metrics in data.items():
+            if setting in IDENTITY_KEYS:
+                continue
+            if not isinstance(metrics, dict):
+                raise SpcreidError(f"{path}: '{setting}' is not a setting's metrics object; rerun its evaluation")
+            results[setting] = {str(metrics.get("gallery_mode", "multi")): metrics}
+    return MetricsFile(path, identity, results)
