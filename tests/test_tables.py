@@ -10,18 +10,24 @@ import statistics
 import numpy as np
 import pandas as pd
 import pytest
+from workflow_helpers import REPO
 
 from spcreid.cli import main
 from spcreid.errors import SpcreidError
 from spcreid.evaluation.metrics_file import config_hash, read_metrics_file, run_identity
-from spcreid.evaluation.per_query import (PerQuery, from_scores, from_trials, load_per_query, per_query_path,
-                                          save_per_query)
+from spcreid.evaluation.per_query import (
+    PerQuery,
+    from_scores,
+    from_trials,
+    load_per_query,
+    per_query_path,
+    save_per_query,
+)
 from spcreid.workflow.experiments import Run, load_params, runs
 from spcreid.workflow.paired import paired_test
 from spcreid.workflow.plots import write_plots
 from spcreid.workflow.references import reference_runs
 from spcreid.workflow.tables import build_table, read_paper_table, write_tables
-from workflow_helpers import REPO
 
 N_QUERIES = 10
 PAPER = REPO / "results/paper"
@@ -394,7 +400,7 @@ def test_plots_png_svg_pdf_titled_with_profile_and_eps_curve(params, metrics_dir
         svg = (out / f"{stem}.svg").read_text()
         assert svg.lstrip().startswith("<?xml") and "profile embedded" in svg
     # The reference rows are drawn, labelled with their values.
-    assert "Supervised oracle (true identity labels, same backbone and budget) (95.0)" in (
+    assert "Supervised oracle (true identity labels, same backbone and budget): 95.0" in (
         out / "ablation_components.svg").read_text()
     curve = pd.read_csv(out / "eps_curve.csv")
     # x is the eps each experiment really uses, sorted; the full model (eps 0.4) carries the known values.

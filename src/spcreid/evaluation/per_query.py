@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class PerQuery:
     rank1: np.ndarray
     ap: np.ndarray
 
-    def check(self, where: str) -> "PerQuery":
+    def check(self, where: str) -> PerQuery:
         n = self.query_index.shape
         if self.query_index.ndim != 1 or self.rank1.shape != n or self.ap.shape != n:
             raise SpcreidError(
@@ -56,7 +56,7 @@ class PerQuery:
                 raise SpcreidError(f"{where}: {name} must be finite fractions in [0, 1]; rerun the evaluation")
         return self
 
-    def aligned(self, order: np.ndarray) -> "PerQuery":
+    def aligned(self, order: np.ndarray) -> PerQuery:
         """The entries for the queries ``order`` (query ids), in that order."""
         position = {int(q): i for i, q in enumerate(self.query_index)}
         take = np.array([position[int(q)] for q in order], dtype=np.int64)

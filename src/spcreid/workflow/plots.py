@@ -10,29 +10,31 @@ carry no creation date, so identical numbers give identical files.
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from spcreid.errors import SpcreidError  # noqa: E402
-from spcreid.io import atomic_path, write_text  # noqa: E402
-from spcreid.workflow.experiments import method_config, table_cells  # noqa: E402
-from spcreid.workflow.references import BOUND_TITLES  # noqa: E402
-from spcreid.workflow.run_results import METRICS, RunStore  # noqa: E402
-from spcreid.workflow.tables import HEADLINE_MODE, build_table, heading, profile_caption  # noqa: E402
+from spcreid.errors import SpcreidError
+from spcreid.io import atomic_path, write_text
+from spcreid.workflow.experiments import method_config, table_cells
+from spcreid.workflow.references import BOUND_TITLES
+from spcreid.workflow.run_results import METRICS, RunStore
+from spcreid.workflow.tables import HEADLINE_MODE, build_table, heading, profile_caption
 
 # Which table each figure shows (file stem -> table).
 ABLATION_FIGURES = {"ablation_components": "table2", "ablation_sampling": "table3"}
 EPS_FIGURE, EPS_TABLE = "eps_curve", "table4"
 FIGURE_FORMATS = ("png", "svg", "pdf")
 OURS_COLOUR, PAPER_COLOUR = "#1f77b4", "#bbbbbb"
-REFERENCE_STYLES = {BOUND_TITLES["upper"]: ("#2ca02c", "--"), BOUND_TITLES["lower"]: ("#d62728", ":")}
+REFERENCE_STYLES = {BOUND_TITLES["upper"]: "--", BOUND_TITLES["lower"]: ":"}
+REFERENCE_COLOURS = ("#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 # SVG ids and PDF metadata would otherwise change on every run.
 matplotlib.rcParams["svg.hashsalt"] = "spcreid"
 # Text stays text in the SVG: searchable, editable, and the title (with its profile) readable by tools.
@@ -63,12 +65,14 @@ def heading_of(frame: pd.DataFrame) -> str:
 
 
 def _reference_lines(ax, frame: pd.DataFrame, label: str) -> None:
-    for source, (colour, style) in REFERENCE_STYLES.items():
-        for row in _headline(frame, source).to_dict("records"):
-            value = row[f"{label} ours"]
-            if value is not None and not pd.isna(value):
-                ax.axhline(float(value), color=colour, linestyle=style, linewidth=1,
-                           label=f"{row[heading_of(frame)]} ({value:.1f})")
+    """One horizontal line per reference row (multi-shot), dashed for the upper bound, dotted for lower ones."""
+    references = frame[frame["Source"].isin(list(REFERENCE_STYLES))]
+    references = references[references["Gallery"].astype(str).str.startswith(HEADLINE_MODE)]
+    for colour, record in zip(REFERENCE_COLOURS, references.to_dict("records")):
+        value = record[f"{label} ours"]
+        if value is not None and not pd.isna(value):
+            ax.axhline(float(value), color=colour, linestyle=REFERENCE_STYLES[record["Source"]], linewidth=1.2,
+                       label=f"{record[heading_of(frame)]}: {value:.1f}")
 
 
 def ablation_figure(frame: pd.DataFrame, table: str, title: str, out_dir: Path, stem: str) -> None:
@@ -77,7 +81,7 @@ def ablation_figure(frame: pd.DataFrame, table: str, title: str, out_dir: Path, 
     labels = ours_rows[heading(table)].astype(str).tolist()
     x = np.arange(len(labels))
     width = 0.38
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(5.0 * len(METRICS), 4.2), sharey=True)
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(5.0 * len(METRICS), 5.2), sharey=True)
     for ax, label in zip(np.atleast_1d(axes), METRICS):
         ours, paper = _nan(ours_rows[f"{label} ours"]), _nan(ours_rows[f"{label} paper"])
         std = _nan(ours_rows[f"{label} ours std"])
@@ -87,19 +91,23 @@ def ablation_figure(frame: pd.DataFrame, table: str, title: str, out_dir: Path, 
                label="ours (mean ± std over seeds)")
         ax.bar(x + width / 2, np.nan_to_num(paper), width, color=PAPER_COLOUR, hatch="//", edgecolor="#666666",
                label="paper")
-        for xi, value in zip(x - width / 2, ours):
+        for xi, value, spread in zip(x - width / 2, ours, np.nan_to_num(std)):
             if not np.isnan(value):
-                ax.annotate(f"{value:.1f}", (xi, value), ha="center", va="bottom", fontsize=7,
+                # Above the error bar, so that the number and the bar do not overlap.
+                ax.annotate(f"{value:.1f}", (xi, value + spread), ha="center", va="bottom", fontsize=7,
                             xytext=(0, 2), textcoords="offset points")
         _reference_lines(ax, frame, label)
+        ax.set_ylim(0, 105)
         ax.set_title(f"{label} (%)")
         ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
         ax.set_xlabel(heading(table))
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=6, loc="upper left")
-    np.atleast_1d(axes)[0].set_ylabel("%")
+    first = np.atleast_1d(axes)[0]
+    first.set_ylabel("%")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    handles, names = first.get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.07 + 0.03 * ((len(names) + 1) // 2), 1, 1))
     _save(fig, out_dir, stem)
 
 
@@ -122,7 +130,7 @@ def eps_curve_data(params: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def eps_figure(data: pd.DataFrame, title: str, out_dir: Path, stem: str) -> None:
-    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    fig, ax = plt.subplots(figsize=(6.0, 4.6))
     for label, colour in zip(METRICS, ("#1f77b4", "#ff7f0e")):
         std = data[f"{label} ours std"].to_numpy(dtype=float)
         ax.errorbar(data["eps"], data[f"{label} ours"], yerr=None if np.isnan(std).all() else np.nan_to_num(std),
@@ -158,12 +166,13 @@ def write_plots(params: dict[str, Any], metrics_dir: str | os.PathLike, paper_di
     # Build every frame before writing: a bad metrics file must not leave some figures new and some old.
     frames = {table: build_table(params, table, metrics_dir, paper_dir, allow_missing, store)
               for table in {*ABLATION_FIGURES.values(), EPS_TABLE}}
-    caption = profile_caption(params)
+    # Wrapped: the embedded caption is longer than a small figure is wide.
+    caption = textwrap.fill(f"[{profile_caption(params)}]", 70)
     written: list[Path] = []
     for stem, table in ABLATION_FIGURES.items():
-        ablation_figure(frames[table], table, f'{params["tables"][table]["title"]}\n[{caption}]', out_dir, stem)
+        ablation_figure(frames[table], table, f'{params["tables"][table]["title"]}\n{caption}', out_dir, stem)
         written += figure_files(out_dir, stem)
     data = eps_curve_data(params, frames[EPS_TABLE])
     write_text(out_dir / f"{EPS_FIGURE}.csv", data.to_csv(index=False, float_format="%.4f"))
-    eps_figure(data, f'{params["tables"][EPS_TABLE]["title"]}\n[{caption}]', out_dir, EPS_FIGURE)
+    eps_figure(data, f'{params["tables"][EPS_TABLE]["title"]}\n{caption}', out_dir, EPS_FIGURE)
     return [*written, out_dir / f"{EPS_FIGURE}.csv", *figure_files(out_dir, EPS_FIGURE)]

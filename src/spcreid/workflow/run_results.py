@@ -17,7 +17,11 @@ from typing import Any
 import numpy as np
 
 from spcreid.errors import SpcreidError
-from spcreid.evaluation.metrics_file import MetricsFile, NonFiniteMetric, read_metrics_file
+from spcreid.evaluation.metrics_file import (
+    MetricsFile,
+    NonFiniteMetric,
+    read_metrics_file,
+)
 from spcreid.evaluation.per_query import PerQuery, load_per_query, per_query_path
 from spcreid.workflow.experiments import Run
 
@@ -92,7 +96,7 @@ class RunStore:
             raise SpcreidError(f"{path} has no per-query results for {setting}/{mode}; re-evaluate the run")
         entry = loaded[setting][mode]
         if mode == "multi":
-            for label, (key, name) in METRICS.items():
+            for key, name in METRICS.values():
                 mean = float(np.mean(getattr(entry, name))) if entry.query_index.size else float("nan")
                 if not abs(mean - record.value(setting, mode, key)) <= CONSISTENCY:
                     raise SpcreidError(

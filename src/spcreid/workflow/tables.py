@@ -30,7 +30,14 @@ from spcreid.errors import SpcreidError
 from spcreid.workflow.experiments import Run, method_config, profile, table_cells
 from spcreid.workflow.paired import paired_test
 from spcreid.workflow.references import BOUND_TITLES, reference_seeds, references
-from spcreid.workflow.run_results import METRICS, RunStore, cell_runs, modes_of, paired_arrays, summarise
+from spcreid.workflow.run_results import (
+    METRICS,
+    RunStore,
+    cell_runs,
+    modes_of,
+    paired_arrays,
+    summarise,
+)
 
 PAPER_COLUMNS = ("row", "dataset", "setting", "rank1", "mAP", "source")
 PAPER_SOURCES = ("paper", "quoted")
