@@ -15,14 +15,7 @@ from workflow_helpers import REPO
 from spcreid.cli import main
 from spcreid.errors import SpcreidError
 from spcreid.evaluation.metrics_file import config_hash, read_metrics_file, run_identity
-from spcreid.evaluation.per_query import (
-    PerQuery,
-    from_scores,
-    from_trials,
-    load_per_query,
-    per_query_path,
-    save_per_query,
-)
+from spcreid.evaluation.per_query import load_per_query, per_query_path, save_per_query
 from spcreid.workflow.experiments import Run, load_params, runs
 from spcreid.workflow.paired import paired_test
 from spcreid.workflow.plots import write_plots
@@ -55,31 +48,41 @@ KNOWN = {
 DEFAULT = (hits(5), 0.4)
 
 
-def write_run(root, run, profile="embedded", layout="flat", single=False, values=None):
-    """A metrics JSON (in one of the two layouts) and its per-query .npz, consistent with each other."""
+def write_run(root, run, profile="embedded", layout="modes", single=False, values=None):
+    """A metrics JSON and its per-query .npz, consistent with each other, as `spcreid evaluate` writes them.
+
+    layout "modes": every gallery mode under ``settings`` plus the headline's flat keys and the per-query
+    file's name; "flat": the older one-mode file, its per-query file at the default name.
+    """
     values = values or KNOWN.get((run.dataset, run.experiment, run.seed), {})
-    per_query, settings = {}, {}
+    arrays, settings = {}, {}
     for setting in ("general", "sc", "cc"):
         rank1, ap = values.get(setting, DEFAULT)
-        entry = PerQuery(np.arange(N_QUERIES, dtype=np.int64), rank1, np.full(N_QUERIES, float(ap)))
+        # A miss is a first positive at rank 3; one more query without any positive, left out everywhere.
+        arrays[f"{setting}/query_row"] = np.arange(100, 101 + N_QUERIES)
+        arrays[f"{setting}/multi/first_rank"] = np.append(np.where(rank1 == 1, 1, 3), 0)
+        arrays[f"{setting}/multi/ap"] = np.append(np.full(N_QUERIES, float(ap)), 0.0)
         modes = {"multi": {"rank1": float(rank1.mean()), "mAP": float(ap), "gallery_mode": "multi"}}
-        per_query[setting] = {"multi": entry}
         if single:
-            # Single-shot: higher mAP than R1, as one true match per identity makes it.
+            # Single-shot: 10 trials; half the queries hit in every trial; AP 0.6 throughout (mAP > R1).
+            trial = np.append(np.where(hits(5) == 1, 1, 2), 0)
+            arrays[f"{setting}/single/first_rank"] = np.tile(trial, (10, 1))
+            arrays[f"{setting}/single/ap"] = np.tile(np.append(np.full(N_QUERIES, 0.6), 0.0), (10, 1))
             modes["single"] = {"rank1": 0.5, "rank1_std": 0.05, "mAP": 0.6, "mAP_std": 0.04, "trials": 10,
                                "gallery_mode": "single"}
-            per_query[setting]["single"] = PerQuery(entry.query_index, hits(5), np.full(N_QUERIES, 0.6))
         settings[setting] = modes
     identity = {"profile": profile, "dataset": run.dataset, "experiment": run.experiment, "seed": run.seed,
                 "config_hash": "0" * 64}
-    if layout == "modes":
-        payload = {**identity, "settings": settings}
-    else:
-        payload = {**identity, **{setting: modes["multi"] for setting, modes in settings.items()}}
+    headline = {setting: modes["multi"] for setting, modes in settings.items()}
     path = root / run.dataset / run.experiment / f"seed{run.seed}.json"
+    if layout == "modes":
+        payload = {**identity, **headline, "settings": settings, "headline_gallery_mode": "multi",
+                   "gallery_modes": list(settings["cc"]), "per_query": f"seed{run.seed}.per_query.npz"}
+    else:
+        payload = {**identity, **headline}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload))
-    save_per_query(per_query_path(path), per_query)
+    save_per_query(per_query_path(path), arrays)
     return path
 
 
@@ -107,34 +110,44 @@ def row(frame, name, column="Method", source="ours"):
 
 # ---- Per-query files and the paired test ------------------------------------------------------------------------
 
-def test_per_query_file_round_trip_and_from_scores(tmp_path):
-    # first_rank 0: no positive (left out); 1: rank-1 hit.
-    entry = from_scores([4, 5, 6, 7], [1, 0, 3, 1], [1.0, 0.0, 0.5, 0.8])
-    assert entry.query_index.tolist() == [4, 6, 7] and entry.rank1.tolist() == [1.0, 0.0, 1.0]
-    assert entry.ap.tolist() == [1.0, 0.5, 0.8]
-    path = tmp_path / "seed1.npz"
-    save_per_query(path, {"cc": {"multi": entry}})
-    loaded = load_per_query(path)["cc"]["multi"]
-    assert loaded.query_index.tolist() == [4, 6, 7] and loaded.ap.tolist() == [1.0, 0.5, 0.8]
-    assert per_query_path(tmp_path / "m" / "seed3.json") == tmp_path / "m" / "seed3.npz"
+def test_per_query_file_multi_and_single_shot_by_hand(tmp_path):
+    arrays = {
+        "cc/query_row": np.array([4, 5, 6, 7]),
+        "cc/query_path": np.array(["q4.jpg", "q5.jpg", "q6.jpg", "q7.jpg"]),
+        # first_rank 0: no positive (left out); 1: rank-1 hit.
+        "cc/multi/first_rank": np.array([1, 0, 3, 1]),
+        "cc/multi/ap": np.array([1.0, 0.0, 0.5, 0.8]),
+        # Three trials. Query 4: hit, miss, no positive -> 1/2; query 5: never a positive -> left out;
+        # query 6: no hit; query 7: rank 1 in two of three.
+        "cc/single/first_rank": np.array([[1, 0, 2, 1], [2, 0, 3, 1], [0, 0, 2, 4]]),
+        "cc/single/ap": np.array([[1.0, 0.0, 0.5, 1.0], [0.5, 0.0, 0.4, 1.0], [0.0, 0.0, 0.3, 0.25]]),
+        # single-cmc: trial ranks, full-gallery AP.
+        "cc/single-cmc/first_rank": np.array([[1, 0, 2, 1], [2, 0, 3, 1], [0, 0, 2, 4]]),
+        "cc/single-cmc/ap": np.array([1.0, 0.0, 0.5, 0.8]),
+    }
+    path = tmp_path / "seed1.per_query.npz"
+    save_per_query(path, arrays)
+    loaded = load_per_query(path)["cc"]
+    multi, single, cmc = loaded["multi"], loaded["single"], loaded["single-cmc"]
+    assert multi.query_index.tolist() == [4, 6, 7] and multi.rank1.tolist() == [1.0, 0.0, 1.0]
+    assert multi.ap.tolist() == [1.0, 0.5, 0.8]
+    assert single.query_index.tolist() == [4, 6, 7]
+    assert single.rank1.tolist() == pytest.approx([0.5, 0.0, 2 / 3])
+    assert single.ap.tolist() == pytest.approx([0.75, 0.4, 0.75])
+    assert cmc.rank1.tolist() == pytest.approx([0.5, 0.0, 2 / 3]) and cmc.ap.tolist() == pytest.approx([1.0, 0.5, 0.8])
+    assert per_query_path(tmp_path / "m" / "seed3.json") == tmp_path / "m" / "seed3.per_query.npz"
+    assert per_query_path(tmp_path / "seed3.json", "elsewhere.npz") == tmp_path / "elsewhere.npz"
 
 
-def test_per_query_single_shot_averages_the_trials_a_query_counts_in():
-    # Query 0: hit, miss, no positive -> 1/2; query 1: never a positive -> left out; query 2: rank 1 twice of 3.
-    first = [[1, 0, 1], [2, 0, 1], [0, 0, 4]]
-    ap = [[1.0, 0.0, 0.9], [0.5, 0.0, 1.0], [0.0, 0.0, 0.25]]
-    entry = from_trials([10, 11, 12], first, ap)
-    assert entry.query_index.tolist() == [10, 12]
-    assert entry.rank1.tolist() == pytest.approx([0.5, 2 / 3])
-    assert entry.ap.tolist() == pytest.approx([0.75, (0.9 + 1.0 + 0.25) / 3])
-
-
-def test_bad_per_query_arrays_are_refused(tmp_path):
+def test_bad_per_query_files_are_refused(tmp_path):
     with pytest.raises(SpcreidError, match=r"x\.npz \[cc/multi\]: query_index repeats"):
-        save_per_query(tmp_path / "x.npz", {"cc": {"multi": PerQuery(np.array([1, 1]), np.ones(2), np.ones(2))}})
-    with pytest.raises(SpcreidError, match=r"rank1 must be finite fractions"):
-        save_per_query(tmp_path / "x.npz", {"cc": {"multi": PerQuery(np.array([1, 2]), np.array([np.nan, 1]),
-                                                                      np.ones(2))}})
+        save_per_query(tmp_path / "x.npz", {"cc/query_row": np.array([1, 1]), "cc/multi/first_rank": np.array([1, 1]),
+                                            "cc/multi/ap": np.ones(2)})
+    with pytest.raises(SpcreidError, match=r"ap must be finite fractions"):
+        save_per_query(tmp_path / "x.npz", {"cc/query_row": np.array([1, 2]), "cc/multi/first_rank": np.array([1, 1]),
+                                            "cc/multi/ap": np.array([np.nan, 1.0])})
+    with pytest.raises(SpcreidError, match=r"'cc/query_row' is missing"):
+        save_per_query(tmp_path / "x.npz", {"cc/multi/first_rank": np.array([1]), "cc/multi/ap": np.ones(1)})
     assert not (tmp_path / "x.npz").exists()
     (tmp_path / "y.npz").write_bytes(b"not a zip")
     with pytest.raises(SpcreidError, match=r"y\.npz is not a readable per-query"):
@@ -306,7 +319,7 @@ def test_metrics_of_another_run_are_refused(params, metrics_dir):
 def test_nan_metrics_are_refused_or_left_out_with_allow_missing(params, metrics_dir, capsys):
     path = metrics_dir / "prcc/full/seed2.json"
     data = json.loads(path.read_text())
-    data["cc"]["rank1"] = float("nan")
+    data["cc"]["rank1"] = data["settings"]["cc"]["multi"]["rank1"] = float("nan")
     path.write_text(json.dumps(data))  # json writes NaN
     with pytest.raises(SpcreidError, match=r"prcc/full/seed2\.json: cc \(multi\) rank1 is nan, not a number"):
         build_table(params, "table3", metrics_dir, PAPER)
@@ -327,15 +340,16 @@ def test_missing_metrics_name_the_file_or_leave_cells_empty(params, metrics_dir)
 
 def test_per_query_file_missing_or_disagreeing_is_reported(params, metrics_dir):
     per_query_path(metrics_dir / "prcc/ca/seed1.json").unlink()
-    with pytest.raises(SpcreidError, match=r"prcc/ca/seed1\.npz not found.*--allow-missing"):
+    with pytest.raises(SpcreidError, match=r"prcc/ca/seed1\.per_query\.npz not found.*--allow-missing"):
         build_table(params, "table2", metrics_dir, PAPER)
     frame = build_table(params, "table2", metrics_dir, PAPER, allow_missing=True)
     assert pd.isna(row(frame, "+Ca")["R1 p"]) and row(frame, "+Ca")["R1 ours"] == pytest.approx(35.0)
     # A per-query file from another evaluation than its metrics file.
     save_per_query(per_query_path(metrics_dir / "prcc/ca/seed1.json"),
-                   {"cc": {"multi": PerQuery(np.arange(N_QUERIES), hits(9), np.full(N_QUERIES, 0.25))}})
-    with pytest.raises(SpcreidError, match=r"ca/seed1\.npz: mean per-query rank1 is 0\.900000 but seed1\.json says "
-                                           r"0\.300000"):
+                   {"cc/query_row": np.arange(N_QUERIES), "cc/multi/first_rank": np.where(hits(9) == 1, 1, 2),
+                    "cc/multi/ap": np.full(N_QUERIES, 0.25)})
+    with pytest.raises(SpcreidError, match=r"ca/seed1\.per_query\.npz: mean per-query rank1 is 0\.900000 but "
+                                           r"seed1\.json says 0\.300000"):
         build_table(params, "table2", metrics_dir, PAPER)
 
 
@@ -350,7 +364,8 @@ def test_bad_paper_file_is_reported(params, metrics_dir, tmp_path):
 def test_metrics_without_the_setting_is_reported(params, metrics_dir):
     path = metrics_dir / "prcc/full/seed1.json"
     data = json.loads(path.read_text())
-    path.write_text(json.dumps({key: value for key, value in data.items() if key != "cc"}))
+    del data["cc"], data["settings"]["cc"]
+    path.write_text(json.dumps(data))
     with pytest.raises(SpcreidError, match=r"seed1\.json has no setting 'cc'"):
         build_table(params, "table4", metrics_dir, PAPER)
 
@@ -379,11 +394,12 @@ def test_run_identity_and_config_hash(params):
 
 
 def test_both_metrics_layouts_are_read(tmp_path, params):
-    flat = read_metrics_file(write_run(tmp_path / "a", Run("prcc", "full", 1)))
+    flat = read_metrics_file(write_run(tmp_path / "a", Run("prcc", "full", 1), layout="flat"))
     modes = read_metrics_file(write_run(tmp_path / "b", Run("prcc", "full", 1), layout="modes", single=True))
     assert flat.modes("cc") == ["multi"] and modes.modes("cc") == ["multi", "single"]
     assert flat.value("cc", "multi", "rank1") == modes.value("cc", "multi", "rank1") == pytest.approx(0.8)
     assert flat.identity["experiment"] == "full" and "profile" not in flat.results
+    assert (flat.per_query, modes.per_query) == (None, "seed1.per_query.npz")
 
 
 # ---- Plots and the command line ---------------------------------------------------------------------------------

@@ -1,12 +1,11 @@
 """The metrics JSON of one run: which run it is, and its results per setting and gallery mode.
 
-Two layouts are read. Both carry the run's identity at the top level (``profile``, ``dataset``,
-``experiment``, ``seed``, ``config_hash``; :func:`run_identity`):
-
-* by gallery mode: ``{..identity.., "settings": {"cc": {"multi": {"rank1": .., "mAP": ..},
-  "single": {"rank1": .., "rank1_std": .., "mAP": .., "trials": 10, ..}}}}``;
-* flat, one gallery mode per file: ``{..identity.., "cc": {"rank1": .., "mAP": .., "gallery_mode":
-  "multi", ..}, "sc": {..}}``.
+Written by ``spcreid evaluate``. Top level: the run's identity (``profile``, ``dataset``, ``experiment``,
+``seed``, ``config_hash``; :func:`run_identity`), the headline gallery mode's metrics as flat
+``{setting: {...}}`` keys, and, from evaluations that score every gallery mode at once,
+``settings: {setting: {mode: {...}}}`` with ``headline_gallery_mode``, ``gallery_modes`` and ``per_query``
+(the per-query file, relative to the JSON's folder; :mod:`spcreid.evaluation.per_query`). Without
+``settings`` the flat keys are read, each in the mode it names (``gallery_mode``, default multi).
 
 Values are fractions in [0, 1]. ``config_hash`` is the SHA-256 of the run's resolved configuration
 (config.json without ``inputs``, whose absolute paths differ between machines), as canonical JSON.
@@ -25,6 +24,8 @@ from typing import Any
 from spcreid.errors import SpcreidError
 
 IDENTITY_KEYS = ("profile", "dataset", "experiment", "seed", "config_hash")
+# Top-level keys that are not a setting's metrics.
+REPORT_KEYS = (*IDENTITY_KEYS, "settings", "headline_gallery_mode", "gallery_modes", "per_query", "source")
 GALLERY_MODE_ORDER = ("multi", "single", "single-cmc")
 
 
@@ -49,6 +50,7 @@ class MetricsFile:
     path: Path
     identity: dict[str, Any]
     results: dict[str, dict[str, dict[str, Any]]]  # setting -> gallery mode -> metrics
+    per_query: str | None = None  # the per-query file it names, relative to its folder
 
     def modes(self, setting: str) -> list[str]:
         present = self.results.get(setting, {})
@@ -100,9 +102,10 @@ def read_metrics_file(path: str | os.PathLike) -> MetricsFile:
             results[setting] = dict(modes)
     else:
         for setting, metrics in data.items():
-            if setting in IDENTITY_KEYS:
+            if setting in REPORT_KEYS:
                 continue
             if not isinstance(metrics, dict):
                 raise SpcreidError(f"{path}: '{setting}' is not a setting's metrics object; rerun its evaluation")
             results[setting] = {str(metrics.get("gallery_mode", "multi")): metrics}
-    return MetricsFile(path, identity, results)
+    recorded = data.get("per_query")
+    return MetricsFile(path, identity, results, recorded if isinstance(recorded, str) else None)

@@ -1,18 +1,21 @@
 """Per-query results beside a metrics JSON file: what the paired tests of the tables resample.
 
-File: the metrics path with suffix ``.npz`` (``results/<profile>/metrics/prcc/full/seed1.json`` ->
-``seed1.npz``), written with :func:`save_per_query`. For every setting and gallery mode of the metrics
-file it holds three 1-D arrays of equal length, one entry per *valid* query (a query with at least one
-positive; the others do not count in R1 / mAP either), stored under the keys
+File: ``<metrics stem>.per_query.npz`` beside the metrics JSON (``results/<profile>/metrics/prcc/full/seed1.json``
+-> ``seed1.per_query.npz``; the JSON names it in its ``per_query`` field), written by ``spcreid evaluate``
+(:func:`spcreid.evaluation.evaluate_report`) or :func:`save_per_query`. Arrays, per setting:
 
-* ``<setting>/<mode>/query_index``: int64, the query's position among the manifest's query rows (the
-  same for every run on one manifest, so two runs can be paired query by query);
-* ``<setting>/<mode>/rank1``: float64 in [0, 1], 1 if the first positive is at rank 1 (single-shot:
-  the fraction of the trials in which it is);
-* ``<setting>/<mode>/ap``: float64 in [0, 1], the query's average precision (single-shot: mean over
-  the trials).
+* ``<setting>/query_row``: int, each query's row among the manifest's query + gallery rows (the same for
+  every run on one manifest, so two runs can be paired query by query);
+* ``<setting>/query_path``: optional, the query images' paths;
+* ``<setting>/<mode>/first_rank``: int, 1-based rank of the query's first positive, 0 = no positive;
+  shape (n_query,) for ``multi``, (trials, n_query) for the single-shot modes;
+* ``<setting>/<mode>/ap``: float, average precision; (n_query,) or (trials, n_query) (``single-cmc``:
+  (n_query,), its mAP is on the full gallery).
 
-The multi-shot means of ``rank1`` and ``ap`` equal the metrics file's ``rank1`` and ``mAP``.
+:func:`load_per_query` turns them into one :class:`PerQuery` per setting and mode: the valid queries (at
+least one positive; the others count in neither R1 nor mAP), their rank-1 hit (single-shot: the fraction
+of the trials in which the query has a positive that it finds at rank 1) and AP (mean over those trials).
+The multi-shot means of ``rank1`` and ``ap`` are the metrics file's ``rank1`` and ``mAP``.
 """
 
 from __future__ import annotations
@@ -27,8 +30,6 @@ import numpy as np
 
 from spcreid.errors import SpcreidError
 from spcreid.io import atomic_path
-
-FIELDS = ("query_index", "rank1", "ap")
 
 
 @dataclass(frozen=True)
@@ -84,20 +85,22 @@ def from_trials(query_index, first_ranks, aps) -> PerQuery:
     )
 
 
-def per_query_path(metrics_path: str | os.PathLike) -> Path:
-    return Path(metrics_path).with_suffix(".npz")
+SUFFIX = ".per_query.npz"
 
 
-def save_per_query(path: str | os.PathLike, results: Mapping[str, Mapping[str, PerQuery]]) -> None:
-    """Write ``{setting: {mode: PerQuery}}`` atomically."""
-    arrays = {}
-    for setting, modes in results.items():
-        for mode, entry in modes.items():
-            entry.check(f"{path} [{setting}/{mode}]")
-            for field in FIELDS:
-                arrays[f"{setting}/{mode}/{field}"] = np.asarray(getattr(entry, field))
+def per_query_path(metrics_path: str | os.PathLike, recorded: str | None = None) -> Path:
+    """The per-query file of a metrics file: the one it names (relative to its folder), else the default."""
+    metrics_path = Path(metrics_path)
+    if recorded:
+        return metrics_path.parent / recorded
+    return metrics_path.with_name(metrics_path.stem + SUFFIX)
+
+
+def save_per_query(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write arrays in the layout above atomically, after checking that they load."""
+    _convert(Path(path), {key: np.asarray(value) for key, value in arrays.items()})
     with atomic_path(path) as tmp:
-        np.savez(tmp, **arrays)
+        np.savez_compressed(tmp, **arrays)
 
 
 def load_per_query(path: str | os.PathLike) -> dict[str, dict[str, PerQuery]]:
@@ -108,21 +111,46 @@ def load_per_query(path: str | os.PathLike) -> dict[str, dict[str, PerQuery]]:
             f"{path} not found: the per-query results belong beside the metrics file; rerun its "
             "`spcreid evaluate`, or pass --allow-missing to leave the paired tests out"
         )
-    grouped: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     try:
         with np.load(path, allow_pickle=False) as archive:
-            for key in archive.files:
-                parts = key.split("/")
-                if len(parts) != 3 or parts[2] not in FIELDS:
-                    raise SpcreidError(f"{path}: unexpected key '{key}'; keys are <setting>/<mode>/{{{','.join(FIELDS)}}}")
-                grouped.setdefault((parts[0], parts[1]), {})[parts[2]] = archive[key]
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise SpcreidError(f"{path} is not a readable per-query .npz file ({exc}); rerun its evaluation") from exc
+    return _convert(path, arrays)
+
+
+def _convert(path: Path, arrays: Mapping[str, np.ndarray]) -> dict[str, dict[str, PerQuery]]:
     results: dict[str, dict[str, PerQuery]] = {}
-    for (setting, mode), fields in sorted(grouped.items()):
-        missing = [field for field in FIELDS if field not in fields]
-        if missing:
-            raise SpcreidError(f"{path}: {setting}/{mode} lacks {missing}; rerun its evaluation")
-        entry = PerQuery(fields["query_index"], fields["rank1"].astype(float), fields["ap"].astype(float))
-        results.setdefault(setting, {})[mode] = entry.check(f"{path} [{setting}/{mode}]")
+    modes: dict[str, set[str]] = {}
+    for key in arrays:
+        parts = key.split("/")
+        if len(parts) == 3 and parts[2] in ("first_rank", "ap"):
+            modes.setdefault(parts[0], set()).add(parts[1])
+        elif not (len(parts) == 2 and parts[1] in ("query_row", "query_path")):
+            raise SpcreidError(
+                f"{path}: unexpected key '{key}'; keys are <setting>/query_row, <setting>/query_path, "
+                "<setting>/<mode>/first_rank and <setting>/<mode>/ap"
+            )
+    for setting, present in sorted(modes.items()):
+        if f"{setting}/query_row" not in arrays:
+            raise SpcreidError(f"{path}: '{setting}/query_row' is missing; rerun the evaluation")
+        query_row = arrays[f"{setting}/query_row"]
+        for mode in sorted(present):
+            where = f"{path} [{setting}/{mode}]"
+            missing = [f for f in ("first_rank", "ap") if f"{setting}/{mode}/{f}" not in arrays]
+            if missing:
+                raise SpcreidError(f"{where}: {missing} missing; rerun the evaluation")
+            first, ap = arrays[f"{setting}/{mode}/first_rank"], arrays[f"{setting}/{mode}/ap"].astype(float)
+            if first.shape[-1:] != query_row.shape or ap.shape[-1:] != query_row.shape or first.ndim > 2:
+                raise SpcreidError(
+                    f"{where}: first_rank {first.shape} and ap {ap.shape} must have one column per query "
+                    f"({query_row.shape[0]}); rerun the evaluation"
+                )
+            if not np.issubdtype(first.dtype, np.integer):
+                raise SpcreidError(f"{where}: first_rank must hold integer ranks, got dtype {first.dtype}")
+            if first.ndim == 1:
+                entry = from_scores(query_row, first, ap)
+            else:
+                entry = from_trials(query_row, first, np.broadcast_to(ap, first.shape))
+            results.setdefault(setting, {})[mode] = entry.check(where)
     return results

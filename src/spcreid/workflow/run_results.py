@@ -83,7 +83,7 @@ class RunStore:
         record = self.metrics(run)
         if record is None:
             return None
-        path = per_query_path(record.path)
+        path = per_query_path(record.path, record.per_query)
         if path not in self._per_query:
             if not path.is_file() and self.allow_missing:
                 self._per_query[path] = None
@@ -192,9 +192,9 @@ def paired_arrays(store: RunStore, row: list[Run], reference: list[Run], setting
         if mine is None or theirs is None:
             return None  # --allow-missing and a per-query file absent: no test rather than a partial one
         if not np.array_equal(np.sort(mine.query_index), np.sort(theirs.query_index)):
+            a, b = store.metrics(run), store.metrics(by_seed[run.seed])
             raise SpcreidError(
-                f"{per_query_path(metrics_path(store.metrics_dir, run))} and "
-                f"{per_query_path(metrics_path(store.metrics_dir, by_seed[run.seed]))} score different queries "
+                f"{per_query_path(a.path, a.per_query)} and {per_query_path(b.path, b.per_query)} score different queries "
                 f"({mine.query_index.size} vs {theirs.query_index.size}); evaluate both on the same manifest"
             )
         order = np.sort(mine.query_index)
