@@ -23,7 +23,7 @@ from spcreid.workflow.references import reference_runs
 from spcreid.workflow.tables import build_table, read_paper_table, write_tables
 
 N_QUERIES = 10
-PAPER = REPO / "results/paper"
+PAPER = REPO / "results/published"
 
 
 def hits(n):

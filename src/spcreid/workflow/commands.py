@@ -8,10 +8,11 @@ import argparse
 def _add_common(parser: argparse.ArgumentParser, out_help: str) -> None:
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--profile", default=None, help="override params.yaml's profile (it sets the seeds)")
-    parser.add_argument("--metrics-dir", default="results/metrics",
-                        help="per-run metrics: DIR/<dataset>/<experiment>/seed<N>.json (default results/metrics)")
-    parser.add_argument("--paper-dir", default="results/paper",
-                        help="the paper's values, <table>.csv (default results/paper)")
+    parser.add_argument("--metrics-dir", default=None,
+                        help="per-run metrics: DIR/<dataset>/<experiment>/seed<N>.json and .per_query.npz "
+                        "(default results/<profile>/metrics)")
+    parser.add_argument("--paper-dir", default="results/published",
+                        help="the paper's values, <table>.csv (default results/published)")
     parser.add_argument("--out", required=True, help=out_help)
     parser.add_argument("--allow-missing", action="store_true",
                         help="leave cells without metrics (missing or NaN files) and rows without per-query files "
@@ -40,12 +41,16 @@ def register(subparsers) -> None:
     plots.set_defaults(func=run_make_plots)
 
 
+def _metrics_dir(args: argparse.Namespace, params: dict) -> str:
+    return args.metrics_dir or f"results/{params['profile']}/metrics"
+
+
 def run_make_tables(args: argparse.Namespace) -> int:
     from spcreid.workflow.experiments import load_params
     from spcreid.workflow.tables import write_tables
 
     params = load_params(args.params, profile=args.profile)
-    frames = write_tables(params, args.metrics_dir, args.paper_dir, args.out, args.allow_missing)
+    frames = write_tables(params, _metrics_dir(args, params), args.paper_dir, args.out, args.allow_missing)
     print(f"make-tables: {', '.join(frames)} -> {args.out}")
     return 0
 
@@ -55,6 +60,6 @@ def run_make_plots(args: argparse.Namespace) -> int:
     from spcreid.workflow.plots import write_plots
 
     params = load_params(args.params, profile=args.profile)
-    written = write_plots(params, args.metrics_dir, args.paper_dir, args.out, args.allow_missing)
+    written = write_plots(params, _metrics_dir(args, params), args.paper_dir, args.out, args.allow_missing)
     print(f"make-plots: {len(written)} files -> {args.out}")
     return 0
