@@ -70,6 +70,10 @@ def write_run(root, run, profile="embedded", layout="modes", single=False, value
             arrays[f"{setting}/single/ap"] = np.tile(np.append(np.full(N_QUERIES, 0.6), 0.0), (10, 1))
             modes["single"] = {"rank1": 0.5, "rank1_std": 0.05, "mAP": 0.6, "mAP_std": 0.04, "trials": 10,
                                "gallery_mode": "single"}
+            # single-cmc (single-shot CMC, multi-shot mAP) is stored too but has no row of its own.
+            modes["single-cmc"] = {"rank1": 0.5, "mAP": float(ap), "trials": 10, "gallery_mode": "single-cmc"}
+            arrays[f"{setting}/single-cmc/first_rank"] = arrays[f"{setting}/single/first_rank"]
+            arrays[f"{setting}/single-cmc/ap"] = arrays[f"{setting}/multi/ap"]
         settings[setting] = modes
     identity = {"profile": profile, "dataset": run.dataset, "experiment": run.experiment, "seed": run.seed,
                 "config_hash": "0" * 64}
@@ -397,6 +401,7 @@ def test_both_metrics_layouts_are_read(tmp_path, params):
     flat = read_metrics_file(write_run(tmp_path / "a", Run("prcc", "full", 1), layout="flat"))
     modes = read_metrics_file(write_run(tmp_path / "b", Run("prcc", "full", 1), layout="modes", single=True))
     assert flat.modes("cc") == ["multi"] and modes.modes("cc") == ["multi", "single"]
+    assert set(modes.results["cc"]) == {"multi", "single", "single-cmc"}
     assert flat.value("cc", "multi", "rank1") == modes.value("cc", "multi", "rank1") == pytest.approx(0.8)
     assert flat.identity["experiment"] == "full" and "profile" not in flat.results
     assert (flat.per_query, modes.per_query) == (None, "seed1.per_query.npz")

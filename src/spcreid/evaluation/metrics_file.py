@@ -27,6 +27,7 @@ IDENTITY_KEYS = ("profile", "dataset", "experiment", "seed", "config_hash")
 # Top-level keys that are not a setting's metrics.
 REPORT_KEYS = (*IDENTITY_KEYS, "settings", "headline_gallery_mode", "gallery_modes", "per_query", "source")
 GALLERY_MODE_ORDER = ("multi", "single", "single-cmc")
+TABLE_MODES = ("multi", "single")
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -53,8 +54,10 @@ class MetricsFile:
     per_query: str | None = None  # the per-query file it names, relative to its folder
 
     def modes(self, setting: str) -> list[str]:
+        """The gallery modes the tables show, headline (multi) first. ``single-cmc`` is left out: its CMC is
+        the single-shot one and its mAP the multi-shot one, so it adds no number of its own."""
         present = self.results.get(setting, {})
-        return sorted(present, key=lambda m: (GALLERY_MODE_ORDER.index(m) if m in GALLERY_MODE_ORDER else 99, m))
+        return [mode for mode in GALLERY_MODE_ORDER if mode in present and mode in TABLE_MODES]
 
     def value(self, setting: str, mode: str, key: str) -> float:
         """A finite metric; anything else is an error naming the file."""
