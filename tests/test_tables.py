@@ -246,6 +246,15 @@ def test_prcc_multi_and_single_shot_rows_headline_is_multi(params, tmp_path):
     assert pd.isna(single["R1 paper"]) and single["R1 trials std"] == pytest.approx(5.0)
     # Rows in the headline mode come first, the single-shot rows after them.
     assert frame[frame["Source"] == "ours"]["Gallery"].tolist() == ["multi-shot"] * 4 + ["single-shot (10 trials)"] * 2
+    # The reference rows stay in one block per bound, each with its multi-shot rows first.
+    refs = frame[frame["Source"].str.startswith("reference")]
+    assert list(zip(refs["Source"], refs["Gallery"], refs["Method"].str[:10])) == [
+        ("reference: upper bound", "multi-shot", "Supervised")] * 4 + [
+        ("reference: upper bound", "single-shot (10 trials)", "Supervised")] * 2 + [
+        ("reference: lower bound", "multi-shot", "Pretrained")] * 4 + [
+        ("reference: lower bound", "multi-shot", "Colour his")] * 4 + [
+        ("reference: lower bound", "single-shot (10 trials)", "Pretrained")] * 2 + [
+        ("reference: lower bound", "single-shot (10 trials)", "Colour his")] * 2
     # Paired tests run within a gallery mode: single-shot rows against the single-shot reference row.
     table2 = build_table(params, "table2", root, PAPER)
     singles = table2[(table2["Source"] == "ours") & (table2["Gallery"] != "multi-shot")]

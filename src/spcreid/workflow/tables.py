@@ -183,7 +183,9 @@ def build_table(params: dict[str, Any], table: str, metrics_dir: str | os.PathLi
                 usable = cell_runs(store, runs, setting, mode)
                 record = {name: ref["label"], **context, "Source": BOUND_TITLES[ref["bound"]], "Dataset": dataset,
                           "Setting": setting, "Gallery": gallery_label(mode, usable.trials)}
-                reference_rows.append((mode != HEADLINE_MODE, record | _numbers(summarise(usable))))
+                # One block per bound (upper first), the headline mode's rows first within it.
+                order = (SOURCES.index(record["Source"]), mode != HEADLINE_MODE)
+                reference_rows.append((order, record | _numbers(summarise(usable))))
     records += [record for _, record in sorted(reference_rows, key=lambda item: item[0])]
 
     frame = pd.DataFrame.from_records(records)
