@@ -41,9 +41,9 @@ KNOWN = {
     # Five more hits than the baseline in each seed, and a higher AP on every query.
     ("prcc", "full", 1): {"cc": (hits(8), 0.36), "sc": (hits(8), 0.70)},
     ("prcc", "full", 2): {"cc": (hits(9), 0.38), "sc": (hits(8), 0.74)},
-    ("prcc", "oracle", 1): {"cc": (hits(10), 0.9)},
-    ("prcc", "oracle", 2): {"cc": (hits(9), 0.8)},
-    ("prcc", "colour_histogram", 0): {"cc": (hits(1), 0.1)},
+    ("prcc", "supervised", 1): {"cc": (hits(10), 0.9)},
+    ("prcc", "supervised", 2): {"cc": (hits(9), 0.8)},
+    ("prcc", "colour-histogram", 0): {"cc": (hits(1), 0.1)},
 }
 DEFAULT = (hits(5), 0.4)
 
@@ -301,9 +301,9 @@ def test_written_files_csv_markdown_booktabs_html_and_summary(params, metrics_di
     assert summary["table4"]["0.4"]["prcc_cc"] == {"R1": pytest.approx(85.0), "R1_std": pytest.approx(math.sqrt(50)),
                                                   "mAP": pytest.approx(37.0), "mAP_std": pytest.approx(math.sqrt(2)),
                                                   "seeds": 2}
-    assert summary["table2"]["oracle"]["prcc_cc"]["R1"] == pytest.approx(95.0)
+    assert summary["table2"]["supervised"]["prcc_cc"]["R1"] == pytest.approx(95.0)
     # Literature rows and the paper's constants are not metrics of this reproduction.
-    assert set(summary["table1"]) == {"Sync-Person-Cloud", "oracle", "pretrained_start", "colour_histogram"}
+    assert set(summary["table1"]) == {"Sync-Person-Cloud", "supervised", "pretrained-start", "colour-histogram"}
     assert "paper" not in json.dumps(summary)
 
 

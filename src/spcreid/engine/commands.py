@@ -153,13 +153,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
         model, rows, args.protocol, int(meta["height"]), int(meta["width"]), device, args.gallery_mode
     )
     # The run's identity travels with its numbers, so tables can refuse files of another profile.
-    metrics = {**run_identity(_run_config(Path(args.run))), **metrics}
+    metrics = {**run_identity(_saved_run_config(Path(args.run))), **metrics}
     write_json(args.out, metrics)
     print(json.dumps(metrics, sort_keys=True))
     return 0
 
 
-def _run_config(run_dir: Path) -> dict:
+def _saved_run_config(run_dir: Path) -> dict:
     path = run_dir / "config.json"
     try:
         return json.loads(path.read_text())
