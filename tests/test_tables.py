@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import statistics
 
@@ -332,14 +333,21 @@ def test_metrics_of_another_run_are_refused(params, metrics_dir):
 def test_nan_metrics_are_refused_or_left_out_with_allow_missing(params, metrics_dir, capsys):
     path = metrics_dir / "prcc/full/seed2.json"
     data = json.loads(path.read_text())
-    data["cc"]["rank1"] = data["settings"]["cc"]["multi"]["rank1"] = float("nan")
+    # Only the flat (headline) key: it is what the tables read for the multi-shot rows.
+    data["cc"]["rank1"] = float("nan")
     path.write_text(json.dumps(data))  # json writes NaN
-    with pytest.raises(SpcreidError, match=r"prcc/full/seed2\.json: cc \(multi\) rank1 is nan, not a number"):
+    with pytest.raises(SpcreidError, match=r"prcc/full/seed2\.json: setting 'cc' \(multi\) has rank1 = nan, not a "
+                                           r"fraction in \[0, 1\]"):
         build_table(params, "table3", metrics_dir, PAPER)
     frame = build_table(params, "table3", metrics_dir, PAPER, allow_missing=True)
     both = row(frame, "Both", "Sampling")
     assert both["R1 ours"] == pytest.approx(80.0) and both["Seeds"] == 1  # seed 1 alone
-    assert "full/seed2.json" in capsys.readouterr().err
+    assert "warning: " in capsys.readouterr().out
+    for bad in (None, "0.5", 51.0, float("inf"), True):
+        data["cc"]["rank1"] = bad
+        path.write_text(json.dumps(data))
+        with pytest.raises(SpcreidError, match=rf"seed2\.json: setting 'cc' \(multi\) has rank1 = {re.escape(repr(bad))},"):
+            build_table(params, "table3", metrics_dir, PAPER)
 
 
 def test_missing_metrics_name_the_file_or_leave_cells_empty(params, metrics_dir):

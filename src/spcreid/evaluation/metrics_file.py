@@ -4,8 +4,8 @@ Written by ``spcreid evaluate``. Top level: the run's identity (``profile``, ``d
 ``seed``, ``config_hash``; :func:`run_identity`), the headline gallery mode's metrics as flat
 ``{setting: {...}}`` keys, and, from evaluations that score every gallery mode at once,
 ``settings: {setting: {mode: {...}}}`` with ``headline_gallery_mode``, ``gallery_modes`` and ``per_query``
-(the per-query file, relative to the JSON's folder; :mod:`spcreid.evaluation.per_query`). Without
-``settings`` the flat keys are read, each in the mode it names (``gallery_mode``, default multi).
+(the per-query file, relative to the JSON's folder; :mod:`spcreid.evaluation.per_query`). The flat
+keys win over ``settings`` for their mode (``gallery_mode``, else ``headline_gallery_mode``, else multi).
 
 Values are fractions in [0, 1]. ``config_hash`` is the SHA-256 of the run's resolved configuration
 (config.json without ``inputs``, whose absolute paths differ between machines), as canonical JSON.
@@ -71,20 +71,19 @@ class MetricsFile:
         metrics = self.results[setting][mode]
         if key not in metrics:
             raise SpcreidError(f"{self.path}: setting '{setting}' ({mode}) has no '{key}'; rerun its evaluation")
-        try:
-            value = float(metrics[key])
-        except (TypeError, ValueError):
-            value = math.nan
-        if not math.isfinite(value):
+        value = metrics[key]
+        # NaN (json.load accepts it), null, a string or a percentage would become a blank or wrong cell.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not 0.0 <= value <= 1.0:
             raise NonFiniteMetric(
-                f"{self.path}: {setting} ({mode}) {key} is {metrics[key]!r}, not a number; the run diverged or "
-                "its evaluation failed: retrain / re-evaluate it, or pass --allow-missing to leave the cell empty"
+                f"{self.path}: setting '{setting}' ({mode}) has {key} = {value!r}, not a fraction in [0, 1]; rerun "
+                "its evaluation (the model may have diverged), or pass --allow-missing to leave the cell empty"
             )
-        return value
+        return float(value)
 
 
 class NonFiniteMetric(SpcreidError):
-    """A metric that is NaN, infinite or not a number."""
+    """A metric that is NaN, infinite, not a number or not a fraction: the file exists but is unusable."""
 
 
 def read_metrics_file(path: str | os.PathLike) -> MetricsFile:
@@ -99,16 +98,19 @@ def read_metrics_file(path: str | os.PathLike) -> MetricsFile:
     identity = {key: data[key] for key in IDENTITY_KEYS if key in data}
     results: dict[str, dict[str, dict[str, Any]]] = {}
     if "settings" in data:
+        if not isinstance(data["settings"], dict):
+            raise SpcreidError(f"{path}: 'settings' must map settings to gallery modes; rerun its evaluation")
         for setting, modes in data["settings"].items():
             if not isinstance(modes, dict) or not all(isinstance(m, dict) for m in modes.values()):
                 raise SpcreidError(f"{path}: settings.{setting} must map gallery modes to metrics")
             results[setting] = dict(modes)
-    else:
-        for setting, metrics in data.items():
-            if setting in REPORT_KEYS:
-                continue
-            if not isinstance(metrics, dict):
-                raise SpcreidError(f"{path}: '{setting}' is not a setting's metrics object; rerun its evaluation")
-            results[setting] = {str(metrics.get("gallery_mode", "multi")): metrics}
+    # The flat keys are the headline mode's metrics, and what a reader of the file sees first: they win.
+    headline = str(data.get("headline_gallery_mode", "multi"))
+    for setting, metrics in data.items():
+        if setting in REPORT_KEYS:
+            continue
+        if not isinstance(metrics, dict):
+            raise SpcreidError(f"{path}: '{setting}' is not a setting's metrics object; rerun its evaluation")
+        results.setdefault(setting, {})[str(metrics.get("gallery_mode", headline))] = metrics
     recorded = data.get("per_query")
     return MetricsFile(path, identity, results, recorded if isinstance(recorded, str) else None)

@@ -9,7 +9,6 @@ warning for the non-finite one), and rows without per-query files get no paired 
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,7 +148,7 @@ def cell_runs(store: RunStore, runs: list[Run], setting: str, mode: str) -> Cell
         except NonFiniteMetric as exc:
             if not store.allow_missing:
                 raise
-            print(f"warning: {exc} (left out: --allow-missing)", file=sys.stderr)
+            print(f"warning: {exc}; cell left without this seed (--allow-missing)")
             continue
         seeds.append(run.seed)
         for label, value in row.items():
