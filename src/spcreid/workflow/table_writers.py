@@ -191,6 +191,12 @@ def to_html(shown: pd.DataFrame, frame: pd.DataFrame, title: str, note: str) -> 
             + f"\n<p>{html.escape(note)}</p>\n</body></html>\n")
 
 
+def _rounded(x: Any) -> float | None:
+    # Four decimals of a percentage: far below any difference a table shows, and readable in a diff.
+    x = _value(x)
+    return None if x is None else round(x, 4)
+
+
 def summary_entry(params: dict[str, Any], frame: pd.DataFrame, table: str) -> dict[str, Any]:
     """Our cells and the reference rows as row -> <dataset>_<setting>[_<mode>] -> mean / std (% ) / seeds."""
     names = {spec["label"]: name for name, spec in (params.get("references") or {}).items()}
@@ -202,8 +208,8 @@ def summary_entry(params: dict[str, Any], frame: pd.DataFrame, table: str) -> di
         where = f"{record['Dataset']}_{record['Setting']}" + ("" if mode == HEADLINE_MODE else f"_{mode}")
         values: dict[str, Any] = {}
         for label in METRICS:
-            values[label] = _value(record[f"{label} ours"])
-            values[f"{label}_std"] = _value(record[f"{label} ours std"])
+            values[label] = _rounded(record[f"{label} ours"])
+            values[f"{label}_std"] = _rounded(record[f"{label} ours std"])
         values["seeds"] = int(record["Seeds"])
         row = str(record[heading(table)])
         entry.setdefault(names.get(row, row) if record["Source"] != "ours" else row, {})[where] = values
