@@ -1,5 +1,6 @@
 # One job per distinct (dataset, experiment, seed) of runs(params): a configuration shared by several table
-# cells is trained once. Only the final files are outputs; checkpoint.pt stays behind when a job is
+# cells is trained once, and evaluated once, by the evaluate rule (--skip-evaluation). Only the final file is
+# an output; checkpoint.pt stays behind when a job is
 # interrupted, and the rerun (`--rerun-incomplete`) continues from it.
 
 
@@ -10,7 +11,6 @@ rule train:
         pretrained=pretrained_input,
     output:
         model="work/runs/{key}/{experiment}/seed{seed}/model.pt",
-        metrics="work/runs/{key}/{experiment}/seed{seed}/metrics.json",
     wildcard_constraints:
         seed=r"\d+",
     params:
@@ -36,4 +36,5 @@ rule train:
     shell:
         "spcreid train --params {params.params_file} --profile {params.profile} --dataset {wildcards.key}"
         " --experiment {wildcards.experiment} --seed {wildcards.seed} --manifest {input.manifest}"
-        " {params.synthesis} {params.resume} --threads {threads} --out {params.run_dir} > {log} 2>&1"
+        " {params.synthesis} {params.resume} --skip-evaluation --threads {threads} --out {params.run_dir}"
+        " > {log} 2>&1"
