@@ -1,14 +1,14 @@
 # Evaluation of every trained model under its dataset's protocol, once: features are extracted once and
 # scored in every gallery mode of the protocol (PRCC: multi, single, single-cmc). The per-run JSON files and
-# their per-query arrays (.per_query.npz, for paired tests) are small and committed (results/metrics), so
-# tables can be rebuilt without the models.
+# their per-query arrays (.per_query.npz, for paired tests) are small and committed
+# (results/<profile>/metrics), so tables can be rebuilt without the models.
 
 PER_QUERY = METRICS.removesuffix(".json") + ".per_query.npz"
 
 
 rule evaluate:
     input:
-        model="work/runs/{key}/{experiment}/seed{seed}/model.pt",
+        model=f"{RUN_DIR}/model.pt",
         manifest=MANIFEST,
     output:
         metrics=METRICS,
@@ -24,12 +24,12 @@ rule evaluate:
     resources:
         gpu=1 if ON_GPU else 0,
     log:
-        "work/logs/evaluate/{key}/{experiment}/seed{seed}.log",
+        log_path("evaluate/{key}/{experiment}/seed{seed}"),
     benchmark:
-        "work/benchmarks/evaluate/{key}/{experiment}/seed{seed}.tsv"
+        bench_path("evaluate/{key}/{experiment}/seed{seed}")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid evaluate --run {params.run_dir} --manifest {input.manifest} --protocol {params.protocol}"
-        " {params.gallery_mode} --threads {threads} --out {output.metrics:q} --per-query {output.per_query:q}"
-        " > {log} 2>&1"
+        "spcreid evaluate --run {params.run_dir:q} --manifest {input.manifest:q} --protocol {params.protocol:q}"
+        " {params.gallery_mode:q} --threads {threads} --out {output.metrics:q} --per-query {output.per_query:q}"
+        " > {log:q} 2>&1"

@@ -10,7 +10,7 @@ rule train:
         synthesis=synthesis_input,
         pretrained=pretrained_input,
     output:
-        model="work/runs/{key}/{experiment}/seed{seed}/model.pt",
+        model=f"{RUN_DIR}/model.pt",
     wildcard_constraints:
         seed=r"\d+",
     params:
@@ -28,13 +28,13 @@ rule train:
         mem_mb=32000 if ON_GPU else 4000,
         runtime=24 * 60 if ON_GPU else 60,
     log:
-        "work/logs/train/{key}/{experiment}/seed{seed}.log",
+        log_path("train/{key}/{experiment}/seed{seed}"),
     benchmark:
-        "work/benchmarks/train/{key}/{experiment}/seed{seed}.tsv"
+        bench_path("train/{key}/{experiment}/seed{seed}")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid train --params {params.params_file} --profile {params.profile} --dataset {wildcards.key}"
-        " --experiment {wildcards.experiment} --seed {wildcards.seed} --manifest {input.manifest}"
-        " {params.synthesis} {params.resume} --skip-evaluation --threads {threads} --out {params.run_dir}"
-        " > {log} 2>&1"
+        "spcreid train --params {params.params_file:q} --profile {params.profile:q} --dataset {wildcards.key:q}"
+        " --experiment {wildcards.experiment:q} --seed {wildcards.seed:q} --manifest {input.manifest:q}"
+        " {params.synthesis:q} {params.resume:q} --skip-evaluation --threads {threads} --out {params.run_dir:q}"
+        " > {log:q} 2>&1"
