@@ -201,6 +201,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from spcreid.models.backbone import build_model
 
     _set_threads(args)
+    per_query_out = args.per_query or str(Path(args.out).with_suffix(".per_query.npz"))
+    if not per_query_out.endswith(".npz"):
+        raise SpcreidError(f"--per-query {per_query_out}: the per-query results file must end in .npz")
     saved = load_model_file(Path(args.run) / "model.pt")
     meta = saved["meta"]
     model = build_model(meta["arch"], None, meta["pooling"], last_stride=1)
@@ -212,7 +215,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     metrics, per_query = evaluate_model(
         model, rows, args.protocol, int(meta["height"]), int(meta["width"]), device, args.gallery_mode, workers
     )
-    per_query_out = args.per_query or str(Path(args.out).with_suffix(".per_query.npz"))
     write_evaluation(metrics, per_query, args.out, per_query_out)
     print(json.dumps({key: metrics[key] for key in metrics if key != "settings"}, sort_keys=True))
     return 0
