@@ -223,6 +223,11 @@ def test_cli_train_then_evaluate_agree(toy, oracle_clusters, tmp_path, capsys):
     assert again == first
     with np.load(tmp_path / "metrics_again.per_query.npz") as a, np.load(run / "per_query.npz") as b:
         assert sorted(a.files) == sorted(b.files) and all(np.array_equal(a[k], b[k]) for k in a.files)
+    # The metrics name their run, so tables can refuse files of another profile or run.
+    recorded = json.loads(out.read_text())
+    assert {key: recorded[key] for key in ("profile", "dataset", "experiment", "seed")} == {
+        "profile": "embedded", "dataset": "prcc", "experiment": "full", "seed": 3}
+    assert len(recorded["config_hash"]) == 64
 
     skipped = tmp_path / "skipped"
     assert spcreid_main([*argv_train(params_path, toy, skipped), "--skip-evaluation"]) == 0

@@ -198,6 +198,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from spcreid.data.manifest import read_manifest
     from spcreid.engine.checkpoint import load_model_file
     from spcreid.engine.trainer import evaluate_model, resolve_device, write_evaluation
+    from spcreid.evaluation.metrics_file import run_identity
     from spcreid.models.backbone import build_model
 
     _set_threads(args)
@@ -215,6 +216,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     metrics, per_query = evaluate_model(
         model, rows, args.protocol, int(meta["height"]), int(meta["width"]), device, args.gallery_mode, workers
     )
+    # The run's identity travels with its numbers, so tables can refuse files of another profile.
+    metrics = {**run_identity(_saved_run_config(Path(args.run))), **metrics}
     write_evaluation(metrics, per_query, args.out, per_query_out)
     print(json.dumps({key: metrics[key] for key in metrics if key != "settings"}, sort_keys=True))
     return 0
@@ -228,6 +231,16 @@ def _evaluation_workers(workers: int | None, device) -> int:
     if workers < 0:
         raise SpcreidError(f"--workers must be >= 0, got {workers}")
     return workers
+
+
+def _saved_run_config(run_dir: Path) -> dict:
+    path = run_dir / "config.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpcreidError(f"{path} not found: --run must be a run folder written by `spcreid train`") from None
+    except json.JSONDecodeError as exc:
+        raise SpcreidError(f"{path} is not valid JSON ({exc}); retrain the run") from exc
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
