@@ -63,6 +63,11 @@ WEIGHTS: dict[str, WeightSpec] = {
         gdrive_id="1fMFBIkU1AEQaa3vbhba3oV0rU5YSr7GR",
         member="latest_net_G.pth",
     ),
+    "schp-lip": WeightSpec(
+        name="schp-lip",
+        description="SCHP human parser, LIP 20 classes (exp-schp-201908261155-lip.pth, Li et al.), for `spcreid parse`",
+        gdrive_id="1ZrTiadzAOM332d896fw7JZQ2lWALedDB",
+    ),
     "pise-pose": WeightSpec(
         name="pise-pose",
         description="PISE generator for pose transfer (Zhang et al., CVPR 2021)",
@@ -193,6 +198,7 @@ def _check_loadable(name: str, path: Path) -> None:
     import torch
 
     try:
+        # weights_only: a checkpoint is data; unpickling arbitrary objects from a download would run code.
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
         raise SpcreidError(f"weights {name}: {path} is not a loadable torch checkpoint ({exc})") from exc

@@ -34,9 +34,9 @@ from spcreid.synthesis.cache import (
 from spcreid.synthesis.donors import choose_donors
 
 COPIES_FOLDER = "copies"
-# Backend options that change the pixels; the rest (weight paths, container, staging) may differ
+# Backend options that change the pixels; the rest (weight paths, device, batch size) may differ
 # between a run and its resumption without mixing two configurations in one cache.
-OUTPUT_OPTIONS = {"shading_strength", "shading_sigma", "pise_label_map"}
+OUTPUT_OPTIONS = {"shading_strength", "shading_sigma", "pise_label_map", "pise_network", "keypoint_min_size"}
 INDEX_FLUSH_EVERY = 200  # sources between index rewrites: bounds lost work without rewriting per image
 
 
@@ -201,7 +201,7 @@ def precompute(
         write_index(out, state["index"])
 
     start = time.perf_counter()
-    if hasattr(synthesizer, "run_jobs"):  # batch backends (PISE) stage all jobs and run once
+    if hasattr(synthesizer, "run_jobs"):  # batch backends (PISE) run many copies per forward pass
         n_sources = synthesizer.run_jobs(todo, out, on_progress=flush)
     else:
         n_sources = synthesize_in_process(todo, synthesizer, backend, on_progress=flush)
