@@ -71,7 +71,7 @@ def parse_images(model, images: Sequence[np.ndarray], device) -> list[np.ndarray
 
     inputs, boxes = [], []
     for image in images:
-        tensor, box = letterbox(torch.from_numpy(np.ascontiguousarray(image)).to(device))
+        tensor, box = letterbox(torch.from_numpy(np.array(image)).to(device))  # a copy: decoded arrays are read-only
         inputs.append(tensor)
         boxes.append(box)
     with torch.inference_mode():
