@@ -13,7 +13,8 @@ Two things in those files cannot run as they are and are handled here without ed
   texture-transfer forward, and its weights are part of the generator's checkpoint, so the loaded module
   gets :class:`VggFeatures` (the same ``vgg`` = torchvision VGG-19 ``features``, same parameter names).
 * ``util/util.py`` imports ``imageio`` and ``natsort`` for image saving / file sorting helpers the
-  generator never calls; where the image lacks them, empty placeholder modules satisfy the import.
+  generator never calls; where the image lacks them, placeholder modules satisfy the import (and
+  raise if one of their functions is ever called).
 
 ``PoseGenerator.forward(img1, img2, pose1, pose2, par1, par2, img3, par3, alpha=0)`` at this commit
 encodes the donor ``img3`` but leaves the lines that mix its codes in commented out, so calling it returns
@@ -86,6 +87,18 @@ def _package(name: str, path: Path) -> types.ModuleType:
     return package
 
 
+def _placeholder(name: str, functions: tuple[str, ...]) -> types.ModuleType:
+    """An importable module whose functions say they are absent if anything ever calls them."""
+    module = types.ModuleType(name)
+
+    def absent(*args, **kwargs):
+        raise RuntimeError(f"{name} is not installed; PISE's generator was not expected to need it")
+
+    for function in functions:
+        setattr(module, function, absent)
+    return module
+
+
 def load_pise_module(code_root: str | os.PathLike):
     """PISE's generator_texture_transfer module from ``code_root`` (see the module docstring)."""
     root = Path(code_root)
@@ -98,9 +111,9 @@ def load_pise_module(code_root: str | os.PathLike):
     stubs = {"model": _package("model", root / "model"),
              "model.networks": _package("model.networks", root / "model" / "networks"),
              "util": _package("util", root / "util")}
-    for optional in ("imageio", "natsort"):
+    for optional, names in (("imageio", ()), ("natsort", ("natsorted",))):
         if importlib.util.find_spec(optional) is None:
-            stubs[optional] = types.ModuleType(optional)
+            stubs[optional] = _placeholder(optional, names)
     hidden = {n: sys.modules.pop(n) for n in names if n in sys.modules}  # other projects' `model`/`util`
     try:
         with _temporary_modules(stubs):
@@ -148,7 +161,10 @@ def load_generator(model, path: str | os.PathLike, vgg_weights: str | os.PathLik
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SpcreidError(f"PISE generator {path}: expected a state dict of tensors (PISE's latest_net_G.pth)")
     state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes that differ are refused even when keys may be missing
+        raise SpcreidError(f"PISE generator {path} does not fit the texture-transfer generator: {str(exc)[:300]}") from exc
     missing = [k for k in result.missing_keys if not k.startswith("imgenc.")]
     if missing or result.unexpected_keys:
         raise SpcreidError(

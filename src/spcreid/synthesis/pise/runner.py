@@ -82,7 +82,7 @@ class PiseSynthesizer(Synthesizer):
                                         registered_as=None, min_size=self.keypoint_min_size,
                                         max_size=max(1333, self.keypoint_min_size))
             self._keypoints_of = detector.openpose_batch
-        return self._keypoints_of(images)
+        return self._keypoints_of(images) if len(images) else []
 
     # ---- generation ---------------------------------------------------------------------------------------
 
@@ -111,6 +111,7 @@ class PiseSynthesizer(Synthesizer):
             on_progress([])
             return 0
         self.generator()  # checkpoint and GPU problems before hours of keypoints
+        self.keypoints_of([])  # and the detector's weights
         sources = sorted({job.source: job.source_parsing for job in jobs}.items())
         keypoints: dict[Path, np.ndarray] = {}
         for begin in tqdm(range(0, len(sources), self.batch_size), desc="keypoints", unit="batch"):
