@@ -121,7 +121,7 @@ PLOTS = ["results/plots/ablation_components.png", "results/plots/ablation_sampli
          "results/plots/eps_curve.png", "results/plots/eps_curve.csv"]
 # Where `spcreid fetch-data --dest ROOT` puts each dataset (its distributed top folder).
 RAW_FOLDER = {"prcc": "prcc", "vcclothes": "VC-Clothes", "ltcc": "LTCC_ReID"}
-# Human parsing of a real dataset's train split (rule parse): the manifest synthesis reads.
+# Human parsing of a real dataset's train split, by the parse rule; the manifest synthesis reads.
 PARSED_MANIFEST = f"data/{PROFILE_NAME}/parsing/{{key}}/manifest.csv"
 # pise-texture is fetched into its own folder (data/weights/pise-texture/latest_net_G.pth), see weights.smk.
 WEIGHT_NAMES = ("resnet50-imagenet", "keypointrcnn-coco", "vgg19-imagenet", "schp-lip")
