@@ -67,7 +67,7 @@ def split_rows(manifest_path: str | os.PathLike, split: str) -> pd.DataFrame:
     if missing:
         raise SpcreidError(
             f"manifest {manifest_path}: parsing map {missing[0][1]} of image {missing[0][0]} does not exist "
-            f"({len(missing)} of {len(rows)} '{split}' maps missing); run the human parser first"
+            f"({len(missing)} of {len(rows)} '{split}' maps missing); rerun `spcreid parse` (it resumes) or restore the maps"
         )
     return rows
 
@@ -82,8 +82,9 @@ def check_parsing_column(manifest_path: Path) -> None:
         return  # read_manifest reports the unreadable CSV
     if "parsing" not in raw.columns:
         raise SpcreidError(
-            f"manifest {manifest_path} has no 'parsing' column; synthesis needs a parsing map per image "
-            "(build the manifest with `spcreid prepare-data`, which adds it when parsing maps exist)"
+            f"manifest {manifest_path} has no 'parsing' column; synthesis needs a parsing map per image: "
+            "run `spcreid parse --manifest ... --out DIR` (human parsing, or --maps for your own maps) and "
+            "pass DIR/manifest.csv"
         )
     empty = raw.index[raw["parsing"].str.strip() == ""]
     if len(empty):
