@@ -155,7 +155,7 @@ def test_stand_in_parser_end_to_end_through_the_cli(tmp_path, prcc_manifest, col
 
 def test_parser_checkpoint_errors_name_the_file(tmp_path, prcc_manifest):
     _, manifest = prcc_manifest
-    run = lambda w, network="stand-in": run_parser(manifest, w, tmp_path / "out", network=network, device="cpu")  # noqa: E731
+    run = lambda w, network="stand-in": run_parser(manifest, w, tmp_path / "out", network=network, device="cpu")
     with pytest.raises(SpcreidError, match=r"absent\.pth do not exist; fetch them with `spcreid fetch-weights --name schp-lip"):
         run(tmp_path / "absent.pth")
     junk = tmp_path / "junk.pth"

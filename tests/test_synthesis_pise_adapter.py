@@ -77,7 +77,7 @@ def test_generator_gets_pise_inputs_and_donor_clothing_codes(checkpoint, one_tor
     assert copy.shape == (H, W, 3) and copy.dtype == np.uint8
 
     (src_img, src_par), src_out = seen["zencoder"][0]
-    (donor_img, donor_par), donor_out = seen["zencoder"][1]
+    (donor_img, _), donor_out = seen["zencoder"][1]
     expected_img, expected_par, expected_pose = inputs.person_tensors(source.image, source.parsing, fixed_keypoints([0])[0])
     assert src_img.shape == (1, 3, 256, 256) and torch.equal(src_img[0], expected_img)
     assert torch.equal(src_par[0], expected_par) and (src_img[0, :, :, :40] == 1).all()  # white padding
@@ -86,7 +86,7 @@ def test_generator_gets_pise_inputs_and_donor_clothing_codes(checkpoint, one_tor
     # PISE's parenc input: cat(par1, par2, pose2, img1) = 8 + 8 + 18 + 3 channels, pose = our heatmaps
     assert par_input.shape == (1, 37, 256, 256)
     assert torch.equal(par_input[0, 16:34], expected_pose) and expected_pose[0].max() == 1.0
-    _, segmap, codes, exist = seen["efb"][0]
+    _, _, codes, exist = seen["efb"][0]
     clothes = list(inputs.clothes_labels("issue20"))  # PISE labels 3 (upper) and 4 (lower)
     others = [i for i in range(9) if i not in clothes]
     assert torch.equal(codes[:, clothes], donor_out[0][:, clothes])
@@ -114,7 +114,7 @@ def test_cache_run_writes_and_indexes_like_parsing_swap(tmp_path, checkpoint, ke
 
 
 def test_checkpoint_and_source_errors_name_the_file(tmp_path):
-    build = lambda: adapter.build_generator("stand-in")  # noqa: E731
+    build = lambda: adapter.build_generator("stand-in")
     with pytest.raises(SpcreidError, match=r"absent\.pth does not exist; fetch PISE's texture-transfer generator"):
         adapter.load_generator(build(), tmp_path / "absent.pth")
     junk = tmp_path / "junk.pth"

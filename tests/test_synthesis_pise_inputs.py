@@ -3,9 +3,17 @@
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from spcreid.data.parsing_labels import ARMS, BACKGROUND, FACE, HAIR, LEGS, LOWER_CLOTHES, SHOES, UPPER_CLOTHES
+from spcreid.data.parsing_labels import (
+    ARMS,
+    BACKGROUND,
+    FACE,
+    HAIR,
+    LEGS,
+    LOWER_CLOTHES,
+    SHOES,
+    UPPER_CLOTHES,
+)
 from spcreid.errors import SpcreidError
 from spcreid.synthesis.pise import inputs
 

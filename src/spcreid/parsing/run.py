@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -27,7 +27,13 @@ from spcreid.data.manifest import read_manifest, write_manifest
 from spcreid.data.parsing_labels import LIP_TO_SPCREID, NUM_LABELS, lip_lookup
 from spcreid.errors import SpcreidError
 from spcreid.io import atomic_path, sha256_file, write_json
-from spcreid.parsing.schp import BGR_MEAN, BGR_STD, INPUT_SIZE, NUM_LIP_CLASSES, SCHP_COMMIT
+from spcreid.parsing.schp import (
+    BGR_MEAN,
+    BGR_STD,
+    INPUT_SIZE,
+    NUM_LIP_CLASSES,
+    SCHP_COMMIT,
+)
 
 MAPS_FOLDER = "maps"
 MANIFEST_NAME = "manifest.csv"
@@ -138,7 +144,6 @@ def run_parser(
     sha256: str | None = None,
 ) -> dict:
     """Parse every ``split`` image of ``manifest`` with SCHP (or its stand-in) into ``out``."""
-    import torch
 
     from spcreid.device import resolve_device
     from spcreid.parsing.schp import build_network, load_checkpoint

@@ -96,7 +96,7 @@ def load_schp_module(code_root: str | os.PathLike):
         spec = importlib.util.spec_from_file_location("spcreid_schp_augmentce2p", source)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - whatever a foreign source tree raises, name the file
+    except Exception as exc:
         raise SpcreidError(f"SCHP source {source} cannot be imported ({type(exc).__name__}: {exc})") from exc
     finally:
         if saved is None:
@@ -130,14 +130,14 @@ def load_checkpoint(model, path: str | os.PathLike, sha256: str | None = None):
         check_sha256(path, sha256)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+    except Exception as exc:
         raise SpcreidError(f"parser weights {path} are not a loadable torch checkpoint ({exc}); {WEIGHTS_HINT}") from exc
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise SpcreidError(
             f"parser weights {path}: expected SCHP's checkpoint format {{'state_dict': ...}}, "
             f"got {type(checkpoint).__name__} with keys {sorted(checkpoint)[:5] if isinstance(checkpoint, dict) else '-'}"
         )
-    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in checkpoint["state_dict"].items()}
+    state = {(k.removeprefix("module.")): v for k, v in checkpoint["state_dict"].items()}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

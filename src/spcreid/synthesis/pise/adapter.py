@@ -120,7 +120,7 @@ def load_pise_module(code_root: str | os.PathLike):
             module = importlib.import_module(GENERATOR_MODULE)
             for name in [n for n in sys.modules if n.startswith(("model.", "util."))]:
                 sys.modules.pop(name)  # keep PISE's generic names out of the process once loaded
-    except Exception as exc:  # noqa: BLE001 - whatever a foreign source tree raises, name the file
+    except Exception as exc:
         raise SpcreidError(f"PISE source {root / GENERATOR_FILE} cannot be imported ({type(exc).__name__}: {exc})") from exc
     finally:
         sys.modules.update(hidden)
@@ -156,11 +156,11 @@ def load_generator(model, path: str | os.PathLike, vgg_weights: str | os.PathLik
         check_sha256(path, sha256)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+    except Exception as exc:
         raise SpcreidError(f"PISE generator {path} is not a loadable torch checkpoint ({exc}); {CHECKPOINT_HINT}") from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SpcreidError(f"PISE generator {path}: expected a state dict of tensors (PISE's latest_net_G.pth)")
-    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    state = {(k.removeprefix("module.")): v for k, v in state.items()}
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shapes that differ are refused even when keys may be missing

@@ -14,7 +14,16 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from spcreid.data.parsing_labels import ARMS, BACKGROUND, FACE, HAIR, LEGS, LOWER_CLOTHES, SHOES, UPPER_CLOTHES
+from spcreid.data.parsing_labels import (
+    ARMS,
+    BACKGROUND,
+    FACE,
+    HAIR,
+    LEGS,
+    LOWER_CLOTHES,
+    SHOES,
+    UPPER_CLOTHES,
+)
 from spcreid.errors import SpcreidError
 
 PISE_HEIGHT, PISE_WIDTH = 256, 176

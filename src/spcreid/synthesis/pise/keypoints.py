@@ -12,7 +12,7 @@ swaps the left/right eye and ear names.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

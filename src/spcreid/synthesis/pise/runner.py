@@ -9,15 +9,20 @@ whose index is flushed every few batches, so an interrupted run resumes after th
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from spcreid.errors import SpcreidError
 from spcreid.synthesis.base import Person, Synthesizer, load_person, register
-from spcreid.synthesis.pise.inputs import clothes_labels, from_pise_image, label_lookup, person_tensors
+from spcreid.synthesis.pise.inputs import (
+    clothes_labels,
+    from_pise_image,
+    label_lookup,
+    person_tensors,
+)
 
 BACKEND = "pise"
 FLUSH_EVERY = 25  # batches between index rewrites
@@ -64,7 +69,11 @@ class PiseSynthesizer(Synthesizer):
     def generator(self):
         if self._generator is None:
             from spcreid.device import resolve_device
-            from spcreid.synthesis.pise.adapter import CHECKPOINT_HINT, build_generator, load_generator
+            from spcreid.synthesis.pise.adapter import (
+                CHECKPOINT_HINT,
+                build_generator,
+                load_generator,
+            )
 
             if self.checkpoint is None:
                 raise SpcreidError(f"PISE: no --pise-checkpoint given; {CHECKPOINT_HINT}")
