@@ -56,37 +56,37 @@ def test_paper_profile_plans_real_data_weights_pise_and_gpu_training(workdir):
     for rule in ("fetch_data", "verify_data", "prepare_manifest", "fetch_weights", "parse", "synthesize_pise"):
         assert re.search(rf"^rule {rule}:", out, re.M), rule
     # Parsing feeds synthesis; PISE runs in process on the GPU, no container inside the job.
-    assert ("spcreid parse --manifest data/manifests/prcc.csv --out data/paper/parsing/prcc --weights "
-            "data/weights/schp-lip.pth --network schp --device cuda --batch 16") in out
+    assert ("spcreid parse --manifest data/paper/manifests/prcc.csv --out data/paper/parsing/prcc --weights "
+            "data/paper/weights/schp-lip.pth --network schp --device cuda --batch 16") in out
     assert "spcreid synthesize --manifest data/paper/parsing/prcc/manifest.csv --backend pise" in out
     assert "apptainer" not in out and "--allow-count-mismatch" not in out
     for rule in ("parse", "synthesize_pise"):
         blocks = [b for b in out.split("\n\n") if f"rule {rule}:" in b]
         assert len(blocks) == 2 and all("gpu=1" in b for b in blocks), rule
     assert "make_toy_data" not in out
-    assert "spcreid fetch-data --dataset prcc --dest data/raw" in out
+    assert "spcreid fetch-data --dataset prcc --dest data/paper/raw" in out
     assert len(planned_train_jobs(result)) == 14
     train_blocks = [block for block in out.split("\n\n") if block.lstrip().startswith(("rule train:", "[")) and
                     "rule train:" in block]
     assert train_blocks and all("gpu=1" in block for block in train_blocks)
     assert "--profile paper" in out
     assert "--pretrained" not in out  # the weights reach training through params.yaml, not the command line
-    assert "data/weights/resnet50-imagenet.pth" in out
+    assert "data/paper/weights/resnet50-imagenet.pth" in out
 
 
 def test_paper_profile_switches_for_own_maps_and_relaxed_counts(workdir):
     def edit(params):
         paper = params["profiles"]["paper"]
         paper["verify"] = {"strict_counts": False}
-        paper["parsing"] = {"source": "maps", "root": "data/my maps", "labels": "lip"}
+        paper["parsing"] = {"source": "maps", "root": "external/my maps", "labels": "lip"}
 
     edit_params(workdir, edit)
     result = snakemake(workdir, "-n", "-p", "--config", "profile=paper")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "spcreid verify-data --dataset prcc --root data/raw --workers 1 --allow-count-mismatch" in out
-    assert ("spcreid parse --manifest data/manifests/prcc.csv --out data/paper/parsing/prcc --maps 'data/my maps' "
-            "--data-root data/raw --maps-labels lip") in out
+    assert "spcreid verify-data --dataset prcc --root data/paper/raw --workers 1 --allow-count-mismatch" in out
+    assert ("spcreid parse --manifest data/paper/manifests/prcc.csv --out data/paper/parsing/prcc --maps "
+            "'external/my maps' --data-root data/paper/raw --maps-labels lip") in out
     assert "schp-lip" not in out  # no parser weights to fetch
     parse_blocks = [b for b in out.split("\n\n") if "rule parse:" in b]
     assert parse_blocks and all("gpu=0" in b for b in parse_blocks)
@@ -100,18 +100,18 @@ def test_maps_source_needs_a_root(workdir):
 
 
 def test_embedded_training_asks_for_no_gpu(workdir):
-    result = snakemake(workdir, "-n", "work/runs/prcc/full/seed1/model.pt")
+    result = snakemake(workdir, "-n", "work/embedded/runs/prcc/full/seed1/model.pt")
     assert result.returncode == 0, result.stderr
     block = result.stdout.split("rule train:")[1]
     assert "gpu=0" in block
 
 
 def test_interrupted_run_resumes_and_finished_run_is_not_redone(workdir):
-    run = workdir / "work/runs/prcc/full/seed1"
+    run = workdir / "work/embedded/runs/prcc/full/seed1"
     run.mkdir(parents=True)
     (run / "checkpoint.pt").write_bytes(b"stand-in")
-    result = snakemake(workdir, "-n", "-p", "work/runs/prcc/full/seed1/model.pt",
-                       "work/runs/prcc/baseline/seed1/model.pt")
+    result = snakemake(workdir, "-n", "-p", "work/embedded/runs/prcc/full/seed1/model.pt",
+                       "work/embedded/runs/prcc/baseline/seed1/model.pt")
     assert result.returncode == 0, result.stderr
     commands = {m[2]: m[0] for m in TRAIN_CMD.finditer(result.stdout)}
     assert "--resume" in commands["full"]

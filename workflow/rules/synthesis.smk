@@ -6,20 +6,20 @@ rule synthesize_parsing_swap:
     input:
         synthesis_manifest,
     output:
-        "data/synth/{key}/parsing-swap/index.csv",
+        f"{DATA}/synth/{{key}}/parsing-swap/index.csv",
     params:
         copies=SYNTH_COPIES,
         seed=SYNTH_SEED,
         out=lambda wildcards, output: os.path.dirname(output[0]),
     log:
-        "work/logs/synthesize/{key}-parsing-swap.log",
+        log_path("synthesize/{key}-parsing-swap"),
     benchmark:
-        "work/benchmarks/synthesize/{key}-parsing-swap.tsv"
+        bench_path("synthesize/{key}-parsing-swap")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid synthesize --manifest {input} --backend parsing-swap --copies {params.copies}"
-        " --seed {params.seed} --out {params.out} > {log} 2>&1"
+        "spcreid synthesize --manifest {input:q} --backend parsing-swap --copies {params.copies:q}"
+        " --seed {params.seed:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule synthesize_pise:
@@ -27,10 +27,10 @@ rule synthesize_pise:
     # PISE's source at its pinned commit is part of the image), on the GPU, with keypoints from keypoint R-CNN.
     input:
         manifest=synthesis_manifest,
-        checkpoint=ancient("data/weights/pise-texture/latest_net_G.pth"),
-        keypoints=ancient("data/weights/keypointrcnn-coco.pth"),
+        checkpoint=ancient(f"{DATA}/weights/pise-texture/latest_net_G.pth"),
+        keypoints=ancient(f"{DATA}/weights/keypointrcnn-coco.pth"),
     output:
-        "data/synth/{key}/pise/index.csv",
+        f"{DATA}/synth/{{key}}/pise/index.csv",
     params:
         copies=SYNTH_COPIES,
         seed=SYNTH_SEED,
@@ -41,9 +41,9 @@ rule synthesize_pise:
         gpu=1 if str(SYNTHESIS["device"]).startswith("cuda") else 0,
         mem_mb=16000,
     log:
-        "work/logs/synthesize/{key}-pise.log",
+        log_path("synthesize/{key}-pise"),
     benchmark:
-        "work/benchmarks/synthesize/{key}-pise.tsv"
+        bench_path("synthesize/{key}-pise")
     container:
         MAIN_IMAGE
     shell:

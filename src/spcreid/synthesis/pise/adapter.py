@@ -45,7 +45,7 @@ GENERATOR_FILE = Path("model") / "networks" / "generator_texture_transfer.py"
 GENERATOR_KWARGS = {"image_nc": 3, "structure_nc": 18, "ngf": 64, "use_spect": False, "norm": "instance",
                     "activation": "LeakyReLU"}
 CHECKPOINT_HINT = ("fetch PISE's texture-transfer generator with "
-                   "`spcreid fetch-weights --name pise-texture --dest data/weights/pise-texture/latest_net_G.pth`")
+                   "`spcreid fetch-weights --name pise-texture --dest data/paper/weights/pise-texture/latest_net_G.pth`")
 
 
 def vgg_features_class():
