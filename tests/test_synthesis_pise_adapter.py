@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from spcreid import cli
 from spcreid.data.manifest import make_manifest, write_manifest
 from spcreid.data.parsing_labels import LOWER_CLOTHES, UPPER_CLOTHES
 from spcreid.data.standin_weights import make_stand_in
@@ -94,13 +96,20 @@ def test_generator_gets_pise_inputs_and_donor_clothing_codes(checkpoint, one_tor
     assert torch.equal(exist, src_out[1])
 
 
-def test_cache_run_writes_and_indexes_like_parsing_swap(tmp_path, checkpoint, keypoint_weights, one_torch_thread):
+def test_cache_run_writes_and_indexes_like_parsing_swap(tmp_path, checkpoint, keypoint_weights, capsys,
+                                                        one_torch_thread):
     manifest = person_tree(tmp_path / "data")
     out = tmp_path / "synth"
+    # The command line the synthesize_pise rule runs, with the stand-in generator and detector.
+    argv = ["synthesize", "--manifest", str(manifest), "--backend", "pise", "--copies", "2", "--seed", "0",
+            "--pise-checkpoint", str(checkpoint), "--keypoint-weights", str(keypoint_weights),
+            "--pise-network", "stand-in", "--device", "cpu", "--pise-batch", "3", "--keypoint-min-size", "64",
+            "--out", str(out)]
+    assert cli.main(argv) == 0
+    stats = json.loads(capsys.readouterr().out.split("\n}\n")[0] + "\n}")
+    assert stats["copies_written"] == 8 and stats["sources_synthesized"] == 4 and stats["backend"] == "pise"
     options = {"pise_checkpoint": str(checkpoint), "pise_network": "stand-in", "device": "cpu", "batch_size": 3,
                "keypoint_weights": str(keypoint_weights), "keypoint_min_size": 64}
-    stats = precompute(manifest, out, backend="pise", copies=2, seed=0, backend_options=options)
-    assert stats["copies_written"] == 8 and stats["sources_synthesized"] == 4
     cache = SynthesisCache(out)
     assert len(cache) == 4 and cache.copies_per_source == 2 and cache.backend == "pise"
     index = read_index(out)
