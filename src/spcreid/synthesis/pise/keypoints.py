@@ -72,7 +72,7 @@ class KeypointDetector:
         if registered_as is not None:
             from spcreid.data.weights import check_weights
 
-            check_weights(registered_as, path)
+            check_weights(registered_as, path, sha256)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several unrelated types for a bad file
