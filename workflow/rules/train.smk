@@ -25,7 +25,8 @@ rule train:
     threads: 8 if ON_GPU else 1
     resources:
         gpu=1 if ON_GPU else 0,
-        mem_mb=32000 if ON_GPU else 4000,
+        # CPU: a rehearsal train job (ResNet-50, 256x128, real-layout tree) peaked at 5.7 GB resident.
+        mem_mb=32000 if ON_GPU else 8000,
         runtime=24 * 60 if ON_GPU else 60,
     log:
         log_path("train/{key}/{experiment}/seed{seed}"),
