@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: setup lock reproduce test dvc-repro clean-results image image-pise dvc-track
+.PHONY: setup lock reproduce test dvc-repro clean-results image dvc-track
 
 # The whole local environment (runtime + workflow + test tools) comes from one hash-locked resolution,
 # envs/requirements.lock, so a fresh clone installs exactly what was tested, whatever was released since.
@@ -45,10 +45,6 @@ APPTAINER ?= apptainer
 image: containers/spcreid.sif
 containers/spcreid.sif: containers/Apptainer.def containers/requirements.lock pyproject.toml $(shell git ls-files src)
 	$(APPTAINER) build --force $@.tmp containers/Apptainer.def && mv $@.tmp $@
-
-image-pise: containers/pise/spcreid-pise.sif
-containers/pise/spcreid-pise.sif: containers/pise/Apptainer.def containers/pise/requirements.txt
-	$(APPTAINER) build --force $@.tmp containers/pise/Apptainer.def && mv $@.tmp $@
 
 # DVC-track the paper profile's downloads (raw datasets, pretrained weights), fetching what is missing: the
 # `dvc_track` rule (workflow/rules/dvc.smk) writes a .dvc pointer beside each; commit those, then `dvc push`.

@@ -132,14 +132,19 @@ def test_default_profile_passes_nv_to_apptainer():
     assert profile["rerun-incomplete"] is True
 
 
-def test_slurm_profile_gives_training_a_gpu():
+def test_slurm_profile_gives_every_gpu_job_a_gpu_the_image_runs_on():
     profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
     assert profile["executor"] == "slurm"
-    assert profile["set-resources"]["train"]["gpu"] == 1
     assert profile["apptainer-args"] == "--nv"
+    for rule in ("parse", "synthesize_pise", "train", "evaluate"):
+        resources = profile["set-resources"][rule]
+        assert resources["gpu"] == 1 and resources["slurm_partition"] == "gpu", rule
+        assert resources["gpu_model"] in ("a100", "h100", "h200"), rule  # sm_80+: the main image's torch
+        assert resources["mem_mb"] >= 16000, rule
+    assert profile["set-resources"]["train"]["mem_mb"] >= 32000
 
 
-IMAGE_DIGEST_FILES = {"spcreid": CONTAINERS / "image-digest", "spcreid-pise": CONTAINERS / "pise/image-digest"}
+IMAGE_DIGEST_FILES = {"spcreid": CONTAINERS / "image-digest"}
 
 
 @pytest.mark.parametrize("name", sorted(IMAGE_DIGEST_FILES))
@@ -148,7 +153,7 @@ def test_recorded_images_are_digest_pinned(name):
     assert re.fullmatch(r"docker://ghcr\.io/[\w.-]+/" + name + r":[\w.-]+@sha256:[0-9a-f]{64}", uri), uri
 
 
-def test_release_workflow_pushes_both_images_and_records_their_digests():
+def test_release_workflow_pushes_the_image_and_records_its_digest():
     workflow = yaml.safe_load((REPO / ".github/workflows/image.yml").read_text())
     assert workflow[True]["push"]["tags"] == ["v*"]  # YAML reads the key `on` as True
     build = workflow["jobs"]["build"]
@@ -156,7 +161,7 @@ def test_release_workflow_pushes_both_images_and_records_their_digests():
     assert {name: legs[name]["digest_file"] for name in legs} == {
         name: str(path.relative_to(REPO)) for name, path in IMAGE_DIGEST_FILES.items()
     }
-    assert {leg["dockerfile"] for leg in legs.values()} == {"containers/Dockerfile", "containers/pise/Dockerfile"}
+    assert {leg["dockerfile"] for leg in legs.values()} == {"containers/Dockerfile"}
     push = next(step for step in build["steps"] if step.get("id") == "push")
     assert push["with"]["push"] is True and push["with"]["file"] == "${{ matrix.dockerfile }}"
     record = workflow["jobs"]["record-digests"]
@@ -171,15 +176,14 @@ def test_release_workflow_pushes_both_images_and_records_their_digests():
 
 def test_workflow_reads_the_recorded_digests_and_prefers_a_built_image():
     text = (REPO / "workflow/rules/common.smk").read_text()
-    for path in ("containers/image-digest", "containers/pise/image-digest", "containers/spcreid.sif"):
+    for path in ("containers/image-digest", "containers/spcreid.sif"):
         assert f'"{path}"' in text
     # The missing-image check lives in onstart (real runs only): no argv sniffing, no executor-plugin import.
     assert "sys.argv" not in text and "snakemake_interface" not in text
     assert re.search(r"^def check_images\(\):\n(?:    .*\n|\n)*?.*not os\.path\.exists\(image\)", text, flags=re.M)
     assert re.search(r"^onstart:\n(?:    #.*\n)*    check_images\(\)$", (REPO / "Snakefile").read_text(), flags=re.M)
-    ignored = subprocess.run(["git", "check-ignore", "containers/spcreid.sif", "containers/pise/spcreid-pise.sif"],
-                             cwd=REPO, capture_output=True, text=True)
-    assert ignored.stdout.split() == ["containers/spcreid.sif", "containers/pise/spcreid-pise.sif"]
+    ignored = subprocess.run(["git", "check-ignore", "containers/spcreid.sif"], cwd=REPO, capture_output=True, text=True)
+    assert ignored.stdout.split() == ["containers/spcreid.sif"]
 
 
 def test_make_image_builds_the_path_the_workflow_uses():

@@ -16,9 +16,9 @@ DOWNLOADS = {
     "data/paper/raw/prcc": "dir",
     "data/paper/raw/VC-Clothes": "dir",
     "data/paper/weights/resnet50-imagenet.pth": "file",
+    "data/paper/weights/schp-lip.pth": "file",
     "data/paper/weights/pise-texture/latest_net_G.pth": "file",
     "data/paper/weights/keypointrcnn-coco.pth": "file",
-    "data/paper/weights/vgg19-imagenet.pth": "file",
 }
 
 

@@ -15,7 +15,6 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # What the DAG needs to be planned; data, runs and results are produced by it.
 WORKFLOW_FILES = (
     "Snakefile", "params.yaml", "workflow", "results/published", "containers/image-digest",
-    "containers/pise/image-digest",
 )
 
 

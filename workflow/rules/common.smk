@@ -17,7 +17,7 @@ from spcreid.workflow.schema import SCHEMA_PATH
 
 # `--configfile FILE` is merged over params.yaml and `--config KEY=VALUE` over both. The schema
 # (spcreid/resources/params.schema.json) declares every key, its allowed values and its default, the workflow
-# options (gallery_mode, main_image, pise_image, fetch_*) included: an unknown key (`--config profil=paper`) is
+# options (gallery_mode, main_image, fetch_*) included: an unknown key (`--config profil=paper`) is
 # refused. Validation goes through the same loader as every `spcreid` command (defaults filled in place, as
 # snakemake.utils.validate(config, SCHEMA_PATH, set_default=True) would), so that the error names the field.
 # The Snakefile's `configfile: "params.yaml"` has filled `config` before this file is included.
@@ -28,7 +28,7 @@ except SpcreidError as exc:
     raise WorkflowError(str(exc)) from None
 
 PARAMS = config
-WORKFLOW_OPTIONS = ("gallery_mode", "main_image", "pise_image", "fetch_prcc", "fetch_vcclothes", "fetch_ltcc")
+WORKFLOW_OPTIONS = ("gallery_mode", "main_image", "fetch_prcc", "fetch_vcclothes", "fetch_ltcc")
 
 
 def _params_file():
@@ -58,6 +58,12 @@ RUNS = runs(PARAMS)
 DATASETS = PROFILE["datasets"]
 TABLES = sorted(PARAMS["tables"])
 SYNTH_BACKEND = PROFILE["synthesis"]["backend"]
+# Defaults of the optional profile sections (workflow/schemas/params.schema.json documents each field).
+VERIFY = {"strict_counts": True, **PROFILE.get("verify", {})}
+PARSING = {"source": "schp", "network": "schp", "device": PROFILE["train"]["device"], "batch": 16,
+           "labels": "spcreid", **PROFILE.get("parsing", {})}
+SYNTHESIS = {"network": "pise", "device": PROFILE["train"]["device"], "batch": 8, "keypoint_min_size": 800,
+             **PROFILE["synthesis"]}
 # One synthesis cache serves every experiment, so it holds as many copies as the most demanding one uses.
 SYNTH_COPIES = max(int(method_config(PARAMS, run.experiment)["S"]) for run in RUNS)
 SYNTH_SEED = 0
@@ -67,13 +73,13 @@ GALLERY_MODE = config.get("gallery_mode")
 
 # ---- Containers: defined once, every rule names one -----------------------------------------------------------
 
-# The release image whose digest .github/workflows/image.yml pushed and recorded in containers/image-digest (a
-# digest, unlike a tag, cannot move under a finished run), unless an image was built here with `make image`
-# (containers/spcreid.sif), which wins. Until a release is recorded the file holds an all-zero placeholder and
-# the local build is the only image. `--config main_image=...` overrides all of this.
+# The image built from containers/Dockerfile (which also holds PISE's and SCHP's pinned sources, run in process
+# by `spcreid synthesize` and `spcreid parse`). The release whose digest .github/workflows/image.yml pushed and
+# recorded in containers/image-digest (a digest, unlike a tag, cannot move under a finished run), unless an image
+# was built here with `make image` (containers/spcreid.sif), which wins. Until a release is recorded the file
+# holds an all-zero placeholder and the local build is the only image. `--config main_image=...` overrides both.
 IMAGES = {
     "main_image": ("containers/spcreid.sif", "containers/image-digest", "make image"),
-    "pise_image": ("containers/pise/spcreid-pise.sif", "containers/pise/image-digest", "make image-pise"),
 }
 UNPUBLISHED_DIGEST = "@sha256:" + "0" * 64
 
@@ -90,7 +96,6 @@ def workflow_image(option):
 
 
 MAIN_IMAGE = workflow_image("main_image")
-PISE_IMAGE = workflow_image("pise_image")
 
 
 def _apptainer_in_use():
@@ -101,16 +106,14 @@ def check_images():
     """Stop a run (called from the Snakefile's onstart) that would use a container image that does not exist."""
     if not _apptainer_in_use():
         return
-    needed = ["main_image"] + (["pise_image"] if SYNTH_BACKEND == "pise" else [])
-    for option in needed:
-        image = MAIN_IMAGE if option == "main_image" else PISE_IMAGE
-        if image.endswith(".sif") and not os.path.exists(image):
-            sif, digest_file, target = IMAGES[option]
-            raise WorkflowError(
-                f"container image {image} does not exist: build it once with `{target}` (apptainer build "
-                f"{sif} from its Apptainer.def; {digest_file} records no published release yet), or pass "
-                f"--config {option}=IMAGE.sif or a pushed docker://NAME@sha256:<digest>"
-            )
+    image = MAIN_IMAGE
+    if image.endswith(".sif") and not os.path.exists(image):
+        sif, digest_file, target = IMAGES["main_image"]
+        raise WorkflowError(
+            f"container image {image} does not exist: build it once with `{target}` (apptainer build "
+            f"{sif} containers/Apptainer.def; {digest_file} records no published release yet), or pass "
+            "--config main_image=IMAGE.sif or a pushed docker://NAME@sha256:<digest>"
+        )
 
 
 # ---- Paths ------------------------------------------------------------------------------------------------------
@@ -158,8 +161,10 @@ def bench_path(name):
 
 # Where `spcreid fetch-data --dest ROOT` puts each dataset (its distributed top folder).
 RAW_FOLDER = {"prcc": "prcc", "vcclothes": "VC-Clothes", "ltcc": "LTCC_ReID"}
-# pise-texture is fetched into its own folder (data/weights/pise-texture/latest_net_G.pth), see weights.smk.
-WEIGHT_NAMES = ("resnet50-imagenet", "keypointrcnn-coco", "vgg19-imagenet")
+# Human parsing of a real dataset's train split, by the parse rule; the manifest synthesis reads.
+PARSED_MANIFEST = f"{DATA}/parsing/{{key}}/manifest.csv"
+# pise-texture is fetched into its own folder (DATA/weights/pise-texture/latest_net_G.pth), see weights.smk.
+WEIGHT_NAMES = ("resnet50-imagenet", "keypointrcnn-coco", "vgg19-imagenet", "schp-lip")
 
 
 def one_of(names):
@@ -262,16 +267,18 @@ def fetch_args(wildcards):
 
 
 def downloads():
-    """What this profile downloads and DVC tracks (dvc.smk): raw datasets, pretrained weights, PISE's weights.
+    """What this profile downloads and DVC tracks (dvc.smk): raw datasets and every fetched weight file.
 
-    Called after the last include, since the PISE weights are read from the inputs of synthesize_pise.
+    Called after the last include: the weights are read from the inputs of the jobs that consume them.
     """
     paths = [raw_dataset_dir(key) for key in REAL_KEYS]
     if PROFILE["train"].get("pretrained") and "pretrain" not in PROFILE:
         paths.append(PROFILE["train"]["pretrained"])
+    if REAL_KEYS:
+        paths += [str(path) for path in [parse_weights_input(None)] if path]
     if SYNTH_BACKEND == "pise":
         pise = rules.synthesize_pise.input
-        paths += [str(pise.checkpoint), str(pise.keypoints), str(pise.vgg)]
+        paths += [str(pise.checkpoint), str(pise.keypoints)]
     return paths
 
 
@@ -281,3 +288,28 @@ def raw_dataset_input(wildcards):
 
 def toy_option(name):
     return lambda wildcards: PROFILE["toy"][name]
+
+
+def parse_weights_input(wildcards):
+    return ancient(f"{DATA}/weights/schp-lip.pth") if PARSING["source"] == "schp" else []
+
+
+def parse_args(wildcards, input):
+    """`spcreid parse` arguments after --manifest/--out: run SCHP, or take the user's maps."""
+    if PARSING["source"] == "maps":
+        return ["--maps", PARSING["root"], "--data-root", DATASETS[wildcards.key]["root"],
+                "--maps-labels", PARSING["labels"]]
+    return ["--weights", input.weights, "--network", PARSING["network"],
+            "--device", PARSING["device"], "--batch", str(PARSING["batch"])]
+
+
+def synthesis_manifest(wildcards):
+    """Toy manifests carry the generator's parsing maps; real datasets' come from the parse rule."""
+    if DATASETS[wildcards.key]["source"] == "toy":
+        return MANIFEST.format(key=wildcards.key)
+    return PARSED_MANIFEST.format(key=wildcards.key)
+
+
+def pise_args(wildcards):
+    return ["--pise-network", SYNTHESIS["network"], "--device", SYNTHESIS["device"],
+            "--pise-batch", str(SYNTHESIS["batch"]), "--keypoint-min-size", str(SYNTHESIS["keypoint_min_size"])]

@@ -14,8 +14,10 @@ _EXPORTS = {
     "single_shot_gallery": "spcreid.evaluation.gallery",
     "distance": "spcreid.evaluation.metrics",
     "evaluate": "spcreid.evaluation.metrics",
+    "score_modes": "spcreid.evaluation.metrics",
     "PROTOCOLS": "spcreid.evaluation.protocols",
     "evaluate_protocol": "spcreid.evaluation.protocols",
+    "evaluate_report": "spcreid.evaluation.protocols",
     "SETTINGS": "spcreid.evaluation.settings",
 }
 __all__ = sorted(_EXPORTS)
