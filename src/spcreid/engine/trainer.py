@@ -184,7 +184,7 @@ class Trainer:
             device=device,
             store=str(self.train_cfg.get("image_store", "auto")),
             plain=True,
-            progress=True,
+            progress=sys.stderr.isatty(),  # a bar on a terminal only, as for the epochs
         )
         self.memories: list[ClusterMemory] = []
         self.start_epoch = 0
