@@ -161,6 +161,8 @@ RAW_FOLDER = {"prcc": "prcc", "vcclothes": "VC-Clothes", "ltcc": "LTCC_ReID"}
 PARSED_MANIFEST = f"{DATA}/parsing/{{key}}/manifest.csv"
 # pise-texture is fetched into its own folder (DATA/weights/pise-texture/latest_net_G.pth), see weights.smk.
 WEIGHT_NAMES = ("resnet50-imagenet", "keypointrcnn-coco", "vgg19-imagenet", "schp-lip")
+# Their file names inside a profile's local_weights folder (the layout `spcreid make-rehearsal-inputs` writes).
+LOCAL_WEIGHT_FILES = {name: f"{name}.pth" for name in WEIGHT_NAMES} | {"pise-texture": "pise-texture/latest_net_G.pth"}
 
 
 def one_of(names):
@@ -253,13 +255,38 @@ def fetch_source(wildcards):
 
 
 def fetch_args(wildcards):
-    # Split like a shell would, then each word is quoted again on the rule's line: the user's words arrive as
-    # arguments, never as shell code.
-    option = f"fetch_{fetch_source(wildcards)}"
+    # The dataset's `archive` from params.yaml, then the --config words split like a shell would; each word is
+    # quoted again on the rule's line, so the user's words arrive as arguments, never as shell code.
+    source = fetch_source(wildcards)
+    archives = [spec["archive"] for spec in DATASETS.values()
+                if spec["source"] == source and spec.get("root") == wildcards.root and spec.get("archive")]
+    option = f"fetch_{source}"
     try:
-        return shlex.split(str(config.get(option, "")))
+        extra = shlex.split(str(config.get(option, "")))
     except ValueError as exc:
         raise WorkflowError(f"--config {option}={config[option]!r}: {exc}; quote it as you would on a shell line")
+    return (["--archive", archives[0]] if archives and "--archive" not in extra else []) + extra
+
+
+def local_weights_args(name):
+    """`--file F --sha256 H` from the profile's local_weights folder (SHA256SUMS), or nothing: download."""
+    folder = PROFILE.get("local_weights")
+    if not folder:
+        return []
+    relative = LOCAL_WEIGHT_FILES[name]
+    sums_path = os.path.join(folder, "SHA256SUMS")
+    try:
+        with open(sums_path) as sums:
+            listed = dict(reversed(line.split(None, 1)) for line in sums.read().splitlines() if line.strip())
+    except OSError as exc:
+        raise WorkflowError(
+            f"profiles.{PROFILE_NAME}.local_weights: cannot read {sums_path} ({exc.strerror}); put the weight "
+            "files and their SHA256SUMS there (for the rehearsal: `spcreid make-rehearsal-inputs --out "
+            f"{folder}`)"
+        ) from None
+    if relative not in listed:
+        raise WorkflowError(f"{sums_path} lists no {relative}; add `<sha256>  {relative}` for weights {name}")
+    return ["--file", os.path.join(folder, relative), "--sha256", listed[relative]]
 
 
 def raw_dataset_input(wildcards):

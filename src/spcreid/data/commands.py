@@ -61,11 +61,11 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "make-stand-in-weights",
         help="write random weights in a real weight file's format (tests, rehearsal profile)",
-        description="Stand-ins for schp-lip, pise-texture and keypointrcnn-coco, seeded, in the real files' layouts. "
-        "Load them with --network stand-in (parse), --pise-network stand-in (synthesize); keypointrcnn-coco is "
-        "torchvision's real network with random weights.",
+        description="Stand-ins for schp-lip, pise-texture, keypointrcnn-coco and resnet50-imagenet, seeded, in the real files' layouts. "
+        "Load them with --network stand-in (parse), --pise-network stand-in (synthesize); keypointrcnn-coco and "
+        "resnet50-imagenet are torchvision's real networks with random weights.",
     )
-    p.add_argument("--name", required=True, help="schp-lip, pise-texture or keypointrcnn-coco")
+    p.add_argument("--name", required=True, help="schp-lip, pise-texture, keypointrcnn-coco or resnet50-imagenet")
     p.add_argument("--dest", required=True, help="file to write")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     p.set_defaults(func=make_stand_in_weights)

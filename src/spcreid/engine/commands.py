@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     train.add_argument("--seed", type=int, required=True)
     train.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
     train.add_argument("--synthesis", help="synthesis cache folder (needed when the experiment augments)")
-    train.add_argument("--profile", choices=("embedded", "paper"), help="override params.yaml's profile")
+    train.add_argument("--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own")
     train.add_argument("--out", required=True, help="run folder")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
     train.add_argument("--epochs", type=int, help="override train.epochs (quick runs)")
