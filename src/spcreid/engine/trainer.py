@@ -19,6 +19,7 @@ import contextlib
 import copy
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -350,7 +351,7 @@ class Trainer:
             **label_quality(labels, self.data.pids, self.data.outfits),
             "seconds": round(time.perf_counter() - started, 3),
         }
-        tqdm.write(epoch_summary(record, epochs))
+        tqdm.write(epoch_summary(record, epochs), file=sys.stderr)  # stdout carries the command's JSON
         return record
 
     def pseudo_label(self, epoch: int) -> tuple[np.ndarray, torch.Tensor]:
