@@ -56,29 +56,29 @@ def test_paper_profile_plans_real_data_weights_pise_and_gpu_training(workdir):
     for rule in ("fetch_data", "verify_data", "prepare_manifest", "fetch_weights", "synthesize_pise"):
         assert re.search(rf"^rule {rule}:", out, re.M), rule
     assert "make_toy_data" not in out
-    assert "spcreid fetch-data --dataset prcc --dest data/raw" in out
+    assert "spcreid fetch-data --dataset prcc --dest data/paper/raw" in out
     assert len(planned_train_jobs(result)) == 14
     train_blocks = [block for block in out.split("\n\n") if block.lstrip().startswith(("rule train:", "[")) and
                     "rule train:" in block]
     assert train_blocks and all("gpu=1" in block for block in train_blocks)
     assert "--profile paper" in out
     assert "--pretrained" not in out  # the weights reach training through params.yaml, not the command line
-    assert "data/weights/resnet50-imagenet.pth" in out
+    assert "data/paper/weights/resnet50-imagenet.pth" in out
 
 
 def test_embedded_training_asks_for_no_gpu(workdir):
-    result = snakemake(workdir, "-n", "work/runs/prcc/full/seed1/model.pt")
+    result = snakemake(workdir, "-n", "work/embedded/runs/prcc/full/seed1/model.pt")
     assert result.returncode == 0, result.stderr
     block = result.stdout.split("rule train:")[1]
     assert "gpu=0" in block
 
 
 def test_interrupted_run_resumes_and_finished_run_is_not_redone(workdir):
-    run = workdir / "work/runs/prcc/full/seed1"
+    run = workdir / "work/embedded/runs/prcc/full/seed1"
     run.mkdir(parents=True)
     (run / "checkpoint.pt").write_bytes(b"stand-in")
-    result = snakemake(workdir, "-n", "-p", "work/runs/prcc/full/seed1/model.pt",
-                       "work/runs/prcc/baseline/seed1/model.pt")
+    result = snakemake(workdir, "-n", "-p", "work/embedded/runs/prcc/full/seed1/model.pt",
+                       "work/embedded/runs/prcc/baseline/seed1/model.pt")
     assert result.returncode == 0, result.stderr
     commands = {m[2]: m[0] for m in TRAIN_CMD.finditer(result.stdout)}
     assert "--resume" in commands["full"]
