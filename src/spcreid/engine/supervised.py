@@ -98,5 +98,8 @@ def pretrained_start_run(
         save_model(out_dir / "model.pt", model, meta)
         metrics = evaluate_model(model, data.test_rows, config["dataset_spec"]["protocol"], int(train["height"]),
                                  int(train["width"]), torch_device)
+    from spcreid.evaluation.metrics_file import run_identity
+
+    metrics = {**run_identity(config), **metrics}
     write_json(out_dir / "metrics.json", metrics)
     return metrics
