@@ -163,3 +163,18 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         load_person(tmp_path / "a.jpg", tmp_path / "missing.png")
     with pytest.raises(SpcreidError, match="unknown synthesis backend 'nope'"):
         get_synthesizer("nope")
+
+
+def test_bench_synthesis_reports_each_repeat_and_the_median(capsys):
+    import json
+
+    from spcreid.cli import main as spcreid_main
+
+    assert spcreid_main(["bench", "synthesis", "--sources", "8", "--copies", "2", "--repeats", "3",
+                         "--height", "64", "--width", "32"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["sources"] == 8 and result["copies_per_source"] == 2 and result["image_size"] == [64, 32]
+    assert len(result["copies_per_s"]) == 3 and all(v > 0 for v in result["copies_per_s"])
+    assert result["copies_per_s_median"] == sorted(result["copies_per_s"])[1]
+    with pytest.raises(SpcreidError, match="--copies in 1..sources-1"):
+        spcreid_main(["bench", "synthesis", "--sources", "4", "--copies", "4"])
