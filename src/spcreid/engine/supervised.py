@@ -58,10 +58,11 @@ def train_supervised_run(
     out_dir: str | os.PathLike,
     resume: bool = False,
     device: str | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Train and evaluate the upper bound; same run folder as ``train_run`` (model.pt, metrics.json)."""
+    evaluate: bool = True,
+) -> dict[str, dict[str, Any]] | None:
+    """Train (and evaluate) the upper bound; same run folder as ``train_run`` (model.pt, metrics.json)."""
     return train_run(supervised_config(config), manifest, out_dir, None, resume=resume, device=device,
-                     trainer_class=SupervisedTrainer)
+                     evaluate=evaluate, trainer_class=SupervisedTrainer)
 
 
 def pretrained_start_run(
@@ -75,7 +76,13 @@ def pretrained_start_run(
     from pathlib import Path
 
     from spcreid.engine.checkpoint import save_model
-    from spcreid.engine.trainer import deterministic_kernels, evaluate_model, load_training_data, resolve_device
+    from spcreid.engine.trainer import (
+        deterministic_kernels,
+        evaluate_model,
+        load_training_data,
+        resolve_device,
+        write_evaluation,
+    )
     from spcreid.io import write_json
     from spcreid.models.backbone import build_model
 
@@ -86,7 +93,8 @@ def pretrained_start_run(
     data = load_training_data(manifest, None, 0)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").unlink(missing_ok=True)
+    for stale in ("metrics.json", "per_query.npz"):
+        (out_dir / stale).unlink(missing_ok=True)
     with deterministic_kernels(torch_device):
         torch.manual_seed(int(config["seed"]))
         model = build_model(train["arch"], train.get("pretrained"), config["method"]["pooling"], last_stride=1)
@@ -96,10 +104,11 @@ def pretrained_start_run(
                 "width": int(train["width"]), "feature_dim": int(model.feature_dim), "dataset": config["dataset"],
                 "experiment": config["experiment"], "seed": int(config["seed"])}
         save_model(out_dir / "model.pt", model, meta)
-        metrics = evaluate_model(model, data.test_rows, config["dataset_spec"]["protocol"], int(train["height"]),
-                                 int(train["width"]), torch_device)
+        metrics, per_query = evaluate_model(model, data.test_rows, config["dataset_spec"]["protocol"],
+                                            int(train["height"]), int(train["width"]), torch_device,
+                                            workers=int(train.get("workers", 0)))
     from spcreid.evaluation.metrics_file import run_identity
 
     metrics = {**run_identity(config), **metrics}
-    write_json(out_dir / "metrics.json", metrics)
-    return metrics
+    write_evaluation(metrics, per_query, out_dir / "metrics.json", out_dir / "per_query.npz")
+    return {**metrics, "per_query": "per_query.npz"}
