@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import lzma
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,9 +230,31 @@ def _check_tar_member(member: tarfile.TarInfo, into: Path, archive: Path) -> Non
 
 
 def safe_extract(archive: Path, into: Path) -> None:
-    """Extract ``archive`` into ``into`` after checking every member; nothing is written if one is unsafe."""
+    """Extract ``archive`` into ``into`` after checking every member; nothing is written if one is unsafe.
+
+    A damaged archive (truncated, bad CRC) or a member that tarfile's data filter refuses (e.g. a chain
+    of symlinks that together leave ``into``) ends as one SpcreidError naming the archive. Callers extract
+    into a staging folder they delete on error, so what was written before the failure does not stay.
+    """
     into.mkdir(parents=True, exist_ok=True)
     fmt = archive_format(archive)
+    try:
+        _extract(archive, into, fmt)
+    except tarfile.FilterError as exc:
+        raise SpcreidError(
+            f"{archive}: refusing to extract member '{exc.tarinfo.name}': {exc}. "
+            "The archive is damaged or malicious; get a fresh copy from the dataset's authors"
+        ) from exc
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:  # the disk, not the archive
+            raise SpcreidError(f"could not extract {archive} into {into} ({exc}); check free space and permissions") from exc
+        raise SpcreidError(
+            f"{archive} is damaged ({type(exc).__name__}: {exc}); the download is truncated or corrupt: "
+            "delete it and download it again"
+        ) from exc
+
+
+def _extract(archive: Path, into: Path, fmt: str) -> None:
     if fmt == "zip":
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
@@ -343,8 +367,9 @@ def fetch_dataset(
             sha = download_url(url, archive_path, expected, hint)
         else:
             sha = download_gdrive(gdrive_id, archive_path, expected, hint)
-    record_sha256(dest / f"{name}.sha256.json", name, archive_path, sha, origin, checked=expected is not None)
     extract_dataset(spec, archive_path, sha, dest, origin)
+    # Only an accepted archive is recorded: a refused one must not replace the hash of the data on disk.
+    record_sha256(dest / f"{name}.sha256.json", name, archive_path, sha, origin, checked=expected is not None)
     return target_dir
 
 

@@ -186,7 +186,12 @@ def layout_problems(spec: DatasetSpec, root: str | os.PathLike) -> tuple[list[st
 
 
 def _hint(root: Path, spec: DatasetSpec) -> str:
-    candidates = locate_dataset_dirs(root, spec, max_depth=3)
+    # Only folders whose split folders hold images this dataset's scan accepts: a parsing-map tree mirrors
+    # the split folders too, and pointing --root at it would only trade one error for many.
+    candidates = [
+        found for found in locate_dataset_dirs(root, spec, max_depth=3)
+        if _holds_images(found, spec)
+    ]
     if not candidates:
         return ""
     found = candidates[0]
@@ -194,6 +199,14 @@ def _hint(root: Path, spec: DatasetSpec) -> str:
     if found.parts[-len(rel):] == rel:
         return f"; found it at {found}, so pass --root {Path(*found.parts[: -len(rel)])}"
     return f"; the split folders are in {found}: move that folder to {root / spec.dataset_dir}"
+
+
+def _holds_images(folder: Path, spec: DatasetSpec) -> bool:
+    try:
+        rows, problems = spec.scan(folder)
+    except OSError:
+        return False
+    return bool(rows) and len(problems) <= len(rows)
 
 
 def summarise(lines: list[str], limit: int = MAX_LISTED) -> str:

@@ -270,6 +270,13 @@ def _labels(prefix: str, length: int, axis: str, pids: Any, camids: Any, clothes
         array = as_numpy(values)
         if array.ndim != 1:
             raise SpcreidError(f"{prefix}_{name} must be a 1-d array, got shape {array.shape}")
+        if not np.issubdtype(array.dtype, np.integer):
+            # Float or string ids compare unreliably (0.1 + 0.2 != 0.3, "01" != "1"); say so instead of
+            # reporting that no query has a positive gallery image.
+            raise SpcreidError(
+                f"{prefix}_{name} has dtype {array.dtype}; ids must be integers: convert them with "
+                f"{prefix}_{name}.astype(numpy.int64) before saving"
+            )
         if array.size != length:
             raise SpcreidError(
                 f"{prefix}_{name} has {array.size} entries but the distance matrix has {length} {axis}; "

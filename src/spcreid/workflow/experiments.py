@@ -21,6 +21,35 @@ SAMPLING_MODES = ("none", "average", "hardest", "both")
 SETTINGS = ("general", "sc", "cc")
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping names the same key twice; PyYAML would silently keep the last one."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys, naming both lines.
+
+    A second ``full_eps0.6:`` entry would otherwise replace the first without a word, and the table cell
+    would be trained with the wrong values.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key; the base class reports it
+                continue
+            if first is not None:
+                raise DuplicateKeyError(
+                    f"key '{key}' appears twice in one mapping (lines {first} and {line}); "
+                    "keep one of them (PyYAML would silently use the last)"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 @dataclass(frozen=True, order=True)
 class Run:
     """One training job: a dataset (table column key), an experiment and a seed."""
@@ -41,9 +70,13 @@ def load_params(path: str | os.PathLike = "params.yaml", profile: str | None = N
         raise SpcreidError(f"{path} not found: run from the repository root or pass --params")
     with open(path) as handle:
         try:
-            params = yaml.safe_load(handle)
+            params = yaml.load(handle, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        except DuplicateKeyError as exc:
+            raise SpcreidError(f"{path}: {exc}") from exc
         except yaml.YAMLError as exc:
             raise SpcreidError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(params, dict):
+        raise SpcreidError(f"{path} must hold a mapping (profile:, profiles:, method:, ...), not {type(params).__name__}")
     if profile is not None:
         params["profile"] = profile
     check_params(params, source=str(path))

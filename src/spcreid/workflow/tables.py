@@ -61,8 +61,20 @@ def read_run_metrics(path: Path, setting: str) -> dict[str, float]:
     for label, key in METRICS.items():
         if key not in metrics[setting]:
             raise SpcreidError(f"{path}: setting '{setting}' has no '{key}'; rerun its evaluation")
-        values[label] = 100.0 * float(metrics[setting][key])
+        value = metrics[setting][key]
+        # NaN (json.load accepts it), null or a string would otherwise become a blank or wrong cell.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not 0.0 <= value <= 1.0:
+            raise UnusableMetrics(
+                f"{path}: setting '{setting}' has {key} = {value!r}, not a fraction in [0, 1]; rerun its "
+                "evaluation (the model may have diverged), or pass --allow-missing to leave the cell empty"
+            )
+        values[label] = 100.0 * float(value)
     return values
+
+
+class UnusableMetrics(SpcreidError):
+    """A metrics file that exists but holds no usable number; --allow-missing treats it as absent."""
 
 
 def ours(params: dict[str, Any], cell: dict[str, Any], metrics_dir: str | os.PathLike, allow_missing: bool = False
@@ -78,7 +90,14 @@ def ours(params: dict[str, Any], cell: dict[str, Any], metrics_dir: str | os.Pat
                 f"{path} not found: evaluate run {cell['dataset']}/{cell['experiment']}/seed{seed} first "
                 "(`snakemake metrics`), or pass --allow-missing to leave the cell empty"
             )
-        for label, value in read_run_metrics(path, cell["setting"]).items():
+        try:
+            run_values = read_run_metrics(path, cell["setting"])
+        except UnusableMetrics as exc:
+            if not allow_missing:
+                raise
+            print(f"warning: {exc}; cell left without this seed")
+            continue
+        for label, value in run_values.items():
             per_seed[label].append(value)
     n = len(per_seed["R1"])
     summary: dict[str, Any] = {"seeds": n}
