@@ -8,6 +8,7 @@ here, so the list of training jobs is never written down twice.
 from __future__ import annotations
 
 import copy
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,3 +152,31 @@ def run_config(params: dict[str, Any], run: Run) -> dict[str, Any]:
         "train": copy.deepcopy(prof["train"]),
         "synthesis": copy.deepcopy(prof.get("synthesis", {})),
     }
+
+
+def resumable(run_dir: str | os.PathLike, config: dict[str, Any], inputs: list[str | os.PathLike]) -> bool:
+    """Whether a rerun of a run may continue from ``run_dir/checkpoint.pt`` rather than start over.
+
+    True when the folder's config.json (written by the trainer) agrees with every field of ``config``
+    (``run_config`` output) and no input is newer than the checkpoint: the rerun then comes from an
+    interruption, and a checkpoint of the last epoch is finalised instead of retrained. A changed
+    configuration or input starts afresh, as Snakemake's rerun triggers intend.
+    """
+    run_dir = Path(run_dir)
+    checkpoint = run_dir / "checkpoint.pt"
+    try:
+        with open(run_dir / "config.json") as handle:
+            recorded = json.load(handle)
+        stamp = checkpoint.stat().st_mtime
+    except (OSError, json.JSONDecodeError):
+        return False
+    if not _agrees(recorded, json.loads(json.dumps(config))):
+        return False
+    return all(not os.path.exists(path) or os.path.getmtime(path) <= stamp for path in inputs)
+
+
+def _agrees(recorded: Any, wanted: Any) -> bool:
+    """Every field of ``wanted`` has the same value in ``recorded`` (which may hold more: filled defaults)."""
+    if isinstance(wanted, dict):
+        return isinstance(recorded, dict) and all(k in recorded and _agrees(recorded[k], v) for k, v in wanted.items())
+    return recorded == wanted
