@@ -75,13 +75,23 @@ def load_params(path: str | os.PathLike = "params.yaml", profile: str | None = N
         except DuplicateKeyError as exc:
             raise SpcreidError(f"{path}: {exc}") from exc
         except yaml.YAMLError as exc:
-            raise SpcreidError(f"{path} is not valid YAML: {exc}") from exc
+            raise SpcreidError(f"{path} is not valid YAML: {_yaml_problem(exc)}; fix the syntax there") from exc
     if not isinstance(params, dict):
-        raise SpcreidError(f"{path} must hold a mapping (profile:, profiles:, method:, ...), not {type(params).__name__}")
+        raise SpcreidError(
+            f"{path} must hold a mapping (profile:, profiles:, method:, ...), not {type(params).__name__}; "
+            "use the repository's params.yaml as a template"
+        )
     if profile is not None:
         params["profile"] = profile
     check_params(params, source=str(path))
     return params
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line report as one line: what, and where."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def check_params(params: dict[str, Any], source: str = "params.yaml") -> None:
@@ -92,18 +102,22 @@ def check_params(params: dict[str, Any], source: str = "params.yaml") -> None:
     profile = params["profile"]
     if profile not in params["profiles"]:
         raise SpcreidError(
-            f"{source}: field 'profile' is '{profile}', which is not one of profiles {sorted(params['profiles'])}"
+            f"{source}: field 'profile' is '{profile}', which is not one of profiles {sorted(params['profiles'])}; "
+            "use one of them or add it under 'profiles'"
         )
     datasets = params["profiles"][profile]["datasets"]
     for table, spec in params["tables"].items():
         for i, cell in enumerate(spec["rows"]):
             where = f"{source}: tables.{table}.rows[{i}]"
             if cell["experiment"] not in params["experiments"]:
-                raise SpcreidError(f"{where}.experiment '{cell['experiment']}' is not declared under 'experiments'")
+                raise SpcreidError(
+                    f"{where}.experiment '{cell['experiment']}' is not declared under 'experiments'; declare it or "
+                    f"use one of {sorted(params['experiments'])}"
+                )
             if cell["dataset"] not in datasets:
                 raise SpcreidError(
                     f"{where}.dataset '{cell['dataset']}' is not a dataset of profile '{profile}' "
-                    f"(profiles.{profile}.datasets has {sorted(datasets)})"
+                    f"(profiles.{profile}.datasets has {sorted(datasets)}); use one of them"
                 )
 
 

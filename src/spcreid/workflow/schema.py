@@ -26,10 +26,24 @@ def validate_params(params: dict[str, Any], source: str = "params.yaml") -> None
     validator = jsonschema.Draft202012Validator(_schema())
     # best_match descends into oneOf/anyOf branches, so a typo'd key inside an experiment is reported as
     # "'samplng' was unexpected" instead of "is not valid under any of the given schemas".
-    error = jsonschema.exceptions.best_match(validator.iter_errors(params))
-    if error is not None:
-        field = ".".join(str(p) for p in error.absolute_path) or "<top level>"
-        raise SpcreidError(f"{source}: field '{field}': {error.message}{_suggestion(error)}")
+    errors = list(validator.iter_errors(params))
+    if not errors:
+        return
+    # An unknown key is reported before the required key it was probably meant to be ('momentun' beside a
+    # missing 'momentum'): its message names both.
+    unknown = [e for e in _flatten(errors) if e.validator == "additionalProperties"]
+    error = jsonschema.exceptions.best_match(unknown or errors)
+    field = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    raise SpcreidError(
+        f"{source}: field '{field}': {error.message}{_suggestion(error)}; fix it in {source} "
+        "(the allowed keys and values are in workflow/schemas/params.schema.json)"
+    )
+
+
+def _flatten(errors):
+    for error in errors:
+        yield error
+        yield from _flatten(error.context or [])
 
 
 def _suggestion(error) -> str:
