@@ -80,7 +80,9 @@ def normalise_sha256(value: str | None, field_name: str = "--sha256") -> str | N
         return None
     value = value.strip().lower()
     if not re.fullmatch(r"[0-9a-f]{64}", value):
-        raise SpcreidError(f"{field_name} '{value}' is not a sha256 hex digest (64 characters 0-9a-f)")
+        raise SpcreidError(
+            f"{field_name} '{value}' is not a sha256 hex digest; pass the 64 characters 0-9a-f that sha256sum prints"
+        )
     return value
 
 
@@ -202,7 +204,9 @@ def archive_format(path: Path) -> str:
         return "tar"
     if _looks_like_html(path):
         raise SpcreidError(f"{path} is a web page, not an archive: the download was refused; fetch it in a browser")
-    raise SpcreidError(f"{path} is not a zip, tar, tar.gz or rar archive (starts with {head!r})")
+    raise SpcreidError(
+        f"{path} is not a zip, tar, tar.gz or rar archive (starts with {head!r}); download the archive again"
+    )
 
 
 def _member_target(into: Path, name: str, archive: Path) -> Path:
@@ -344,7 +348,7 @@ def fetch_dataset(
     if archive is not None:
         archive_path = Path(archive).absolute()
         if not archive_path.is_file():
-            raise SpcreidError(f"--archive {archive_path} does not exist or is not a file")
+            raise SpcreidError(f"--archive {archive_path} does not exist or is not a file; check the path")
         origin = f"archive:{archive_path}"
         sha = check_sha256(archive_path, expected)
     else:

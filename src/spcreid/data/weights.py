@@ -134,7 +134,7 @@ def fetch_weights(
         if file is not None:
             raw = Path(file)
             if not raw.is_file():
-                raise SpcreidError(f"--file {raw} does not exist or is not a file")
+                raise SpcreidError(f"--file {raw} does not exist or is not a file; check the path")
             origin = f"file:{raw.absolute()}"
         else:
             raw = Path(scratch) / f"{name}.download"
@@ -206,4 +206,7 @@ def _check_loadable(name: str, path: Path) -> None:
             "delete it and fetch it again"
         ) from exc
     if not isinstance(state, dict):
-        raise SpcreidError(f"weights {name}: {path} holds a {type(state).__name__}, expected a state dict")
+        raise SpcreidError(
+            f"weights {name}: {path} holds a {type(state).__name__}, expected a state dict (name -> tensor); "
+            "fetch the published file again"
+        )
