@@ -55,7 +55,8 @@ def read_run_metrics(path: Path, setting: str) -> dict[str, float]:
     if setting not in metrics:
         raise SpcreidError(
             f"{path} has no setting '{setting}' (it has {sorted(metrics)}); the table cell asks for a setting "
-            "that this dataset's protocol does not produce"
+            "that this dataset's protocol does not produce: change the cell's setting in params.yaml or rerun "
+            "the run's evaluation"
         )
     values = {}
     for label, key in METRICS.items():
