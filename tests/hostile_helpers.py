@@ -14,7 +14,7 @@ from spcreid.cli import main
 # A message must say what to do, not only what is wrong.
 REMEDY = re.compile(
     r"\b(delete|rerun|re-?extract|pass|use|fix|remove|keep|lower|convert|wait|get|train|store|save|give|fetch|"
-    r"check|extract|move|run|recompute|choose|rebuild|change|request|download|evaluate|stop|compute|point)\b",
+    r"check|extract|move|run|recompute|build|choose|rebuild|change|request|download|evaluate|stop|compute|point)\b",
     re.IGNORECASE,
 )
 

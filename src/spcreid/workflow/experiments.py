@@ -144,7 +144,10 @@ def method_config(params: dict[str, Any], experiment: str) -> dict[str, Any]:
     overrides (the ablation switches, which must hold in every profile).
     """
     if experiment not in params["experiments"]:
-        raise SpcreidError(f"unknown experiment '{experiment}'; declared: {sorted(params['experiments'])}")
+        raise SpcreidError(
+            f"unknown experiment '{experiment}'; use one of those declared under 'experiments': "
+            f"{sorted(params['experiments'])}"
+        )
     merged = copy.deepcopy(params["method"])
     merged.update(profile(params).get("method") or {})
     merged.update(params["experiments"][experiment] or {})
