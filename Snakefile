@@ -2,7 +2,7 @@
 #
 #   snakemake --cores 2                               embedded profile (toy data, CPU, minutes)
 #   snakemake --profile workflow/profiles/default --config profile=paper     paper profile (GPU, containers)
-#   snakemake --report results/report.html            HTML report with the tables and plots
+#   snakemake --report results/<profile>/report.html  HTML report with the tables and plots
 #
 # Jobs are derived from params.yaml through spcreid.workflow.experiments (see docs/WORKFLOW.md).
 

@@ -89,7 +89,7 @@ def test_unreadable_or_missing_npz(content, tmp_path, capsys):
 @pytest.fixture
 def metrics_dir(tmp_path):
     """The repository's committed embedded metrics, to spoil one file of."""
-    return Path(shutil.copytree(REPO / "results/metrics", tmp_path / "metrics"))
+    return Path(shutil.copytree(REPO / "results/embedded/metrics", tmp_path / "metrics"))
 
 
 SPOILED = "prcc/full_eps0.3/seed1.json"
@@ -129,7 +129,7 @@ def test_unusable_metrics_stop_the_tables(probe, metrics_dir, tmp_path, capsys):
     write_spoiled(metrics_dir / SPOILED, spoil)
     out = tmp_path / "tables"
     outcome = spcreid(capsys, "make-tables", "--params", REPO / "params.yaml", "--metrics-dir", metrics_dir,
-                      "--paper-dir", REPO / "results/paper", "--out", out)
+                      "--paper-dir", REPO / "results/published", "--out", out)
     assert_refused(outcome, "make-tables", metrics_dir / SPOILED, fragment)
     assert not out.exists()
 
@@ -139,7 +139,7 @@ def test_nan_metrics_leave_a_blank_cell_only_with_allow_missing(metrics_dir, tmp
     write_spoiled(metrics_dir / SPOILED, spoil_value(float("nan")))
     out = tmp_path / "tables"
     outcome = spcreid(capsys, "make-tables", "--params", REPO / "params.yaml", "--metrics-dir", metrics_dir,
-                      "--paper-dir", REPO / "results/paper", "--out", out, "--allow-missing")
+                      "--paper-dir", REPO / "results/published", "--out", out, "--allow-missing")
     assert outcome.code == 0, outcome.err
     assert f"warning: {metrics_dir / SPOILED}: setting 'cc' has rank1 = nan" in outcome.out
     import pandas as pd

@@ -45,15 +45,16 @@ def line_of(text: str, needle: str, occurrence: int = 1) -> int:
 PROBES = {
     "duplicate experiment (second full_eps0.6 with eps 0.9)": (
         replace("  full_eps0.7:", "  full_eps0.6:    {eps: 0.9}\n  full_eps0.7:"),
-        ["key 'full_eps0.6' appears twice", "lines 105 and 106"],
+        ["key 'full_eps0.6' appears twice", f"lines {line_of(PARAMS, 'full_eps0.6:')} and {line_of(PARAMS, 'full_eps0.7:')}"],
     ),
     "duplicate nested key (method.eps twice)": (
         replace("  min_samples: 4\n", "  min_samples: 4\n  eps: 0.9\n"),
-        ["key 'eps' appears twice", "lines 67 and 69"],
+        ["key 'eps' appears twice", f"lines {line_of(PARAMS, '  eps: 0.4')} and {line_of(PARAMS, 'min_samples: 4') + 1}"],
     ),
     "duplicate top-level key (profile twice)": (
         replace("profile: embedded\n", "profile: embedded\nprofile: paper\n"),
-        ["key 'profile' appears twice", "lines 8 and 9"],
+        ["key 'profile' appears twice", f"lines {line_of(PARAMS, 'profile: embedded')} and "
+                                        f"{line_of(PARAMS, 'profile: embedded') + 1}"],
     ),
     "typo'd key in an experiment (samplng)": (
         replace("  full_eps0.2:    {eps: 0.2}", "  full_eps0.2:    {eps: 0.2, samplng: both}"),
@@ -103,7 +104,7 @@ def test_bad_params_are_refused_with_the_field_named(probe, tmp_path, capsys):
     params.write_text(edit(PARAMS))
     out = tmp_path / "tables"
     outcome = spcreid(capsys, "make-tables", "--params", params, "--metrics-dir", tmp_path / "metrics",
-                      "--paper-dir", REPO / "results/paper", "--out", out)
+                      "--paper-dir", REPO / "results/published", "--out", out)
     line = assert_refused(outcome, "make-tables", params, *fragments)
     assert "\n" not in line
     assert not out.exists()

@@ -161,11 +161,13 @@ def workdir(tmp_path):
 
 def test_dag_refuses_duplicate_params_keys_before_any_job(workdir):
     params = workdir / "params.yaml"
-    params.write_text(params.read_text().replace("  full_eps0.7:", "  full_eps0.6:    {eps: 0.9}\n  full_eps0.7:", 1))
+    text = params.read_text()
+    first = next(i + 1 for i, line in enumerate(text.splitlines()) if "full_eps0.6:" in line)
+    params.write_text(text.replace("  full_eps0.7:", "  full_eps0.6:    {eps: 0.9}\n  full_eps0.7:", 1))
     result = snakemake(workdir, "-n")
     assert result.returncode == 1
     log = result.stdout + result.stderr
-    assert "key 'full_eps0.6' appears twice in one mapping (lines 105 and 106)" in log
+    assert f"key 'full_eps0.6' appears twice in one mapping (lines {first} and {first + 1})" in log
     assert "Traceback" not in log and not (workdir / "work").exists()
 
 

@@ -50,7 +50,7 @@ def metrics_dir(tmp_path, params):
     return tmp_path / "metrics"
 
 
-PAPER = REPO / "results/paper"
+PAPER = REPO / "results/published"
 
 
 def test_ablation_table_ours_std_paper_and_diff(params, metrics_dir):

@@ -56,18 +56,18 @@ def test_paper_profile_plans_real_data_weights_pise_and_gpu_training(workdir):
     for rule in ("fetch_data", "verify_data", "prepare_manifest", "fetch_weights", "synthesize_pise"):
         assert re.search(rf"^rule {rule}:", out, re.M), rule
     assert "make_toy_data" not in out
-    assert "spcreid fetch-data --dataset prcc --dest data/raw" in out
+    assert "spcreid fetch-data --dataset prcc --dest data/paper/raw" in out
     assert len(planned_train_jobs(result)) == 14
     train_blocks = [block for block in out.split("\n\n") if block.lstrip().startswith(("rule train:", "[")) and
                     "rule train:" in block]
     assert train_blocks and all("gpu=1" in block for block in train_blocks)
     assert "--profile paper" in out
     assert "--pretrained" not in out  # the weights reach training through params.yaml, not the command line
-    assert "data/weights/resnet50-imagenet.pth" in out
+    assert "data/paper/weights/resnet50-imagenet.pth" in out
 
 
 def test_embedded_training_asks_for_no_gpu(workdir):
-    result = snakemake(workdir, "-n", "work/runs/prcc/full/seed1/model.pt")
+    result = snakemake(workdir, "-n", "work/embedded/runs/prcc/full/seed1/model.pt")
     assert result.returncode == 0, result.stderr
     block = result.stdout.split("rule train:")[1]
     assert "gpu=0" in block
@@ -79,7 +79,7 @@ def _interrupted_run(workdir, experiment, *, finished_training=False):
 
     from spcreid.workflow.experiments import Run, run_config
 
-    run = workdir / f"work/runs/prcc/{experiment}/seed1"
+    run = workdir / f"work/embedded/runs/prcc/{experiment}/seed1"
     run.mkdir(parents=True)
     config = run_config(load_params(workdir / "params.yaml"), Run("prcc", experiment, 1))
     (run / "config.json").write_text(json.dumps({**config, "inputs": {}}))
@@ -90,8 +90,8 @@ def _interrupted_run(workdir, experiment, *, finished_training=False):
 
 
 def _train_commands(workdir, *extra):
-    result = snakemake(workdir, "-n", "-p", *extra, "work/runs/prcc/full/seed1/metrics.json",
-                       "work/runs/prcc/baseline/seed1/metrics.json")
+    result = snakemake(workdir, "-n", "-p", *extra, "work/embedded/runs/prcc/full/seed1/metrics.json",
+                       "work/embedded/runs/prcc/baseline/seed1/metrics.json")
     assert result.returncode == 0, result.stderr
     return {m[2]: m[0] for m in TRAIN_CMD.finditer(result.stdout)}
 

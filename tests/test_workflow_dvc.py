@@ -32,8 +32,8 @@ def test_runs_stage_depends_on_the_code_and_every_params_section():
     assert set(runs["params"]) == set(params)
     assert {"Snakefile", "workflow/rules", "src/spcreid"} <= set(runs["deps"])
     tables = stages["tables"]
-    assert "results/metrics" in tables["deps"] and "results/paper" in tables["deps"]
-    assert [next(iter(m)) for m in tables["metrics"]] == ["results/tables/summary.json"]
+    assert "results/${profile}/metrics" in tables["deps"] and "results/published" in tables["deps"]
+    assert [next(iter(m)) for m in tables["metrics"]] == ["results/${profile}/tables/summary.json"]
     # Outputs managed by Snakemake stay in place while DVC runs it (persist), so finished jobs are kept.
     for out in runs["outs"] + tables["outs"]:
         (path, options), = out.items()
@@ -50,10 +50,12 @@ def test_dvc_managed_inputs_are_read_through_ancient():
     rules = (REPO / "workflow/rules").glob("*.smk")
     text = "\n".join(p.read_text() for p in rules)
     # Downloaded weights and raw datasets are what `dvc pull` restores with fresh mtimes.
-    for path in re.findall(r'"(data/weights/[^"]+)"', text):
-        if f'ancient("{path}")' not in text:
+    weights = list(re.finditer(r'^\s*(\w+=)?(ancient\()?f"\{DATA\}/weights/[^"]+"', text, re.M))
+    assert len(weights) >= 5
+    for match in weights:
+        if not match[2]:
             # a rule's own output is fine; only inputs need ancient()
-            assert re.search(rf'output:\s*\n\s*"{re.escape(path)}"', text), path
+            assert text[: match.start()].rstrip().endswith("output:"), match[0]
     common = (REPO / "workflow/rules/common.smk").read_text()
     assert "return ancient(raw_dataset_dir(wildcards.key))" in common
     assert "return ancient(weights)" in common

@@ -36,26 +36,26 @@ def test_embedded_dag_builds_the_tables_and_resumes_nothing_twice(tmp_path):
     result = snakemake(root, "--cores", "2", timeout=1800)
     assert result.returncode == 0, result.stderr[-4000:]
 
-    runs = sorted(p.relative_to(root / "results/metrics").as_posix() for p in (root / "results/metrics").rglob("*.json"))
+    runs = sorted(p.relative_to(root / "results/embedded/metrics").as_posix() for p in (root / "results/embedded/metrics").rglob("*.json"))
     assert runs == ["prcc/baseline/seed1.json", "prcc/full/seed1.json", "prcc/full_eps0.2/seed1.json",
                     "vcclothes/full/seed1.json"]
-    full = json.loads((root / "results/metrics/prcc/full/seed1.json").read_text())
-    table2 = pd.read_csv(root / "results/tables/table2.csv")
+    full = json.loads((root / "results/embedded/metrics/prcc/full/seed1.json").read_text())
+    table2 = pd.read_csv(root / "results/embedded/tables/table2.csv")
     row = table2[table2["Method"] == "+Ca+Ci+Cs (Sync-Person-Cloud)"].iloc[0]
     assert row["R1 ours"] == pytest.approx(100 * full["cc"]["rank1"], abs=1e-3)
     assert row["R1 diff"] == pytest.approx(row["R1 ours"] - 43.7, abs=1e-3)
     assert row["mAP diff"] == pytest.approx(100 * full["cc"]["mAP"] - 39.8, abs=1e-3)
-    table1 = pd.read_csv(root / "results/tables/table1.csv")
+    table1 = pd.read_csv(root / "results/embedded/tables/table1.csv")
     assert (table1["Source"] == "quoted").sum() > 0 and table1.loc[table1["Source"] == "quoted", "R1 ours"].isna().all()
     for name in ("ablation_components.png", "ablation_sampling.png", "eps_curve.png"):
-        assert (root / "results/plots" / name).stat().st_size > 1000
+        assert (root / "results/embedded/plots" / name).stat().st_size > 1000
     for log in ("train/prcc/full/seed1.log", "evaluate/prcc/full/seed1.log"):
-        assert (root / "work/logs" / log).is_file()
-    assert (root / "work/benchmarks/train/prcc/full/seed1.tsv").read_text().startswith("s\t")
+        assert (root / "work/embedded/logs" / log).is_file()
+    assert (root / "work/embedded/benchmarks/train/prcc/full/seed1.tsv").read_text().startswith("s\t")
 
-    report = snakemake(root, "--report", "results/report.html")
+    report = snakemake(root, "--report", "results/embedded/report.html")
     assert report.returncode == 0, report.stderr[-4000:]
-    html = (root / "results/report.html").read_text(errors="replace")
+    html = (root / "results/embedded/report.html").read_text(errors="replace")
     assert "table2.html" in html and "eps_curve.png" in html
 
     again = snakemake(root, "-n")
@@ -63,12 +63,12 @@ def test_embedded_dag_builds_the_tables_and_resumes_nothing_twice(tmp_path):
 
     # As if the first invocation had been interrupted while training one run: that run has its checkpoint but
     # no final files, and nothing downstream exists yet. Only that run is trained again, from its checkpoint.
-    run = root / "work/runs/prcc/baseline/seed1"
+    run = root / "work/embedded/runs/prcc/baseline/seed1"
     assert (run / "checkpoint.pt").is_file()
-    for path in (run / "model.pt", run / "metrics.json", root / "results/metrics/prcc/baseline/seed1.json"):
+    for path in (run / "model.pt", run / "metrics.json", root / "results/embedded/metrics/prcc/baseline/seed1.json"):
         path.unlink()
-    shutil.rmtree(root / "results/tables")
-    shutil.rmtree(root / "results/plots")
+    shutil.rmtree(root / "results/embedded/tables")
+    shutil.rmtree(root / "results/embedded/plots")
     plan = snakemake(root, "-n", "-p", "--rerun-incomplete")
     trained = re.findall(r"spcreid train .*--experiment (\S+) .*", plan.stdout)
     assert trained == ["baseline"]
@@ -78,4 +78,4 @@ def test_embedded_dag_builds_the_tables_and_resumes_nothing_twice(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     # The checkpoint already held the one epoch: it is not trained (or logged) a second time.
     assert len((run / "log.jsonl").read_text().splitlines()) == 1
-    assert (root / "results/tables/table2.csv").is_file()
+    assert (root / "results/embedded/tables/table2.csv").is_file()

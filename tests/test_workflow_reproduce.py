@@ -32,17 +32,17 @@ def test_full_embedded_dag_fills_every_table_cell(tmp_path):
     result = snakemake(root, "--cores", "2", timeout=3600)
     assert result.returncode == 0, result.stderr[-4000:]
 
-    metrics = sorted((root / "results/metrics").rglob("*.json"))
+    metrics = sorted((root / "results/embedded/metrics").rglob("*.json"))
     assert len(metrics) == 14  # 13 distinct PRCC configurations + the VC-Clothes full model
     for table in TABLES:
-        frame = pd.read_csv(root / "results/tables" / f"{table}.csv")
+        frame = pd.read_csv(root / "results/embedded/tables" / f"{table}.csv")
         ours = frame[frame.get("Source", pd.Series("paper", index=frame.index)) != "quoted"]
         assert len(ours) > 0, table
         for column in OURS:
             values = ours[column]
             assert values.notna().all() and values.between(0, 100).all(), (table, column, values.tolist())
     # Table 1's full-model PRCC CC cell, Table 2's last row, Table 3's "Both" and Table 4's eps 0.4 are one run.
-    cc = lambda table, column, label: pd.read_csv(root / f"results/tables/{table}.csv").set_index(column).loc[label]
+    cc = lambda table, column, label: pd.read_csv(root / f"results/embedded/tables/{table}.csv").set_index(column).loc[label]
     shared = {cc("table2", "Method", "+Ca+Ci+Cs (Sync-Person-Cloud)")["R1 ours"],
               cc("table3", "Sampling", "Both")["R1 ours"], cc("table4", "eps", 0.4)["R1 ours"]}
     assert len(shared) == 1
@@ -75,8 +75,8 @@ def test_dvc_repro_gives_the_same_tables_as_snakemake(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
 
     for table in TABLES:
-        assert (by_dvc / f"results/tables/{table}.csv").read_bytes() == \
-            (by_snakemake / f"results/tables/{table}.csv").read_bytes(), table
+        assert (by_dvc / f"results/embedded/tables/{table}.csv").read_bytes() == \
+            (by_snakemake / f"results/embedded/tables/{table}.csv").read_bytes(), table
 
     # A second `dvc repro` finds every stage up to date: nothing is retrained.
     again = subprocess.run([DVC, "repro"], cwd=by_dvc, env=env, capture_output=True, text=True, timeout=600)

@@ -13,7 +13,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # What the DAG needs to be planned; data, runs and results are produced by it.
-WORKFLOW_FILES = ("Snakefile", "params.yaml", "workflow", "results/paper")
+WORKFLOW_FILES = ("Snakefile", "params.yaml", "workflow", "results/published")
 
 
 def copy_workflow(dest: Path) -> Path:

@@ -4,6 +4,7 @@
 import json
 import os
 import re
+import shlex
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -113,12 +114,47 @@ if _uses_apptainer() and not _dry_run():
 
 # ---- Paths ------------------------------------------------------------------------------------------------------
 
-METRICS = "results/metrics/{key}/{experiment}/seed{seed}.json"
-MANIFEST = "data/manifests/{key}.csv"
-SYNTH_INDEX = "data/synth/{key}/{backend}/index.csv"
+# Every path the DAG writes carries the profile, so that an embedded, a rehearsal and a paper run never see (or
+# reuse) each other's files: DATA for data sets, manifests, parsing maps, copies and weights; WORK for runs, logs
+# and benchmarks; RESULTS for metrics, tables, plots and the report. The paper's own numbers are not an output:
+# they live once, in results/published/.
+DATA = f"data/{PROFILE_NAME}"
+WORK = f"work/{PROFILE_NAME}"
+RESULTS = f"results/{PROFILE_NAME}"
+PUBLISHED = "results/published"
+
+
+def _paths_stay_in_profile():
+    # A path that params.yaml declares inside data/ must be this profile's, or two profiles would share it.
+    declared = {"train.pretrained": PROFILE["train"].get("pretrained")}
+    declared.update({f"datasets.{key}.root": spec.get("root") for key, spec in DATASETS.items()})
+    for field, path in declared.items():
+        parts = os.path.normpath(str(path)).split(os.sep) if path else []
+        if parts[:1] == ["data"] and parts[1:2] != [PROFILE_NAME]:
+            raise WorkflowError(
+                f"{PARAMS_FILE}: profiles.{PROFILE_NAME}.{field} = {path} lies in data/ but outside {DATA}/; "
+                f"put it under {DATA}/ (or outside data/) so that no other profile writes or reads it"
+            )
+
+
+_paths_stay_in_profile()
+RUN_DIR = f"{WORK}/runs/{{key}}/{{experiment}}/seed{{seed}}"
+METRICS = f"{RESULTS}/metrics/{{key}}/{{experiment}}/seed{{seed}}.json"
+MANIFEST = f"{DATA}/manifests/{{key}}.csv"
+SYNTH_INDEX = f"{DATA}/synth/{{key}}/{{backend}}/index.csv"
 TABLE_FORMATS = ("csv", "md", "tex", "html")
-PLOTS = ["results/plots/ablation_components.png", "results/plots/ablation_sampling.png",
-         "results/plots/eps_curve.png", "results/plots/eps_curve.csv"]
+PLOTS = [f"{RESULTS}/plots/{name}" for name in
+         ("ablation_components.png", "ablation_sampling.png", "eps_curve.png", "eps_curve.csv")]
+
+
+def log_path(name):
+    return f"{WORK}/logs/{name}.log"
+
+
+def bench_path(name):
+    return f"{WORK}/benchmarks/{name}.tsv"
+
+
 # Where `spcreid fetch-data --dest ROOT` puts each dataset (its distributed top folder).
 RAW_FOLDER = {"prcc": "prcc", "vcclothes": "VC-Clothes", "ltcc": "LTCC_ReID"}
 # pise-texture is fetched into its own folder (data/weights/pise-texture/latest_net_G.pth), see weights.smk.
@@ -144,7 +180,7 @@ def expand_runs(pattern):
 
 
 def table_outputs():
-    return [f"results/tables/{table}.{fmt}" for table in TABLES for fmt in TABLE_FORMATS]
+    return [f"{RESULTS}/tables/{table}.{fmt}" for table in TABLES for fmt in TABLE_FORMATS]
 
 
 # ---- Per-job parameters -----------------------------------------------------------------------------------------
@@ -169,8 +205,9 @@ def synthesis_input(wildcards):
     return SYNTH_INDEX.format(key=wildcards.key, backend=SYNTH_BACKEND)
 
 
+# Optional flags are lists: `{params.x:q}` quotes each element and an empty list leaves nothing on the line.
 def synthesis_arg(wildcards, input):
-    return f"--synthesis {os.path.dirname(input.synthesis)}" if input.synthesis else ""
+    return ["--synthesis", os.path.dirname(input.synthesis)] if input.synthesis else []
 
 
 def pretrained_input(wildcards):
@@ -195,10 +232,10 @@ def resume_flag(wildcards, input, output):
     """
     settings = workflow.dag_settings  # --forcerun train / --forceall (`make reproduce`) means: train again
     if settings.forceall or settings.forcetargets or {"train", *map(str, output)} & set(map(str, settings.forcerun)):
-        return ""
+        return []
     run_dir = os.path.dirname(output.model)
     inputs = [str(path) for path in input]
-    return "--resume" if resumable(run_dir, run_config(PARAMS, run_of(wildcards)), inputs) else ""
+    return ["--resume"] if resumable(run_dir, run_config(PARAMS, run_of(wildcards)), inputs) else []
 
 
 def run_config_json(wildcards):
@@ -208,7 +245,7 @@ def run_config_json(wildcards):
 
 
 def gallery_mode_arg(wildcards):
-    return f"--gallery-mode {GALLERY_MODE}" if GALLERY_MODE else ""
+    return ["--gallery-mode", GALLERY_MODE] if GALLERY_MODE else []
 
 
 SOURCE_OF_FOLDER = {folder: source for source, folder in RAW_FOLDER.items()}
@@ -219,7 +256,13 @@ def fetch_source(wildcards):
 
 
 def fetch_args(wildcards):
-    return str(config.get(f"fetch_{fetch_source(wildcards)}", ""))
+    # Split like a shell would, then each word is quoted again on the rule's line: the user's words arrive as
+    # arguments, never as shell code.
+    option = f"fetch_{fetch_source(wildcards)}"
+    try:
+        return shlex.split(str(config.get(option, "")))
+    except ValueError as exc:
+        raise WorkflowError(f"--config {option}={config[option]!r}: {exc}; quote it as you would on a shell line")
 
 
 def raw_dataset_input(wildcards):

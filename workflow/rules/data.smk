@@ -4,7 +4,7 @@
 
 rule make_toy_data:
     output:
-        directory("data/toy/{key}"),
+        directory(f"{DATA}/toy/{{key}}"),
     wildcard_constraints:
         key=one_of(TOY_KEYS),
     params:
@@ -14,32 +14,32 @@ rule make_toy_data:
         height=toy_option("height"),
         width=toy_option("width"),
     log:
-        "work/logs/make_toy_data/{key}.log",
+        log_path("make_toy_data/{key}"),
     benchmark:
-        "work/benchmarks/make_toy_data/{key}.tsv"
+        bench_path("make_toy_data/{key}")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid make-toy-data --out {output} --seed {params.seed} --identities {params.identities}"
-        " --images-per-camera {params.images_per_camera} --height {params.height} --width {params.width}"
-        " --quiet > {log} 2>&1"
+        "spcreid make-toy-data --out {output:q} --seed {params.seed:q} --identities {params.identities:q}"
+        " --images-per-camera {params.images_per_camera:q} --height {params.height:q} --width {params.width:q}"
+        " --quiet > {log:q} 2>&1"
 
 
 rule prepare_toy_manifest:
     input:
-        "data/toy/{key}",
+        f"{DATA}/toy/{{key}}",
     output:
         MANIFEST,
     wildcard_constraints:
         key=one_of(TOY_KEYS),
     log:
-        "work/logs/prepare_data/{key}.log",
+        log_path("prepare_data/{key}"),
     benchmark:
-        "work/benchmarks/prepare_data/{key}.tsv"
+        bench_path("prepare_data/{key}")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid prepare-data --dataset toy --root {input} --out {output} > {log} 2>&1"
+        "spcreid prepare-data --dataset toy --root {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule fetch_data:
@@ -52,20 +52,20 @@ rule fetch_data:
         source=fetch_source,
         extra=fetch_args,
     log:
-        "work/logs/fetch_data/{root}/{folder}.log",
+        log_path("fetch_data/{root}/{folder}"),
     benchmark:
-        "work/benchmarks/fetch_data/{root}/{folder}.tsv"
+        bench_path("fetch_data/{root}/{folder}")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid fetch-data --dataset {params.source} --dest {wildcards.root} {params.extra} > {log} 2>&1"
+        "spcreid fetch-data --dataset {params.source:q} --dest {wildcards.root:q} {params.extra:q} > {log:q} 2>&1"
 
 
 rule verify_data:
     input:
         raw_dataset_input,
     output:
-        "data/verified/{key}.json",
+        f"{DATA}/verified/{{key}}.json",
     wildcard_constraints:
         key=one_of(REAL_KEYS),
     params:
@@ -73,20 +73,20 @@ rule verify_data:
         root=lambda wildcards: DATASETS[wildcards.key]["root"],
     threads: 4
     log:
-        "work/logs/verify_data/{key}.log",
+        log_path("verify_data/{key}"),
     benchmark:
-        "work/benchmarks/verify_data/{key}.tsv"
+        bench_path("verify_data/{key}")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid verify-data --dataset {params.source} --root {params.root} --workers {threads}"
-        " --json {output} > {log} 2>&1"
+        "spcreid verify-data --dataset {params.source:q} --root {params.root:q} --workers {threads}"
+        " --json {output:q} > {log:q} 2>&1"
 
 
 rule prepare_manifest:
     input:
         raw=raw_dataset_input,
-        verified="data/verified/{key}.json",
+        verified=f"{DATA}/verified/{{key}}.json",
     output:
         MANIFEST,
     wildcard_constraints:
@@ -95,10 +95,10 @@ rule prepare_manifest:
         source=lambda wildcards: DATASETS[wildcards.key]["source"],
         root=lambda wildcards: DATASETS[wildcards.key]["root"],
     log:
-        "work/logs/prepare_data/{key}.log",
+        log_path("prepare_data/{key}"),
     benchmark:
-        "work/benchmarks/prepare_data/{key}.tsv"
+        bench_path("prepare_data/{key}")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid prepare-data --dataset {params.source} --root {params.root} --out {output} > {log} 2>&1"
+        "spcreid prepare-data --dataset {params.source:q} --root {params.root:q} --out {output:q} > {log:q} 2>&1"

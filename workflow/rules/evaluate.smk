@@ -1,10 +1,10 @@
 # Evaluation of every trained model under its dataset's protocol; the per-run JSON files are small and
-# committed (results/metrics), so tables can be rebuilt without the models.
+# committed (results/<profile>/metrics), so tables can be rebuilt without the models.
 
 
 rule evaluate:
     input:
-        model="work/runs/{key}/{experiment}/seed{seed}/model.pt",
+        model=f"{RUN_DIR}/model.pt",
         manifest=MANIFEST,
     output:
         METRICS,
@@ -19,11 +19,11 @@ rule evaluate:
     resources:
         gpu=1 if ON_GPU else 0,
     log:
-        "work/logs/evaluate/{key}/{experiment}/seed{seed}.log",
+        log_path("evaluate/{key}/{experiment}/seed{seed}"),
     benchmark:
-        "work/benchmarks/evaluate/{key}/{experiment}/seed{seed}.tsv"
+        bench_path("evaluate/{key}/{experiment}/seed{seed}")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid evaluate --run {params.run_dir} --manifest {input.manifest} --protocol {params.protocol}"
-        " {params.gallery_mode} --threads {threads} --out {output} > {log} 2>&1"
+        "spcreid evaluate --run {params.run_dir:q} --manifest {input.manifest:q} --protocol {params.protocol:q}"
+        " {params.gallery_mode:q} --threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -6,20 +6,20 @@ rule synthesize_parsing_swap:
     input:
         MANIFEST,
     output:
-        "data/synth/{key}/parsing-swap/index.csv",
+        f"{DATA}/synth/{{key}}/parsing-swap/index.csv",
     params:
         copies=SYNTH_COPIES,
         seed=SYNTH_SEED,
         out=lambda wildcards, output: os.path.dirname(output[0]),
     log:
-        "work/logs/synthesize/{key}-parsing-swap.log",
+        log_path("synthesize/{key}-parsing-swap"),
     benchmark:
-        "work/benchmarks/synthesize/{key}-parsing-swap.tsv"
+        bench_path("synthesize/{key}-parsing-swap")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid synthesize --manifest {input} --backend parsing-swap --copies {params.copies}"
-        " --seed {params.seed} --out {params.out} > {log} 2>&1"
+        "spcreid synthesize --manifest {input:q} --backend parsing-swap --copies {params.copies:q}"
+        " --seed {params.seed:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule synthesize_pise:
@@ -29,11 +29,11 @@ rule synthesize_pise:
     # spcreid.synthesis.pise.runner) and collects the copies into the cache.
     input:
         manifest=MANIFEST,
-        checkpoint=ancient("data/weights/pise-texture/latest_net_G.pth"),
-        keypoints=ancient("data/weights/keypointrcnn-coco.pth"),
-        vgg=ancient("data/weights/vgg19-imagenet.pth"),
+        checkpoint=ancient(f"{DATA}/weights/pise-texture/latest_net_G.pth"),
+        keypoints=ancient(f"{DATA}/weights/keypointrcnn-coco.pth"),
+        vgg=ancient(f"{DATA}/weights/vgg19-imagenet.pth"),
     output:
-        "data/synth/{key}/pise/index.csv",
+        f"{DATA}/synth/{{key}}/pise/index.csv",
     params:
         copies=SYNTH_COPIES,
         seed=SYNTH_SEED,
@@ -43,12 +43,12 @@ rule synthesize_pise:
     resources:
         gpu=1,
     log:
-        "work/logs/synthesize/{key}-pise.log",
+        log_path("synthesize/{key}-pise"),
     benchmark:
-        "work/benchmarks/synthesize/{key}-pise.tsv"
+        bench_path("synthesize/{key}-pise")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid synthesize --manifest {input.manifest} --backend pise --copies {params.copies}"
-        " --seed {params.seed} --pise-image {params.pise_image} --pise-checkpoint {params.checkpoint_dir}"
-        " --vgg-weights {input.vgg} --keypoint-weights {input.keypoints} --out {params.out} > {log} 2>&1"
+        "spcreid synthesize --manifest {input.manifest:q} --backend pise --copies {params.copies:q}"
+        " --seed {params.seed:q} --pise-image {params.pise_image:q} --pise-checkpoint {params.checkpoint_dir:q}"
+        " --vgg-weights {input.vgg:q} --keypoint-weights {input.keypoints:q} --out {params.out:q} > {log:q} 2>&1"

@@ -1,51 +1,63 @@
-# Tables (ours beside the paper's, diff = ours - paper) and plots, from the per-run metrics JSON files and
-# the paper's numbers in results/paper/.
+# Tables (ours beside the paper's, diff = ours - paper) and plots, from the per-run metrics JSON files of this
+# profile and the paper's numbers in results/published/.
 
 
 rule tables:
     input:
         metrics=expand_runs(METRICS),
-        paper=expand("results/paper/{table}.csv", table=TABLES),
+        paper=expand(f"{PUBLISHED}/{{table}}.csv", table=TABLES),
         params=PARAMS_FILE,
     output:
         tables=[
-            report(f"results/tables/{table}.{fmt}", category="Tables", subcategory=table, caption="../report/tables.rst")
+            report(
+                f"{RESULTS}/tables/{table}.{fmt}",
+                category="Tables",
+                subcategory=table,
+                caption="../report/tables.rst",
+            )
             for table in TABLES
             for fmt in ("html", "csv")
         ],
-        text=[f"results/tables/{table}.{fmt}" for table in TABLES for fmt in ("md", "tex")],
-        summary="results/tables/summary.json",
+        text=[f"{RESULTS}/tables/{table}.{fmt}" for table in TABLES for fmt in ("md", "tex")],
+        summary=f"{RESULTS}/tables/summary.json",
     params:
         profile=PROFILE_NAME,
+        published=lambda wildcards, input: os.path.dirname(input.paper[0]),
+        # METRICS is <metrics dir>/{key}/{experiment}/seed{seed}.json
+        metrics_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(os.path.dirname(input.metrics[0]))),
+        out=lambda wildcards, output: os.path.dirname(output.summary),
     log:
-        "work/logs/tables.log",
+        log_path("tables"),
     benchmark:
-        "work/benchmarks/tables.tsv"
+        bench_path("tables")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid make-tables --params {input.params} --profile {params.profile} --metrics-dir results/metrics"
-        " --paper-dir results/paper --out results/tables > {log} 2>&1"
+        "spcreid make-tables --params {input.params:q} --profile {params.profile:q}"
+        " --metrics-dir {params.metrics_dir:q} --paper-dir {params.published:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule plots:
     input:
         metrics=expand_runs(METRICS),
-        paper=expand("results/paper/{table}.csv", table=TABLES),
+        paper=expand(f"{PUBLISHED}/{{table}}.csv", table=TABLES),
         params=PARAMS_FILE,
     output:
-        components=report("results/plots/ablation_components.png", category="Plots", caption="../report/ablation.rst"),
-        sampling=report("results/plots/ablation_sampling.png", category="Plots", caption="../report/ablation.rst"),
-        eps=report("results/plots/eps_curve.png", category="Plots", caption="../report/eps_curve.rst"),
-        eps_data="results/plots/eps_curve.csv",
+        components=report(PLOTS[0], category="Plots", caption="../report/ablation.rst"),
+        sampling=report(PLOTS[1], category="Plots", caption="../report/ablation.rst"),
+        eps=report(PLOTS[2], category="Plots", caption="../report/eps_curve.rst"),
+        eps_data=PLOTS[3],
     params:
         profile=PROFILE_NAME,
+        published=lambda wildcards, input: os.path.dirname(input.paper[0]),
+        metrics_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(os.path.dirname(input.metrics[0]))),
+        out=lambda wildcards, output: os.path.dirname(output.eps_data),
     log:
-        "work/logs/plots.log",
+        log_path("plots"),
     benchmark:
-        "work/benchmarks/plots.tsv"
+        bench_path("plots")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid make-plots --params {input.params} --profile {params.profile} --metrics-dir results/metrics"
-        " --paper-dir results/paper --out results/plots > {log} 2>&1"
+        "spcreid make-plots --params {input.params:q} --profile {params.profile:q}"
+        " --metrics-dir {params.metrics_dir:q} --paper-dir {params.published:q} --out {params.out:q} > {log:q} 2>&1"

@@ -9,8 +9,8 @@ rule train:
         synthesis=synthesis_input,
         pretrained=pretrained_input,
     output:
-        model="work/runs/{key}/{experiment}/seed{seed}/model.pt",
-        metrics="work/runs/{key}/{experiment}/seed{seed}/metrics.json",
+        model=f"{RUN_DIR}/model.pt",
+        metrics=f"{RUN_DIR}/metrics.json",
     wildcard_constraints:
         seed=r"\d+",
     params:
@@ -28,12 +28,12 @@ rule train:
         mem_mb=32000 if ON_GPU else 4000,
         runtime=24 * 60 if ON_GPU else 60,
     log:
-        "work/logs/train/{key}/{experiment}/seed{seed}.log",
+        log_path("train/{key}/{experiment}/seed{seed}"),
     benchmark:
-        "work/benchmarks/train/{key}/{experiment}/seed{seed}.tsv"
+        bench_path("train/{key}/{experiment}/seed{seed}")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid train --params {params.params_file} --profile {params.profile} --dataset {wildcards.key}"
-        " --experiment {wildcards.experiment} --seed {wildcards.seed} --manifest {input.manifest}"
-        " {params.synthesis} {params.resume} --threads {threads} --out {params.run_dir} > {log} 2>&1"
+        "spcreid train --params {params.params_file:q} --profile {params.profile:q} --dataset {wildcards.key:q}"
+        " --experiment {wildcards.experiment:q} --seed {wildcards.seed:q} --manifest {input.manifest:q}"
+        " {params.synthesis:q} {params.resume:q} --threads {threads} --out {params.run_dir:q} > {log:q} 2>&1"

@@ -4,31 +4,31 @@
 
 rule fetch_weights:
     output:
-        "data/weights/{name}.pth",
+        f"{DATA}/weights/{{name}}.pth",
     wildcard_constraints:
         name=one_of(WEIGHT_NAMES),
     log:
-        "work/logs/fetch_weights/{name}.log",
+        log_path("fetch_weights/{name}"),
     benchmark:
-        "work/benchmarks/fetch_weights/{name}.tsv"
+        bench_path("fetch_weights/{name}")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid fetch-weights --name {wildcards.name} --dest {output} > {log} 2>&1"
+        "spcreid fetch-weights --name {wildcards.name:q} --dest {output:q} > {log:q} 2>&1"
 
 
 rule fetch_pise_checkpoint:
     # PISE's loader wants a folder holding latest_net_G.pth.
     output:
-        "data/weights/pise-texture/latest_net_G.pth",
+        f"{DATA}/weights/pise-texture/latest_net_G.pth",
     log:
-        "work/logs/fetch_weights/pise-texture.log",
+        log_path("fetch_weights/pise-texture"),
     benchmark:
-        "work/benchmarks/fetch_weights/pise-texture.tsv"
+        bench_path("fetch_weights/pise-texture")
     container:
         MAIN_IMAGE
     shell:
-        "spcreid fetch-weights --name pise-texture --dest {output} > {log} 2>&1"
+        "spcreid fetch-weights --name pise-texture --dest {output:q} > {log:q} 2>&1"
 
 
 # Embedded profile: the ImageNet stand-in is trained here (docs/METHOD.md, "Embedded profile: pretrained start").
@@ -36,13 +36,13 @@ rule fetch_pise_checkpoint:
 # evaluated; `spcreid pretrain-backbone` trains train.arch on it with outfit labels and writes the trunk to
 # train.pretrained, which every train job then loads.
 PRETRAIN = PROFILE.get("pretrain")
-PRETRAIN_TOY = "data/toy/pretrain"
+PRETRAIN_TOY = f"{DATA}/toy/pretrain"
 
 if PRETRAIN:
     if not PROFILE["train"].get("pretrained"):
         raise WorkflowError(
             f"{PARAMS_FILE}: profiles.{PROFILE_NAME}.pretrain is set but train.pretrained is null; "
-            "set train.pretrained to the weights file to write (e.g. data/weights/toy-pretrained.pth)"
+            "set train.pretrained to the weights file to write (e.g. data/<profile>/weights/toy-pretrained.pth)"
         )
     _seed_clash = sorted(key for key in TOY_KEYS if DATASETS[key]["toy_seed"] == PRETRAIN["toy_seed"])
     if _seed_clash or "pretrain" in DATASETS:
@@ -62,15 +62,15 @@ if PRETRAIN:
             height=toy_option("height"),
             width=toy_option("width"),
         log:
-            "work/logs/make_toy_data/pretrain.log",
+            log_path("make_toy_data/pretrain"),
         benchmark:
-            "work/benchmarks/make_toy_data/pretrain.tsv"
+            bench_path("make_toy_data/pretrain")
         container:
             MAIN_IMAGE
         shell:
-            "spcreid make-toy-data --out {output} --seed {params.seed} --identities {params.identities}"
-            " --images-per-camera {params.images_per_camera} --height {params.height} --width {params.width}"
-            " --quiet > {log} 2>&1"
+            "spcreid make-toy-data --out {output:q} --seed {params.seed:q} --identities {params.identities:q}"
+            " --images-per-camera {params.images_per_camera:q} --height {params.height:q} --width {params.width:q}"
+            " --quiet > {log:q} 2>&1"
 
     rule pretrain_backbone:
         input:
@@ -86,12 +86,12 @@ if PRETRAIN:
         # Every train job waits for this one: it gets both cores.
         threads: 2
         log:
-            "work/logs/pretrain_backbone.log",
+            log_path("pretrain_backbone"),
         benchmark:
-            "work/benchmarks/pretrain_backbone.tsv"
+            bench_path("pretrain_backbone")
         container:
             MAIN_IMAGE
         shell:
-            "spcreid pretrain-backbone --data {input} --arch {params.arch} --height {params.height}"
-            " --width {params.width} --epochs {params.epochs} --seed {params.seed} --threads {threads}"
-            " --out {output} --quiet > {log} 2>&1"
+            "spcreid pretrain-backbone --data {input:q} --arch {params.arch:q} --height {params.height:q}"
+            " --width {params.width:q} --epochs {params.epochs:q} --seed {params.seed:q} --threads {threads}"
+            " --out {output:q} --quiet > {log:q} 2>&1"
