@@ -181,3 +181,53 @@ def test_dag_refuses_bad_options(option, fragment, workdir):
     assert result.returncode == 1
     log = result.stdout + result.stderr
     assert fragment in log and "Traceback" not in log
+
+
+# ---------------------------------------------------------------------------- interrupt + resume, two trainers
+
+# The real CLI in a child process, with the oracle clustering of test_engine_train as the only stand-in.
+ORACLE_CLI = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import spcreid.clustering
+    from spcreid.cli import main
+    from spcreid.data.manifest import read_manifest
+
+    frame = read_manifest(sys.argv[1])
+    truth = np.unique(frame.loc[frame["role"] == "train", "pid"].to_numpy(), return_inverse=True)[1]
+    spcreid.clustering.pseudo_labels = lambda features, **kwargs: truth
+    sys.exit(main(sys.argv[2:]))
+""")
+
+
+def test_sigint_then_resume_and_a_second_trainer_meanwhile(toy, oracle_clusters, tmp_path, capsys):
+    import signal
+    import time
+
+    params = tiny_params(tmp_path / "params.yaml")
+    run = tmp_path / "run"
+    argv = ["train", "--params", params, "--dataset", "prcc", "--experiment", "baseline", "--seed", "1",
+            "--manifest", toy["manifest"], "--out", run, "--threads", "1", "--epochs", "15"]
+    child = subprocess.Popen([sys.executable, "-c", ORACLE_CLI, str(toy["manifest"]), *map(str, argv)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "checkpoint.pt").exists():
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read() if child.poll() else ""
+            time.sleep(0.05)
+        # A second trainer in the same folder (a rerun beside a leftover) is refused while the first runs.
+        outcome = spcreid(capsys, *argv, "--resume")
+        assert_refused(outcome, "train", run, f"pid {child.pid}")
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    assert "spcreid train: interrupted" in err and "Traceback" not in err
+    assert_no_final_outputs(run)
+    done = len((run / "log.jsonl").read_text().splitlines())
+    assert 1 <= done < 15
+    assert spcreid(capsys, *argv, "--resume").code == 0  # continues; the dead trainer's lock is gone
+    epochs = [line for line in (run / "log.jsonl").read_text().splitlines()]
+    assert len(epochs) == 15 and (run / "metrics.json").is_file()
+    assert len(oracle_clusters) == 15 - done  # only the missing epochs were trained
