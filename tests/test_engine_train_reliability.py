@@ -11,14 +11,23 @@ import textwrap
 import time
 
 import pytest
+import test_engine_train
 import torch
+from test_engine_train import tiny_config
 
 from spcreid.engine import trainer as trainer_module
 from spcreid.engine.checkpoint import save_model
-from spcreid.engine.guards import LOCK_NAME, RunFolderLocked, TrainingDiverged, run_folder_lock
+from spcreid.engine.guards import (
+    LOCK_NAME,
+    RunFolderLocked,
+    TrainingDiverged,
+    run_folder_lock,
+)
 from spcreid.engine.trainer import train_run
 from spcreid.errors import SpcreidError
-from test_engine_train import oracle_clusters, tiny_config, toy  # noqa: F401 - fixtures
+
+toy = test_engine_train.toy
+oracle_clusters = test_engine_train.oracle_clusters
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

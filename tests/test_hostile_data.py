@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 from hostile_helpers import assert_refused, leftovers, snapshot, spcreid
-from test_data_trees import TREES, VCCLOTHES_FILES, build_tree, write_image, write_parsing
+from test_data_trees import (
+    TREES,
+    VCCLOTHES_FILES,
+    build_tree,
+    write_image,
+    write_parsing,
+)
 
 # ---------------------------------------------------------------------------- dataset trees
 
@@ -71,8 +77,8 @@ def test_vcclothes_name_with_arabic_indic_digits_is_refused(tmp_path, capsys):
     write_image(root / "VC-Clothes/train/٠٠٠٣-01-01-01.jpg")  # \d would read it as person 3
     outcome = verify(capsys, "vcclothes", root)
     assert outcome.code == 1
-    assert problem_lines(outcome) == [f"{root}/VC-Clothes/train/٠٠٠٣-01-01-01.jpg: file name does not match "
-                                      "PID-CAM-CLOTHES-IDX.jpg, e.g. 0001-01-01-01.jpg"]
+    expected = f"{root}/VC-Clothes/train/٠٠٠٣-01-01-01.jpg: file name does not match PID-CAM-CLOTHES-IDX.jpg"
+    assert problem_lines(outcome) == [expected + ", e.g. 0001-01-01-01.jpg"]
 
 
 def test_renamed_dataset_folder_hint_does_not_point_at_the_parsing_maps(tmp_path, capsys):

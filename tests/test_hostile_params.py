@@ -41,6 +41,8 @@ def line_of(text: str, needle: str, occurrence: int = 1) -> int:
     return lines[occurrence - 1]
 
 
+PROFILE_LINE = line_of(PARAMS, "profile: embedded")
+
 # probe -> (edit of params.yaml text, fragments the error line must hold)
 PROBES = {
     "duplicate experiment (second full_eps0.6 with eps 0.9)": (
@@ -53,8 +55,7 @@ PROBES = {
     ),
     "duplicate top-level key (profile twice)": (
         replace("profile: embedded\n", "profile: embedded\nprofile: paper\n"),
-        ["key 'profile' appears twice", f"lines {line_of(PARAMS, 'profile: embedded')} and "
-                                        f"{line_of(PARAMS, 'profile: embedded') + 1}"],
+        ["key 'profile' appears twice", f"lines {PROFILE_LINE} and {PROFILE_LINE + 1}"],
     ),
     "typo'd key in an experiment (samplng)": (
         replace("  full_eps0.2:    {eps: 0.2}", "  full_eps0.2:    {eps: 0.2, samplng: both}"),

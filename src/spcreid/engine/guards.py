@@ -12,8 +12,9 @@ import contextlib
 import fcntl
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
