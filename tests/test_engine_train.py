@@ -215,6 +215,11 @@ def test_cli_train_then_evaluate_agree(toy, oracle_clusters, tmp_path, capsys):
             "--out", str(out)]
     assert spcreid_main(argv) == 0
     assert json.loads(out.read_text()) == json.loads((run / "metrics.json").read_text())
+    # The metrics name their run, so tables can refuse files of another profile or run.
+    recorded = json.loads(out.read_text())
+    assert {key: recorded[key] for key in ("profile", "dataset", "experiment", "seed")} == {
+        "profile": "embedded", "dataset": "prcc", "experiment": "full", "seed": 3}
+    assert len(recorded["config_hash"]) == 64
 
     capsys.readouterr()
     assert spcreid_main(["train", "--params", str(params_path), "--dataset", "prcc", "--experiment", "full",

@@ -1,40 +1,99 @@
-"""Tables and plots from metrics JSON files written here, checked against hand-computed values."""
+"""Tables and plots from metrics and per-query files written here, checked against hand-computed values."""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 import statistics
 
+import numpy as np
 import pandas as pd
 import pytest
+from workflow_helpers import REPO
 
 from spcreid.cli import main
 from spcreid.errors import SpcreidError
-from spcreid.workflow.experiments import load_params, runs
+from spcreid.evaluation.metrics_file import config_hash, read_metrics_file, run_identity
+from spcreid.evaluation.per_query import load_per_query, per_query_path, save_per_query
+from spcreid.workflow.experiments import Run, load_params, runs
+from spcreid.workflow.paired import paired_test
 from spcreid.workflow.plots import write_plots
+from spcreid.workflow.references import reference_runs
 from spcreid.workflow.tables import build_table, read_paper_table, write_tables
-from workflow_helpers import REPO
 
-# Fractions per (dataset, experiment, seed) for the cells checked by hand below.
+N_QUERIES = 10
+PAPER = REPO / "results/published"
+
+
+def hits(n):
+    """Per-query rank-1 hits: the first n of the N_QUERIES queries."""
+    return (np.arange(N_QUERIES) < n).astype(float)
+
+
+# (dataset, experiment, seed) -> setting -> (rank-1 hits, AP of every query) for the cells checked by hand.
 KNOWN = {
-    ("prcc", "baseline", 1): {"cc": (0.30, 0.25)},
-    ("prcc", "baseline", 2): {"cc": (0.34, 0.27)},
-    ("prcc", "full", 1): {"cc": (0.40, 0.36), "sc": (0.80, 0.70)},
-    ("prcc", "full", 2): {"cc": (0.46, 0.38), "sc": (0.84, 0.74)},
+    ("prcc", "baseline", 1): {"cc": (hits(3), 0.25)},
+    ("prcc", "baseline", 2): {"cc": (hits(4), 0.27)},
+    # Identical per query to the baseline: the paired test must find nothing.
+    ("prcc", "ca", 1): {"cc": (hits(3), 0.25)},
+    ("prcc", "ca", 2): {"cc": (hits(4), 0.27)},
+    # Five more hits than the baseline in each seed, and a higher AP on every query.
+    ("prcc", "full", 1): {"cc": (hits(8), 0.36), "sc": (hits(8), 0.70)},
+    ("prcc", "full", 2): {"cc": (hits(9), 0.38), "sc": (hits(8), 0.74)},
+    ("prcc", "supervised", 1): {"cc": (hits(10), 0.9)},
+    ("prcc", "supervised", 2): {"cc": (hits(9), 0.8)},
+    ("prcc", "colour-histogram", 0): {"cc": (hits(1), 0.1)},
 }
+DEFAULT = (hits(5), 0.4)
 
 
-def write_metrics(root, params, default=(0.5, 0.4)):
-    for run in runs(params):
-        values = KNOWN.get((run.dataset, run.experiment, run.seed), {})
-        payload = {}
-        for setting in ("general", "sc", "cc"):
-            r1, ap = values.get(setting, default)
-            payload[setting] = {"rank1": r1, "mAP": ap, "rank5": 0.9, "n_valid_queries": 10}
-        path = root / run.dataset / run.experiment / f"seed{run.seed}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload))
+def write_run(root, run, profile="embedded", layout="modes", single=False, values=None):
+    """A metrics JSON and its per-query .npz, consistent with each other, as `spcreid evaluate` writes them.
+
+    layout "modes": every gallery mode under ``settings`` plus the headline's flat keys and the per-query
+    file's name; "flat": the older one-mode file, its per-query file at the default name.
+    """
+    values = values or KNOWN.get((run.dataset, run.experiment, run.seed), {})
+    arrays, settings = {}, {}
+    for setting in ("general", "sc", "cc"):
+        rank1, ap = values.get(setting, DEFAULT)
+        # A miss is a first positive at rank 3; one more query without any positive, left out everywhere.
+        arrays[f"{setting}/query_row"] = np.arange(100, 101 + N_QUERIES)
+        arrays[f"{setting}/multi/first_rank"] = np.append(np.where(rank1 == 1, 1, 3), 0)
+        arrays[f"{setting}/multi/ap"] = np.append(np.full(N_QUERIES, float(ap)), 0.0)
+        modes = {"multi": {"rank1": float(rank1.mean()), "mAP": float(ap), "gallery_mode": "multi"}}
+        if single:
+            # Single-shot: 10 trials; half the queries hit in every trial; AP 0.6 throughout (mAP > R1).
+            trial = np.append(np.where(hits(5) == 1, 1, 2), 0)
+            arrays[f"{setting}/single/first_rank"] = np.tile(trial, (10, 1))
+            arrays[f"{setting}/single/ap"] = np.tile(np.append(np.full(N_QUERIES, 0.6), 0.0), (10, 1))
+            modes["single"] = {"rank1": 0.5, "rank1_std": 0.05, "mAP": 0.6, "mAP_std": 0.04, "trials": 10,
+                               "gallery_mode": "single"}
+            # single-cmc (single-shot CMC, multi-shot mAP) is stored too but has no row of its own.
+            modes["single-cmc"] = {"rank1": 0.5, "mAP": float(ap), "trials": 10, "gallery_mode": "single-cmc"}
+            arrays[f"{setting}/single-cmc/first_rank"] = arrays[f"{setting}/single/first_rank"]
+            arrays[f"{setting}/single-cmc/ap"] = arrays[f"{setting}/multi/ap"]
+        settings[setting] = modes
+    identity = {"profile": profile, "dataset": run.dataset, "experiment": run.experiment, "seed": run.seed,
+                "config_hash": "0" * 64}
+    headline = {setting: modes["multi"] for setting, modes in settings.items()}
+    path = root / run.dataset / run.experiment / f"seed{run.seed}.json"
+    if layout == "modes":
+        payload = {**identity, **headline, "settings": settings, "headline_gallery_mode": "multi",
+                   "gallery_modes": list(settings["cc"]), "per_query": f"seed{run.seed}.per_query.npz"}
+    else:
+        payload = {**identity, **headline}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload))
+    save_per_query(per_query_path(path), arrays)
+    return path
+
+
+def write_all_runs(root, params, **kwargs):
+    for run in [*runs(params), *reference_runs(params)]:
+        write_run(root, run, **kwargs)
 
 
 @pytest.fixture
@@ -46,30 +105,118 @@ def params():
 
 @pytest.fixture
 def metrics_dir(tmp_path, params):
-    write_metrics(tmp_path / "metrics", params)
+    write_all_runs(tmp_path / "metrics", params)
     return tmp_path / "metrics"
 
 
-PAPER = REPO / "results/published"
+def row(frame, name, column="Method", source="ours"):
+    return frame[(frame[column] == name) & (frame["Source"] == source)].iloc[0]
 
 
-def test_ablation_table_ours_std_paper_and_diff(params, metrics_dir):
+# ---- Per-query files and the paired test ------------------------------------------------------------------------
+
+def test_per_query_file_multi_and_single_shot_by_hand(tmp_path):
+    arrays = {
+        "cc/query_row": np.array([4, 5, 6, 7]),
+        "cc/query_path": np.array(["q4.jpg", "q5.jpg", "q6.jpg", "q7.jpg"]),
+        # first_rank 0: no positive (left out); 1: rank-1 hit.
+        "cc/multi/first_rank": np.array([1, 0, 3, 1]),
+        "cc/multi/ap": np.array([1.0, 0.0, 0.5, 0.8]),
+        # Three trials. Query 4: hit, miss, no positive -> 1/2; query 5: never a positive -> left out;
+        # query 6: no hit; query 7: rank 1 in two of three.
+        "cc/single/first_rank": np.array([[1, 0, 2, 1], [2, 0, 3, 1], [0, 0, 2, 4]]),
+        "cc/single/ap": np.array([[1.0, 0.0, 0.5, 1.0], [0.5, 0.0, 0.4, 1.0], [0.0, 0.0, 0.3, 0.25]]),
+        # single-cmc: trial ranks, full-gallery AP.
+        "cc/single-cmc/first_rank": np.array([[1, 0, 2, 1], [2, 0, 3, 1], [0, 0, 2, 4]]),
+        "cc/single-cmc/ap": np.array([1.0, 0.0, 0.5, 0.8]),
+    }
+    path = tmp_path / "seed1.per_query.npz"
+    save_per_query(path, arrays)
+    loaded = load_per_query(path)["cc"]
+    multi, single, cmc = loaded["multi"], loaded["single"], loaded["single-cmc"]
+    assert multi.query_index.tolist() == [4, 6, 7] and multi.rank1.tolist() == [1.0, 0.0, 1.0]
+    assert multi.ap.tolist() == [1.0, 0.5, 0.8]
+    assert single.query_index.tolist() == [4, 6, 7]
+    assert single.rank1.tolist() == pytest.approx([0.5, 0.0, 2 / 3])
+    assert single.ap.tolist() == pytest.approx([0.75, 0.4, 0.75])
+    assert cmc.rank1.tolist() == pytest.approx([0.5, 0.0, 2 / 3]) and cmc.ap.tolist() == pytest.approx([1.0, 0.5, 0.8])
+    assert per_query_path(tmp_path / "m" / "seed3.json") == tmp_path / "m" / "seed3.per_query.npz"
+    assert per_query_path(tmp_path / "seed3.json", "elsewhere.npz") == tmp_path / "elsewhere.npz"
+
+
+def test_bad_per_query_files_are_refused(tmp_path):
+    with pytest.raises(SpcreidError, match=r"x\.npz \[cc/multi\]: query_index repeats"):
+        save_per_query(tmp_path / "x.npz", {"cc/query_row": np.array([1, 1]), "cc/multi/first_rank": np.array([1, 1]),
+                                            "cc/multi/ap": np.ones(2)})
+    with pytest.raises(SpcreidError, match=r"ap must be finite fractions"):
+        save_per_query(tmp_path / "x.npz", {"cc/query_row": np.array([1, 2]), "cc/multi/first_rank": np.array([1, 1]),
+                                            "cc/multi/ap": np.array([np.nan, 1.0])})
+    with pytest.raises(SpcreidError, match=r"'cc/query_row' is missing"):
+        save_per_query(tmp_path / "x.npz", {"cc/multi/first_rank": np.array([1]), "cc/multi/ap": np.ones(1)})
+    assert not (tmp_path / "x.npz").exists()
+    (tmp_path / "y.npz").write_bytes(b"not a zip")
+    with pytest.raises(SpcreidError, match=r"y\.npz is not a readable per-query"):
+        load_per_query(tmp_path / "y.npz")
+
+
+def test_paired_test_by_hand():
+    # Four pairs, each +1: 16 equally likely swaps, |mean| >= 1 only for all-swapped or none: p = 2/16.
+    result = paired_test([(np.ones(4), np.zeros(4))])
+    assert result.diff == 1.0 and result.p == pytest.approx(0.125) and (result.low, result.high) == (1.0, 1.0)
+    same = paired_test([(np.array([1.0, 0.0, 1.0]), np.array([1.0, 0.0, 1.0]))] * 3)
+    assert same.diff == 0.0 and same.p == 1.0 and same.low <= 0.0 <= same.high
+    # Seeds weigh equally whatever their query counts: (1 + 0) / 2, not 2 / 6.
+    mixed = paired_test([(np.ones(2), np.zeros(2)), (np.zeros(4), np.zeros(4))])
+    assert mixed.diff == pytest.approx(0.5) and mixed.seeds == 2 and mixed.queries == 6
+    # Deterministic for a seed.
+    noisy = [(np.random.default_rng(s).random(50), np.random.default_rng(s + 9).random(50)) for s in range(3)]
+    assert paired_test(noisy, seed=4) == paired_test(noisy, seed=4)
+
+
+# ---- Tables ----------------------------------------------------------------------------------------------------
+
+def test_ablation_table_mean_std_paper_diff_and_paired_tests(params, metrics_dir):
     frame = build_table(params, "table2", metrics_dir, PAPER)
-    baseline = frame[frame["Method"] == "Baseline"].iloc[0]
-    assert baseline["R1 ours"] == pytest.approx(32.0)  # mean of 30 and 34 %
-    assert baseline["R1 ours std"] == pytest.approx(statistics.stdev([30.0, 34.0]))
-    assert baseline["R1 paper"] == pytest.approx(29.6)
-    assert baseline["R1 diff"] == pytest.approx(32.0 - 29.6)
-    assert baseline["mAP ours"] == pytest.approx(26.0)
-    assert baseline["mAP diff"] == pytest.approx(26.0 - 27.4)
-    assert baseline["Seeds"] == 2
-    full = frame[frame["Method"] == "+Ca+Ci+Cs (Sync-Person-Cloud)"].iloc[0]
-    assert full["R1 ours"] == pytest.approx(43.0) and full["R1 diff"] == pytest.approx(43.0 - 43.7)
-    # Component marks follow the experiments' switches in params.yaml.
-    assert (baseline["Ca"], baseline["Ci"], baseline["Cs"]) == ("", "", "")
+    baseline = row(frame, "Baseline")
+    assert baseline["R1 ours"] == pytest.approx(35.0)  # mean of 30 and 40 %
+    assert baseline["R1 ours std"] == pytest.approx(statistics.stdev([30.0, 40.0]))
+    assert baseline["R1 paper"] == pytest.approx(29.6) and baseline["R1 diff"] == pytest.approx(35.0 - 29.6)
+    assert baseline["mAP ours"] == pytest.approx(26.0) and baseline["mAP diff"] == pytest.approx(26.0 - 27.4)
+    assert baseline["Seeds"] == 2 and baseline["Compared"] == "reference row" and pd.isna(baseline["R1 p"])
+    assert (baseline["Profile"], baseline["Dataset"], baseline["Setting"], baseline["Gallery"]) == (
+        "embedded", "prcc", "cc", "multi-shot")
+
+    same = row(frame, "+Ca")
+    assert same["R1 vs ref"] == 0.0 and same["R1 p"] == 1.0 and same["R1 vs ref low"] <= 0 <= same["R1 vs ref high"]
+    assert same["mAP p"] == 1.0
+
+    full = row(frame, "+Ca+Ci+Cs (Sync-Person-Cloud)")
+    assert full["R1 ours"] == pytest.approx(85.0) and full["R1 diff"] == pytest.approx(85.0 - 43.7)
+    # 5 of 10 queries gain a hit in each seed: +50 points; all ten nonzero pairs point the same way.
+    assert full["R1 vs ref"] == pytest.approx(50.0) and full["R1 p"] < 0.01
+    assert 0 < full["R1 vs ref low"] <= 50.0 <= full["R1 vs ref high"] <= 100.0
+    assert full["mAP vs ref"] == pytest.approx(11.0) and full["mAP p"] < 0.001
+    assert full["Compared"] == "2 seeds x 10 queries"
     assert (full["Ca"], full["Ci"], full["Cs"]) == ("✓", "✓", "✓")
-    cs = frame[frame["Method"] == "+Cs"].iloc[0]
-    assert (cs["Ca"], cs["Ci"], cs["Cs"]) == ("", "", "✓")
+    assert (baseline["Ca"], baseline["Ci"], baseline["Cs"]) == ("", "", "")
+
+
+def test_reference_rows_form_their_own_labelled_block(params, metrics_dir):
+    frame = build_table(params, "table3", metrics_dir, PAPER)
+    assert frame["Source"].tolist() == ["ours"] * 4 + ["reference: upper bound"] + ["reference: lower bound"] * 2
+    oracle = row(frame, "Supervised oracle (true identity labels, same backbone and budget)", "Sampling",
+                 "reference: upper bound")
+    assert oracle["R1 ours"] == pytest.approx(95.0) and oracle["R1 ours std"] == pytest.approx(math.sqrt(50))
+    assert pd.isna(oracle["R1 paper"]) and pd.isna(oracle["R1 p"])
+    histogram = row(frame, "Colour histogram", "Sampling", "reference: lower bound")
+    # Deterministic: one run, seed 0, no spread.
+    assert histogram["R1 ours"] == pytest.approx(10.0) and pd.isna(histogram["R1 ours std"])
+    assert histogram["Seeds"] == 1
+    # Table 1 spans two datasets and settings: one reference row each.
+    table1 = build_table(params, "table1", metrics_dir, PAPER)
+    oracle_rows = table1[table1["Source"] == "reference: upper bound"]
+    assert sorted(zip(oracle_rows["Dataset"], oracle_rows["Setting"])) == [
+        ("prcc", "cc"), ("prcc", "sc"), ("vcclothes", "cc"), ("vcclothes", "sc")]
 
 
 def test_table1_quotes_literature_without_ours(params, metrics_dir):
@@ -82,47 +229,149 @@ def test_table1_quotes_literature_without_ours(params, metrics_dir):
     ours = frame[frame["Source"] == "ours"]
     assert len(ours) == 4
     prcc_sc = ours[(ours["Dataset"] == "prcc") & (ours["Setting"] == "sc")].iloc[0]
-    assert prcc_sc["R1 ours"] == pytest.approx(82.0)
-    assert prcc_sc["R1 diff"] == pytest.approx(82.0 - 87.4)
-    assert prcc_sc["mAP diff"] == pytest.approx(72.0 - 82.1)
+    assert prcc_sc["R1 ours"] == pytest.approx(80.0)
+    assert prcc_sc["R1 diff"] == pytest.approx(80.0 - 87.4) and prcc_sc["mAP diff"] == pytest.approx(72.0 - 82.1)
+
+
+def test_prcc_multi_and_single_shot_rows_headline_is_multi(params, tmp_path):
+    root = tmp_path / "metrics"
+    for run in [*runs(params), *reference_runs(params)]:
+        write_run(root, run, layout="modes", single=run.dataset == "prcc")
+    frame = build_table(params, "table1", root, PAPER)
+    prcc_cc = frame[(frame["Source"] == "ours") & (frame["Dataset"] == "prcc") & (frame["Setting"] == "cc")]
+    assert prcc_cc["Gallery"].tolist() == ["multi-shot", "single-shot (10 trials)"]
+    multi, single = prcc_cc.iloc[0], prcc_cc.iloc[1]
+    # The headline (compared with the paper) is multi-shot, whose R1 > mAP relation matches the paper.
+    assert multi["R1 ours"] == pytest.approx(85.0) and multi["R1 diff"] == pytest.approx(85.0 - 43.7)
+    assert single["R1 ours"] == pytest.approx(50.0) and single["mAP ours"] == pytest.approx(60.0)
+    assert pd.isna(single["R1 paper"]) and single["R1 trials std"] == pytest.approx(5.0)
+    # Rows in the headline mode come first, the single-shot rows after them.
+    assert frame[frame["Source"] == "ours"]["Gallery"].tolist() == ["multi-shot"] * 4 + ["single-shot (10 trials)"] * 2
+    # The reference rows stay in one block per bound, each with its multi-shot rows first.
+    refs = frame[frame["Source"].str.startswith("reference")]
+    assert list(zip(refs["Source"], refs["Gallery"], refs["Method"].str[:10])) == [
+        ("reference: upper bound", "multi-shot", "Supervised")] * 4 + [
+        ("reference: upper bound", "single-shot (10 trials)", "Supervised")] * 2 + [
+        ("reference: lower bound", "multi-shot", "Pretrained")] * 4 + [
+        ("reference: lower bound", "multi-shot", "Colour his")] * 4 + [
+        ("reference: lower bound", "single-shot (10 trials)", "Pretrained")] * 2 + [
+        ("reference: lower bound", "single-shot (10 trials)", "Colour his")] * 2
+    # Paired tests run within a gallery mode: single-shot rows against the single-shot reference row.
+    table2 = build_table(params, "table2", root, PAPER)
+    singles = table2[(table2["Source"] == "ours") & (table2["Gallery"] != "multi-shot")]
+    assert len(singles) == 6 and (singles.loc[singles["Method"] != "Baseline", "R1 p"] == 1.0).all()
 
 
 def test_single_seed_has_no_std(params, metrics_dir):
     params["profiles"]["embedded"]["seeds"] = [1]
     frame = build_table(params, "table3", metrics_dir, PAPER)
-    both = frame[frame["Sampling"] == "Both"].iloc[0]
-    assert both["R1 ours"] == pytest.approx(40.0) and pd.isna(both["R1 ours std"])
+    both = row(frame, "Both", "Sampling")
+    assert both["R1 ours"] == pytest.approx(80.0) and pd.isna(both["R1 ours std"])
 
 
-def test_written_files_csv_markdown_latex_html_and_summary(params, metrics_dir, tmp_path):
+def test_written_files_csv_markdown_booktabs_html_and_summary(params, metrics_dir, tmp_path):
     out = tmp_path / "tables"
     write_tables(params, metrics_dir, PAPER, out)
     for table in ("table1", "table2", "table3", "table4"):
         for fmt in ("csv", "md", "tex", "html"):
             assert (out / f"{table}.{fmt}").stat().st_size > 0
     csv = pd.read_csv(out / "table2.csv")
-    assert list(csv.columns[:4]) == ["Method", "Ca", "Ci", "Cs"]
-    for column in ("R1 ours", "R1 paper", "R1 diff", "mAP ours", "mAP paper", "mAP diff"):
+    assert list(csv.columns[:9]) == ["Method", "Ca", "Ci", "Cs", "Profile", "Source", "Dataset", "Setting", "Gallery"]
+    assert set(csv["Profile"]) == {"embedded"} and set(csv["Dataset"]) == {"prcc"} and set(csv["Setting"]) == {"cc"}
+    for column in ("R1 ours", "R1 ours std", "R1 paper", "R1 diff", "R1 vs ref", "R1 vs ref low", "R1 p", "mAP p"):
         assert column in csv.columns
+
     markdown = (out / "table2.md").read_text()
-    assert "| Baseline |  |  |  | 32.0 ± 2.8 | 29.6 | +2.4 | 26.0 ± 1.4 | 27.4 | -1.4 |" in markdown
+    assert "[profile embedded, seeds 1, 2;" in markdown
+    assert "| Baseline |  |  |  | 35.0 ± 7.1 | 29.6 | +5.4 | ref | ref | 26.0 ± 1.4 | 27.4 | -1.4 | ref | ref |" in markdown
+    assert "| +Ca | ✓ |  |  | 35.0 ± 7.1 | 30.3 | +4.7 | +0.0 [+0.0, +0.0] | 1.000 |" in markdown
+    assert "| +Ca+Ci+Cs (Sync-Person-Cloud) | ✓ | ✓ | ✓ | 85.0 ± 7.1 | 43.7 | +41.3 | +50.0 [+30.0, +70.0] | 0.00" in markdown
+    assert markdown.index("*Ours*") < markdown.index("*Reference row, upper bound*") < markdown.index(
+        "*Reference rows, lower bounds*")
+    assert "paired permutation test" in markdown
+
     latex = (out / "table2.tex").read_text()
-    assert r"\begin{tabular}" in latex and r"32.0 $\pm$ 2.8" in latex and r"\checkmark" in latex
-    assert "quoted" in (out / "table1.md").read_text()
+    assert r"\toprule" in latex and r"\bottomrule" in latex and r"\hline" not in latex
+    assert r"35.0 $\pm$ 7.1" in latex and r"\checkmark" in latex and r"+Ca+Ci+Cs (Sync-Person-Cloud)" in latex
+    assert r"\multicolumn{14}{l}{\textit{Reference rows, lower bounds}} \\" in latex
+    assert latex.count(r"\midrule") == 3  # the header rule opens "Ours"; one more per block (upper, lower)
+    assert "quoted" in (out / "table1.md").read_text().lower()
+    assert "<h4>Reference row, upper bound</h4>" in (out / "table4.html").read_text()
+
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["table4"]["0.4"]["prcc_cc"]["R1_ours"] == pytest.approx(43.0)
-    assert summary["table4"]["0.4"]["prcc_cc"]["R1_paper"] == pytest.approx(43.7)
-    # Literature rows are not ours: they are not metrics of this reproduction.
-    assert set(summary["table1"]) == {"Sync-Person-Cloud"}
+    # Four decimals: sqrt(50) = 7.07107, sqrt(2) = 1.41421.
+    assert summary["table4"]["0.4"]["prcc_cc"] == {"R1": 85.0, "R1_std": 7.0711, "mAP": 37.0, "mAP_std": 1.4142,
+                                                  "seeds": 2}
+    assert summary["table2"]["supervised"]["prcc_cc"]["R1"] == pytest.approx(95.0)
+    # Literature rows and the paper's constants are not metrics of this reproduction.
+    assert set(summary["table1"]) == {"Sync-Person-Cloud", "supervised", "pretrained-start", "colour-histogram"}
+    assert "paper" not in json.dumps(summary)
 
 
-def test_missing_metrics_name_the_file_or_leave_cells_empty(params, metrics_dir, tmp_path):
+# ---- Refusals --------------------------------------------------------------------------------------------------
+
+def test_metrics_of_another_profile_are_refused_naming_the_file(params, metrics_dir):
+    write_run(metrics_dir, Run("prcc", "ca", 2), profile="paper")
+    with pytest.raises(SpcreidError, match=r"prcc/ca/seed2\.json is a run of profile 'paper', but these tables are "
+                                           r"for profile 'embedded'"):
+        build_table(params, "table2", metrics_dir, PAPER)
+    # A file that does not say which profile made it cannot be trusted either.
+    path = metrics_dir / "prcc/ca/seed2.json"
+    data = json.loads(path.read_text())
+    del data["profile"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(SpcreidError, match=r"seed2\.json records no profile"):
+        build_table(params, "table2", metrics_dir, PAPER, allow_missing=True)
+
+
+def test_metrics_of_another_run_are_refused(params, metrics_dir):
+    shutil.copy(metrics_dir / "prcc/baseline/seed1.json", metrics_dir / "prcc/ca/seed1.json")
+    with pytest.raises(SpcreidError, match=r"ca/seed1\.json records experiment 'baseline' but its path says 'ca'"):
+        build_table(params, "table2", metrics_dir, PAPER)
+
+
+def test_nan_metrics_are_refused_or_left_out_with_allow_missing(params, metrics_dir, capsys):
+    path = metrics_dir / "prcc/full/seed2.json"
+    data = json.loads(path.read_text())
+    # Only the flat (headline) key: it is what the tables read for the multi-shot rows.
+    data["cc"]["rank1"] = float("nan")
+    path.write_text(json.dumps(data))  # json writes NaN
+    with pytest.raises(SpcreidError, match=r"prcc/full/seed2\.json: setting 'cc' \(multi\) has rank1 = nan, not a "
+                                           r"fraction in \[0, 1\]"):
+        build_table(params, "table3", metrics_dir, PAPER)
+    frame = build_table(params, "table3", metrics_dir, PAPER, allow_missing=True)
+    both = row(frame, "Both", "Sampling")
+    assert both["R1 ours"] == pytest.approx(80.0) and both["Seeds"] == 1  # seed 1 alone
+    assert "warning: " in capsys.readouterr().out
+    for bad in (None, "0.5", 51.0, float("inf"), True):
+        data["cc"]["rank1"] = bad
+        path.write_text(json.dumps(data))
+        with pytest.raises(SpcreidError, match=rf"seed2\.json: setting 'cc' \(multi\) has rank1 = {re.escape(repr(bad))},"):
+            build_table(params, "table3", metrics_dir, PAPER)
+
+
+def test_missing_metrics_name_the_file_or_leave_cells_empty(params, metrics_dir):
     (metrics_dir / "prcc/ca/seed2.json").unlink()
     with pytest.raises(SpcreidError, match=r"prcc/ca/seed2\.json not found"):
         build_table(params, "table2", metrics_dir, PAPER)
     shutil.rmtree(metrics_dir / "prcc/ca")
     frame = build_table(params, "table2", metrics_dir, PAPER, allow_missing=True)
-    assert pd.isna(frame.loc[frame["Method"] == "+Ca", "R1 ours"].iloc[0])
+    assert pd.isna(row(frame, "+Ca")["R1 ours"]) and pd.isna(row(frame, "+Ca")["R1 p"])
+
+
+def test_per_query_file_missing_or_disagreeing_is_reported(params, metrics_dir):
+    per_query_path(metrics_dir / "prcc/ca/seed1.json").unlink()
+    with pytest.raises(SpcreidError, match=r"prcc/ca/seed1\.per_query\.npz not found.*--allow-missing"):
+        build_table(params, "table2", metrics_dir, PAPER)
+    frame = build_table(params, "table2", metrics_dir, PAPER, allow_missing=True)
+    assert pd.isna(row(frame, "+Ca")["R1 p"]) and row(frame, "+Ca")["R1 ours"] == pytest.approx(35.0)
+    # A per-query file from another evaluation than its metrics file.
+    save_per_query(per_query_path(metrics_dir / "prcc/ca/seed1.json"),
+                   {"cc/query_row": np.arange(N_QUERIES), "cc/multi/first_rank": np.where(hits(9) == 1, 1, 2),
+                    "cc/multi/ap": np.full(N_QUERIES, 0.25)})
+    with pytest.raises(SpcreidError, match=r"ca/seed1\.per_query\.npz: mean per-query rank1 is 0\.900000 but "
+                                           r"seed1\.json says 0\.300000"):
+        build_table(params, "table2", metrics_dir, PAPER)
 
 
 def test_bad_paper_file_is_reported(params, metrics_dir, tmp_path):
@@ -134,31 +383,87 @@ def test_bad_paper_file_is_reported(params, metrics_dir, tmp_path):
 
 
 def test_metrics_without_the_setting_is_reported(params, metrics_dir):
-    (metrics_dir / "prcc/full/seed1.json").write_text(json.dumps({"general": {"rank1": 0.5, "mAP": 0.4}}))
+    path = metrics_dir / "prcc/full/seed1.json"
+    data = json.loads(path.read_text())
+    del data["cc"], data["settings"]["cc"]
+    path.write_text(json.dumps(data))
     with pytest.raises(SpcreidError, match=r"seed1\.json has no setting 'cc'"):
         build_table(params, "table4", metrics_dir, PAPER)
 
 
-def test_plots_and_eps_curve(params, metrics_dir, tmp_path):
+def test_compare_to_must_name_a_row(params):
+    from spcreid.workflow.experiments import check_params
+
+    params["tables"]["table3"]["compare_to"] = "Bothh"
+    with pytest.raises(SpcreidError, match=r"tables\.table3\.compare_to 'Bothh' is not one of its rows"):
+        check_params(params)
+
+
+# ---- Metrics files record their run -----------------------------------------------------------------------------
+
+def test_run_identity_and_config_hash(params):
+    from spcreid.workflow.experiments import run_config
+
+    config = run_config(params, Run("prcc", "full", 3))
+    identity = run_identity({**config, "inputs": {"manifest": "/somewhere/else.csv"}})
+    assert {k: identity[k] for k in ("profile", "dataset", "experiment", "seed")} == {
+        "profile": "embedded", "dataset": "prcc", "experiment": "full", "seed": 3}
+    # Machine-specific input paths do not change the hash; any resolved setting does.
+    assert identity["config_hash"] == config_hash(config) and len(identity["config_hash"]) == 64
+    other = run_config(params, Run("prcc", "full_eps0.2", 3))
+    assert config_hash(other) != identity["config_hash"]
+
+
+def test_both_metrics_layouts_are_read(tmp_path, params):
+    flat = read_metrics_file(write_run(tmp_path / "a", Run("prcc", "full", 1), layout="flat"))
+    modes = read_metrics_file(write_run(tmp_path / "b", Run("prcc", "full", 1), layout="modes", single=True))
+    assert flat.modes("cc") == ["multi"] and modes.modes("cc") == ["multi", "single"]
+    assert set(modes.results["cc"]) == {"multi", "single", "single-cmc"}
+    assert flat.value("cc", "multi", "rank1") == modes.value("cc", "multi", "rank1") == pytest.approx(0.8)
+    assert flat.identity["experiment"] == "full" and "profile" not in flat.results
+    assert (flat.per_query, modes.per_query) == (None, "seed1.per_query.npz")
+
+
+# ---- Plots and the command line ---------------------------------------------------------------------------------
+
+def test_plots_png_svg_pdf_titled_with_profile_and_eps_curve(params, metrics_dir, tmp_path):
     out = tmp_path / "plots"
     written = write_plots(params, metrics_dir, PAPER, out)
-    assert {p.name for p in written} == {"ablation_components.png", "ablation_sampling.png", "eps_curve.png",
-                                         "eps_curve.csv"}
-    for name in ("ablation_components.png", "ablation_sampling.png", "eps_curve.png"):
-        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    stems = ("ablation_components", "ablation_sampling", "eps_curve")
+    assert {p.name for p in written} == {f"{s}.{fmt}" for s in stems for fmt in ("png", "svg", "pdf")} | {
+        "eps_curve.csv"}
+    for stem in stems:
+        assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
+        svg = (out / f"{stem}.svg").read_text()
+        assert svg.lstrip().startswith("<?xml") and "profile embedded" in svg
+    # The reference rows are drawn, labelled with their values.
+    assert "Supervised oracle (true identity labels, same backbone and budget): 95.0" in (
+        out / "ablation_components.svg").read_text()
     curve = pd.read_csv(out / "eps_curve.csv")
     # x is the eps each experiment really uses, sorted; the full model (eps 0.4) carries the known values.
     assert curve["eps"].tolist() == [0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
-    row = curve[curve["eps"] == 0.4].iloc[0]
-    assert row["R1 ours"] == pytest.approx(43.0) and row["R1 paper"] == pytest.approx(43.7)
+    assert set(curve["profile"]) == {"embedded"} and set(curve["dataset"]) == {"prcc"}
+    point = curve[curve["eps"] == 0.4].iloc[0]
+    assert point["R1 ours"] == pytest.approx(85.0) and point["R1 paper"] == pytest.approx(43.7)
+    # Same numbers, same vector files: no dates or random ids inside.
+    before = {fmt: (out / f"eps_curve.{fmt}").read_bytes() for fmt in ("svg", "pdf")}
+    write_plots(params, metrics_dir, PAPER, out)
+    assert before == {fmt: (out / f"eps_curve.{fmt}").read_bytes() for fmt in ("svg", "pdf")}
 
 
-def test_cli_make_tables_and_plots(metrics_dir, tmp_path, monkeypatch):
+def test_cli_make_tables_and_plots(params, tmp_path):
     params_file = tmp_path / "params.yaml"
     shutil.copy(REPO / "params.yaml", params_file)
-    common = ["--params", str(params_file), "--metrics-dir", str(metrics_dir), "--paper-dir", str(PAPER)]
+    metrics = tmp_path / "metrics"
+    write_all_runs(metrics, load_params(params_file))
+    common = ["--params", str(params_file), "--metrics-dir", str(metrics), "--paper-dir", str(PAPER)]
     assert main(["make-tables", *common, "--out", str(tmp_path / "t")]) == 0
     assert main(["make-plots", *common, "--out", str(tmp_path / "p")]) == 0
-    assert (tmp_path / "t/table4.md").is_file() and (tmp_path / "p/eps_curve.png").is_file()
+    assert (tmp_path / "t/table4.md").is_file() and (tmp_path / "p/eps_curve.svg").is_file()
     assert main(["make-tables", *common, "--metrics-dir", str(tmp_path / "none"), "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()  # nothing half-written
+    write_run(metrics, Run("prcc", "full", 1), profile="paper")
+    assert main(["make-tables", *common, "--out", str(tmp_path / "y")]) == 2
+    assert main(["make-plots", *common, "--out", str(tmp_path / "y")]) == 2
+    assert not (tmp_path / "y").exists()

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "spcreid.synthesis.commands",
     "spcreid.engine.commands",
     "spcreid.workflow.commands",
+    "spcreid.rehearsal.commands",
 )
 
 

@@ -47,6 +47,8 @@ rule plots:
         sampling=report(PLOTS[1], category="Plots", caption="../report/ablation.rst"),
         eps=report(PLOTS[2], category="Plots", caption="../report/eps_curve.rst"),
         eps_data=PLOTS[3],
+        # The same figures for papers: SVG and PDF beside every PNG.
+        vector=[p.removesuffix(".png") + ext for p in PLOTS[:3] for ext in (".svg", ".pdf")],
     params:
         profile=PROFILE_NAME,
         published=lambda wildcards, input: os.path.dirname(input.paper[0]),

@@ -137,6 +137,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from spcreid.data.manifest import read_manifest
     from spcreid.engine.checkpoint import load_model_file
     from spcreid.engine.trainer import evaluate_model, resolve_device
+    from spcreid.evaluation.metrics_file import run_identity
     from spcreid.io import write_json
     from spcreid.models.backbone import build_model
 
@@ -151,9 +152,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_model(
         model, rows, args.protocol, int(meta["height"]), int(meta["width"]), device, args.gallery_mode
     )
+    # The run's identity travels with its numbers, so tables can refuse files of another profile.
+    metrics = {**run_identity(_saved_run_config(Path(args.run))), **metrics}
     write_json(args.out, metrics)
     print(json.dumps(metrics, sort_keys=True))
     return 0
+
+
+def _saved_run_config(run_dir: Path) -> dict:
+    path = run_dir / "config.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpcreidError(f"{path} not found: --run must be a run folder written by `spcreid train`") from None
+    except json.JSONDecodeError as exc:
+        raise SpcreidError(f"{path} is not valid JSON ({exc}); retrain the run") from exc
 
 
 def run_pretrain(args: argparse.Namespace) -> int:

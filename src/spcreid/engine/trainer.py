@@ -40,6 +40,7 @@ from spcreid.engine.guards import check_features, check_weights, run_folder_lock
 from spcreid.engine.logging import EpochLog
 from spcreid.engine.schedule import learning_rate, set_learning_rate
 from spcreid.errors import SpcreidError
+from spcreid.evaluation.metrics_file import run_identity
 from spcreid.io import write_json
 from spcreid.method.losses import KL_DISTRIBUTIONS, MEMORY_COMBINATIONS, training_loss
 from spcreid.method.memory import HARD_MEASURES, SAMPLING_MODES, ClusterMemory, build_memories
@@ -485,6 +486,7 @@ def train_run(
             int(config["train"]["width"]),
             torch_device,
         )
+        metrics = {**run_identity(config), **metrics}
         write_json(out_dir / "metrics.json", metrics)
     return metrics
 

@@ -8,33 +8,41 @@ import argparse
 def _add_common(parser: argparse.ArgumentParser, out_help: str) -> None:
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--profile", default=None, help="override params.yaml's profile (it sets the seeds)")
-    parser.add_argument("--metrics-dir", default="results/metrics",
-                        help="per-run metrics: DIR/<dataset>/<experiment>/seed<N>.json (default results/metrics)")
-    parser.add_argument("--paper-dir", default="results/paper",
-                        help="the paper's values, <table>.csv (default results/paper)")
+    parser.add_argument("--metrics-dir", default=None,
+                        help="per-run metrics: DIR/<dataset>/<experiment>/seed<N>.json and .per_query.npz "
+                        "(default results/<profile>/metrics)")
+    parser.add_argument("--paper-dir", default="results/published",
+                        help="the paper's values, <table>.csv (default results/published)")
     parser.add_argument("--out", required=True, help=out_help)
     parser.add_argument("--allow-missing", action="store_true",
-                        help="leave cells without metrics empty instead of stopping")
+                        help="leave cells without metrics (missing or NaN files) and rows without per-query files "
+                        "(<metrics>.npz) out of the means and paired tests instead of stopping")
 
 
 def register(subparsers) -> None:
     """Add this package's subcommands to the `spcreid` parser."""
     tables = subparsers.add_parser(
         "make-tables",
-        help="rebuild the paper's tables (ours, paper, diff) as CSV, Markdown, LaTeX and HTML",
-        description="Writes OUT/<table>.{csv,md,tex,html} for every table of params.yaml and OUT/summary.json.",
+        help="rebuild the paper's tables (ours mean ± std, paper, diff, paired tests, reference rows) as CSV, "
+        "Markdown, LaTeX (booktabs) and HTML",
+        description="Writes OUT/<table>.{csv,md,tex,html} for every table of params.yaml and OUT/summary.json "
+        "(ours: mean / std per cell, the DVC metric). Refuses metrics files of another profile and NaN metrics.",
     )
     _add_common(tables, "output folder, e.g. results/tables")
     tables.set_defaults(func=run_make_tables)
 
     plots = subparsers.add_parser(
         "make-plots",
-        help="ablation bar charts and the eps curve (PNG) beside the paper's values",
-        description="Writes OUT/ablation_components.png, OUT/ablation_sampling.png, OUT/eps_curve.png and "
-        "OUT/eps_curve.csv.",
+        help="ablation bar charts and the eps curve (PNG, SVG, PDF) beside the paper's values",
+        description="Writes OUT/ablation_components.{png,svg,pdf}, OUT/ablation_sampling.{png,svg,pdf}, "
+        "OUT/eps_curve.{png,svg,pdf} and OUT/eps_curve.csv.",
     )
     _add_common(plots, "output folder, e.g. results/plots")
     plots.set_defaults(func=run_make_plots)
+
+
+def _metrics_dir(args: argparse.Namespace, params: dict) -> str:
+    return args.metrics_dir or f"results/{params['profile']}/metrics"
 
 
 def run_make_tables(args: argparse.Namespace) -> int:
@@ -42,7 +50,7 @@ def run_make_tables(args: argparse.Namespace) -> int:
     from spcreid.workflow.tables import write_tables
 
     params = load_params(args.params, profile=args.profile)
-    frames = write_tables(params, args.metrics_dir, args.paper_dir, args.out, args.allow_missing)
+    frames = write_tables(params, _metrics_dir(args, params), args.paper_dir, args.out, args.allow_missing)
     print(f"make-tables: {', '.join(frames)} -> {args.out}")
     return 0
 
@@ -52,6 +60,6 @@ def run_make_plots(args: argparse.Namespace) -> int:
     from spcreid.workflow.plots import write_plots
 
     params = load_params(args.params, profile=args.profile)
-    written = write_plots(params, args.metrics_dir, args.paper_dir, args.out, args.allow_missing)
+    written = write_plots(params, _metrics_dir(args, params), args.paper_dir, args.out, args.allow_missing)
     print(f"make-plots: {len(written)} files -> {args.out}")
     return 0

@@ -119,6 +119,9 @@ def check_params(params: dict[str, Any], source: str = "params.yaml") -> None:
                     f"{where}.dataset '{cell['dataset']}' is not a dataset of profile '{profile}' "
                     f"(profiles.{profile}.datasets has {sorted(datasets)}); use one of them"
                 )
+    from spcreid.workflow.references import check_references
+
+    check_references(params, source)
 
 
 def profile(params: dict[str, Any]) -> dict[str, Any]:

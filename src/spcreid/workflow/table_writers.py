@@ -1,0 +1,230 @@
+"""The tables of :mod:`spcreid.workflow.tables` as files: CSV (numbers), Markdown, LaTeX (booktabs), HTML,
+and the compact DVC metric ``summary.json`` (ours only: mean / std per cell, not the paper's constants).
+
+The CSV keeps every context column (profile, source, dataset, setting, gallery mode); the human-readable
+formats drop the ones that say the same on every row and show the rows in labelled blocks: quoted
+literature, ours, the upper bound, the lower bounds.
+
+Markdown is written by the few lines below rather than ``DataFrame.to_markdown``: that needs tabulate,
+which the runtime image does not install.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from spcreid.io import write_json, write_text
+from spcreid.workflow.references import BOUND_TITLES
+from spcreid.workflow.run_results import METRICS
+from spcreid.workflow.tables import CHECK, HEADLINE_MODE, heading, profile_caption
+
+DATASET_TITLES = {"prcc": "PRCC", "vcclothes": "VC-Clothes", "ltcc": "LTCC"}
+SETTING_TITLES = {"cc": "Clothing change", "sc": "Same clothing", "general": "General"}
+BLOCKS = {
+    "quoted": "Quoted in the paper (no run of ours)",
+    "ours": "Ours",
+    BOUND_TITLES["upper"]: "Reference row, upper bound",
+    BOUND_TITLES["lower"]: "Reference rows, lower bounds",
+}
+CONTEXT = ("Dataset", "Setting", "Gallery")
+OUTPUT_FORMATS = ("csv", "md", "tex", "html")
+
+
+# ---- Cells as text ----------------------------------------------------------------------------------------------
+
+def _value(x: Any) -> float | None:
+    return None if x is None or pd.isna(x) else float(x)
+
+
+def fmt_number(x: Any) -> str:
+    x = _value(x)
+    if x is None:
+        return "-"
+    # The paper gives some literature values to two decimals (e.g. 18.55); keep what it gives.
+    return f"{x:.1f}" if round(x, 1) == round(x, 2) else f"{x:.2f}"
+
+
+def fmt_ours(mean: Any, std: Any) -> str:
+    mean, std = _value(mean), _value(std)
+    if mean is None:
+        return "-"
+    return f"{mean:.1f} ± {std:.1f}" if std is not None else f"{mean:.1f}"
+
+
+def fmt_diff(x: Any) -> str:
+    x = _value(x)
+    return "-" if x is None else f"{x:+.1f}"
+
+
+def fmt_interval(diff: Any, low: Any, high: Any, compared: Any) -> str:
+    if compared == "reference row":
+        return "ref"
+    diff, low, high = _value(diff), _value(low), _value(high)
+    return "-" if diff is None else f"{diff:+.1f} [{low:+.1f}, {high:+.1f}]"
+
+
+def fmt_p(p: Any, compared: Any) -> str:
+    if compared == "reference row":
+        return "ref"
+    p = _value(p)
+    if p is None:
+        return "-"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def display_table(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Strings for reading: ours as mean ± std, signed diffs, paired effect with its CI, '-' for no value."""
+    body = frame[frame["Source"] != "quoted"]
+    shown = pd.DataFrame(index=frame.index)
+    compared = frame["Compared"] if "Compared" in frame.columns else pd.Series([None] * len(frame), frame.index)
+    shown[heading(table)] = frame[heading(table)].astype(str)
+    for column in ("Ca", "Ci", "Cs"):
+        if column in frame.columns:
+            shown[column] = frame[column].fillna("").astype(str)
+    for column in CONTEXT:
+        if body[column].nunique() > 1:
+            titles = DATASET_TITLES if column == "Dataset" else SETTING_TITLES if column == "Setting" else {}
+            shown[column] = [titles.get(x, x) if isinstance(x, str) else "" for x in frame[column]]
+    for label in METRICS:
+        shown[f"{label} ours"] = [fmt_ours(m, s) for m, s in zip(frame[f"{label} ours"], frame[f"{label} ours std"])]
+        if f"{label} trials std" in frame.columns:
+            shown[f"{label} trials std"] = [fmt_number(x) for x in frame[f"{label} trials std"]]
+        shown[f"{label} paper"] = [fmt_number(x) for x in frame[f"{label} paper"]]
+        shown[f"{label} diff"] = [fmt_diff(x) for x in frame[f"{label} diff"]]
+        if f"{label} vs ref" in frame.columns:
+            shown[f"{label} vs ref [95% CI]"] = [
+                fmt_interval(d, lo, hi, c) for d, lo, hi, c in
+                zip(frame[f"{label} vs ref"], frame[f"{label} vs ref low"], frame[f"{label} vs ref high"], compared)
+            ]
+            shown[f"{label} p"] = [fmt_p(p, c) for p, c in zip(frame[f"{label} p"], compared)]
+    return shown
+
+
+def blocks(frame: pd.DataFrame) -> list[tuple[str, list[int]]]:
+    """(block label, row positions) in table order."""
+    out: list[tuple[str, list[int]]] = []
+    for position, source in enumerate(frame["Source"]):
+        label = BLOCKS.get(source, source)
+        if not out or out[-1][0] != label:
+            out.append((label, []))
+        out[-1][1].append(position)
+    return out
+
+
+def statistics_note(params: dict[str, Any], table: str, frame: pd.DataFrame) -> str:
+    seeds = len(params["profiles"][params["profile"]]["seeds"])
+    note = f"Ours: mean ± sample std over {seeds} seed(s); diff = ours - paper on the {HEADLINE_MODE}-shot rows."
+    if any(c.endswith("trials std") for c in frame.columns):
+        note += " Single-shot rows: mean over random one-image-per-identity galleries (trials); trials std = their spread."
+    target = params["tables"][table].get("compare_to")
+    if target is not None and any(c.endswith(" vs ref") for c in frame.columns):
+        note += (f" vs ref: ours - row '{target}' (same dataset, setting and gallery), 95% bootstrap CI over "
+                 "queries within seeds; p: two-sided paired permutation test over (seed, query) pairs.")
+    return note
+
+
+# ---- Writers -----------------------------------------------------------------------------------------------------
+
+def _md_line(cells) -> str:
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+
+def to_markdown(shown: pd.DataFrame, frame: pd.DataFrame, title: str, note: str) -> str:
+    parts = [f"**{title}**", ""]
+    for label, rows in blocks(frame):
+        part = shown.iloc[rows]
+        parts += [f"*{label}*", "", _md_line(part.columns), _md_line(["---"] * len(part.columns))]
+        parts += [_md_line(values) for values in part.itertuples(index=False)] + [""]
+    return "\n".join(parts + [note]) + "\n"
+
+
+_CAPTION_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+# Left in place by pandas' escaping; LaTeX without extra packages needs them spelled out.
+_LATEX_SYMBOLS = {"±": r"$\pm$", CHECK: r"\checkmark"}
+
+
+def latex_text(text: str) -> str:
+    escaped = "".join(_CAPTION_ESCAPES.get(ch, ch) for ch in str(text))
+    for symbol, latex in _LATEX_SYMBOLS.items():
+        escaped = escaped.replace(symbol, latex)
+    return escaped
+
+
+def to_latex(shown: pd.DataFrame, frame: pd.DataFrame, title: str, note: str, label: str) -> str:
+    """booktabs (pandas' default rules), one \\midrule and an italic label row per block."""
+    n_text = sum(not c.startswith(tuple(METRICS)) for c in shown.columns)
+    spec = "l" * n_text + "r" * (len(shown.columns) - n_text)
+    latex = shown.to_latex(index=False, escape=True, column_format=spec, position="t",
+                           caption=latex_text(f"{title}. {note}"), label=f"tab:{label}")
+    for symbol, replacement in _LATEX_SYMBOLS.items():
+        latex = latex.replace(symbol, replacement)
+    lines = latex.splitlines()
+    first_row = lines.index(r"\midrule") + 1
+    body, before = lines[first_row:], lines[:first_row]
+    end = body.index(r"\bottomrule")
+    body, after = body[:end], body[end:]
+    rows = []
+    for i, (block, positions) in enumerate(blocks(frame)):
+        # The header's \midrule already opens the first block.
+        rows += [r"\midrule"] if i else []
+        rows += [rf"\multicolumn{{{len(shown.columns)}}}{{l}}{{\textit{{{latex_text(block)}}}}} \\"]
+        rows += [body[p] for p in positions]
+    before.insert(1, r"\centering")
+    return "\n".join(before + rows + after) + "\n"
+
+
+def to_html(shown: pd.DataFrame, frame: pd.DataFrame, title: str, note: str) -> str:
+    sections = []
+    for label, rows in blocks(frame):
+        table = shown.iloc[rows].to_html(index=False, border=0, classes="spcreid-table", escape=True)
+        sections.append(f"<h4>{html.escape(label)}</h4>\n{table}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            "<style>table{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
+            "td,th{padding:3px 8px;border-bottom:1px solid #ccc;text-align:right}"
+            "td:first-child,th:first-child{text-align:left}</style></head>\n"
+            f"<body><h3>{html.escape(title)}</h3>\n" + "\n".join(sections)
+            + f"\n<p>{html.escape(note)}</p>\n</body></html>\n")
+
+
+def _rounded(x: Any) -> float | None:
+    # Four decimals of a percentage: far below any difference a table shows, and readable in a diff.
+    x = _value(x)
+    return None if x is None else round(x, 4)
+
+
+def summary_entry(params: dict[str, Any], frame: pd.DataFrame, table: str) -> dict[str, Any]:
+    """Our cells and the reference rows as row -> <dataset>_<setting>[_<mode>] -> mean / std (% ) / seeds."""
+    names = {spec["label"]: name for name, spec in (params.get("references") or {}).items()}
+    entry: dict[str, Any] = {}
+    for record in frame.to_dict("records"):
+        if record["Source"] == "quoted":
+            continue
+        mode = str(record["Gallery"]).split("-shot")[0]
+        where = f"{record['Dataset']}_{record['Setting']}" + ("" if mode == HEADLINE_MODE else f"_{mode}")
+        values: dict[str, Any] = {}
+        for label in METRICS:
+            values[label] = _rounded(record[f"{label} ours"])
+            values[f"{label}_std"] = _rounded(record[f"{label} ours std"])
+        values["seeds"] = int(record["Seeds"])
+        row = str(record[heading(table)])
+        entry.setdefault(names.get(row, row) if record["Source"] != "ours" else row, {})[where] = values
+    return entry
+
+
+def write_all(params: dict[str, Any], frames: dict[str, pd.DataFrame], out_dir: Path) -> None:
+    summary = {}
+    for table, frame in frames.items():
+        title = f'{params["tables"][table]["title"]} [{profile_caption(params)}]'
+        note = statistics_note(params, table, frame)
+        shown = display_table(frame, table)
+        write_text(out_dir / f"{table}.csv", frame.to_csv(index=False, float_format="%.4f"))
+        write_text(out_dir / f"{table}.md", to_markdown(shown, frame, title, note))
+        write_text(out_dir / f"{table}.tex", to_latex(shown, frame, title, note, table))
+        write_text(out_dir / f"{table}.html", to_html(shown, frame, title, note))
+        summary[table] = summary_entry(params, frame, table)
+    write_json(out_dir / "summary.json", summary)
