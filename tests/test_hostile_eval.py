@@ -88,8 +88,13 @@ def test_unreadable_or_missing_npz(content, tmp_path, capsys):
 
 @pytest.fixture
 def metrics_dir(tmp_path):
-    """The repository's committed embedded metrics, to spoil one file of."""
-    return Path(shutil.copytree(REPO / "results/embedded/metrics", tmp_path / "metrics"))
+    """Every run's metrics file of the repository's params, as `spcreid evaluate` writes them, to spoil one of."""
+    from test_tables import write_all_runs
+
+    from spcreid.workflow.experiments import load_params
+
+    write_all_runs(tmp_path / "metrics", load_params(REPO / "params.yaml"))
+    return tmp_path / "metrics"
 
 
 SPOILED = "prcc/full_eps0.3/seed1.json"
@@ -104,13 +109,13 @@ def spoil_value(value):
 
 METRICS_PROBES = {
     # probe: (edit of the parsed metrics, or raw text; fragment of the error line)
-    "NaN rank1": (spoil_value(float("nan")), "cc' has rank1 = nan, not a fraction in [0, 1]"),
+    "NaN rank1": (spoil_value(float("nan")), "setting 'cc' (multi) has rank1 = nan, not a fraction in [0, 1]"),
     "null rank1": (spoil_value(None), "has rank1 = None"),
     "rank1 as a string": (spoil_value("0.5"), "has rank1 = '0.5'"),
     "rank1 in percent, not a fraction": (spoil_value(51.0), "has rank1 = 51.0, not a fraction in [0, 1]"),
     "infinite rank1": (spoil_value(float("inf")), "has rank1 = inf"),
     "truncated JSON": ('{"cc": {"rank1": 0.', "is not valid JSON"),
-    "setting missing": (lambda m: m.pop("cc"), "has no setting 'cc'"),
+    "setting missing": (lambda m: [m.pop("cc"), m["settings"].pop("cc")], "has no setting 'cc'"),
 }
 
 
@@ -141,7 +146,7 @@ def test_nan_metrics_leave_a_blank_cell_only_with_allow_missing(metrics_dir, tmp
     outcome = spcreid(capsys, "make-tables", "--params", REPO / "params.yaml", "--metrics-dir", metrics_dir,
                       "--paper-dir", REPO / "results/published", "--out", out, "--allow-missing")
     assert outcome.code == 0, outcome.err
-    assert f"warning: {metrics_dir / SPOILED}: setting 'cc' has rank1 = nan" in outcome.out
+    assert f"warning: {metrics_dir / SPOILED}: setting 'cc' (multi) has rank1 = nan" in outcome.out
     import pandas as pd
 
     table = pd.read_csv(out / "table4.csv")
