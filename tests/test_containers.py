@@ -132,17 +132,39 @@ def test_default_profile_passes_nv_to_apptainer():
     assert profile["rerun-incomplete"] is True
 
 
-def test_slurm_profile_gives_training_a_gpu():
+def test_slurm_profile_gives_every_gpu_job_a_gpu_the_image_runs_on():
     profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
     assert profile["executor"] == "slurm"
-    assert profile["set-resources"]["train"]["gpu"] == 1
     assert profile["apptainer-args"] == "--nv"
+    for rule in ("parse", "synthesize_pise", "train", "evaluate"):
+        resources = profile["set-resources"][rule]
+        assert resources["gpu"] == 1 and resources["slurm_partition"] == "gpu", rule
+        assert resources["gpu_model"] in ("a100", "h100", "h200"), rule  # sm_80+: the main image's torch
+        assert resources["mem_mb"] >= 16000, rule
+    assert profile["set-resources"]["train"]["mem_mb"] >= 32000
 
 
-@pytest.mark.parametrize("image_var", ["MAIN_IMAGE_DEFAULT", "PISE_IMAGE_DEFAULT"])
+@pytest.mark.parametrize("image_var", ["MAIN_IMAGE_DEFAULT"])
 def test_workflow_images_are_digest_pinned(image_var):
     text = (REPO / "workflow/rules/common.smk").read_text()
     match = re.search(image_var + r' = \(\s*"([^"]+)"\s*"([^"]+)"\s*\)', text)
     assert match, image_var
     uri = match[1] + match[2]
     assert re.fullmatch(r"docker://[^@\s]+@sha256:[0-9a-f]{64}", uri)
+
+
+def test_both_recipes_pin_the_commits_the_adapters_expect():
+    from spython.main.parse.parsers import SingularityParser
+
+    from spcreid.parsing.schp import DEFAULT_SCHP_ROOT, SCHP_COMMIT
+    from spcreid.synthesis.pise.adapter import DEFAULT_PISE_ROOT, PISE_COMMIT
+
+    dockerfile = (CONTAINERS / "Dockerfile").read_text()
+    post = "\n".join(SingularityParser(str(CONTAINERS / "Apptainer.def")).recipe["spython-base"].install)
+    assert f"ARG SCHP_COMMIT={SCHP_COMMIT}" in dockerfile and f"ARG PISE_COMMIT={PISE_COMMIT}" in dockerfile
+    assert f"SCHP_COMMIT={SCHP_COMMIT}" in post and f"PISE_COMMIT={PISE_COMMIT}" in post
+    for text in (dockerfile, post):
+        assert f"Self-Correction-Human-Parsing.git {DEFAULT_SCHP_ROOT}" in text
+        assert f"PISE.git {DEFAULT_PISE_ROOT}" in text
+        assert text.count("rev-parse HEAD") == 2  # the checkout is proven to be the pinned commit
+    assert "5d5bd524" not in dockerfile + post  # PISE's README-only initial commit

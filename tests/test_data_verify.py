@@ -148,3 +148,35 @@ def test_cli_passes_on_intact_tree(tmp_path, capsys):
     root = build_tree(tmp_path, TREES["ltcc"])
     assert run_cli(["verify-data", "--dataset", "ltcc", "--root", str(root), "--no-counts"]) == 0
     assert "OK (7 images decoded)" in capsys.readouterr().out
+
+
+def test_count_mismatch_is_fatal_by_default_and_recorded(tmp_path, capsys):
+    root = build_tree(tmp_path / "raw", TREES["prcc"])
+    out = tmp_path / "strict.json"
+    code = run_cli(["verify-data", "--dataset", "prcc", "--root", str(root), "--no-decode", "--json", str(out)])
+    assert code == 1
+    saved = json.loads(out.read_text())
+    assert saved["ok"] is False and saved["count_mismatch_allowed"] is False
+    assert "train: 5 images, expected 17896" in saved["problems"]
+    assert len(saved["count_mismatches"]) == 8
+
+
+def test_allow_count_mismatch_accepts_and_records_it(tmp_path, capsys):
+    root = build_tree(tmp_path / "raw", TREES["prcc"])
+    out = tmp_path / "relaxed.json"
+    code = run_cli(["verify-data", "--dataset", "prcc", "--root", str(root), "--no-decode", "--json", str(out),
+                    "--allow-count-mismatch"])
+    assert code == 0
+    saved = json.loads(out.read_text())
+    assert saved["ok"] is True and saved["problems"] == []
+    assert saved["count_mismatch_allowed"] is True
+    assert "train: 2 ids, expected 150" in saved["count_mismatches"] and len(saved["count_mismatches"]) == 8
+    assert "train: 2 ids, expected 150 (accepted: count mismatches allowed)" in saved["warnings"]
+    assert "accepted: count mismatches allowed" in capsys.readouterr().out
+
+
+def test_allow_count_mismatch_still_fails_on_other_problems(tmp_path):
+    root = build_tree(tmp_path, TREES["prcc"])
+    (root / TREES["prcc"][0][0]).write_bytes(b"broken")
+    report = verify_dataset("prcc", root, allow_count_mismatch=True)
+    assert report.count_mismatch_allowed and len(report.problems) == 1 and "A_cropped_rgb001.jpg" in report.problems[0]

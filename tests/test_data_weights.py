@@ -56,6 +56,14 @@ def test_registered_prefix_is_enforced(tmp_path, state_file, monkeypatch):
     assert (tmp_path / "r50.pth").is_file()
 
 
+def test_explicit_sha256_pins_another_file_instead_of_the_published_one(tmp_path, state_file):
+    # a stand-in or fine-tuned file is accepted only when its full hash is given
+    dest = fetch_weights("resnet50-imagenet", tmp_path / "r50.pth", file=state_file, sha256=sha256(state_file))
+    assert dest.read_bytes() == state_file.read_bytes()
+    with pytest.raises(SpcreidError, match="expected " + "cd" * 32):
+        fetch_weights("resnet50-imagenet", tmp_path / "other.pth", file=state_file, sha256="cd" * 32)
+
+
 def test_pise_archive_from_file_url_yields_member(tmp_path, state_file):
     archive = tmp_path / "pise.zip"
     with zipfile.ZipFile(archive, "w") as zf:

@@ -84,3 +84,12 @@ def test_unreadable_image_is_named_in_a_one_line_error(trained_looking_model, im
     with pytest.raises(SpcreidError, match=r"broken\.png cannot be decoded") as caught:
         extract_features(trained_looking_model, [*image_paths, broken], HEIGHT, WIDTH, batch_size=4, workers=workers)
     assert "\n" not in str(caught.value)
+
+
+def test_features_from_decoded_uint8_equal_features_from_files(trained_looking_model, image_paths):
+    from spcreid.engine.features import extract_tensor_features
+
+    decoded = torch.stack([read_rgb(p, HEIGHT, WIDTH) for p in image_paths])
+    from_tensor = extract_tensor_features(trained_looking_model, decoded, batch_size=2)
+    assert torch.equal(from_tensor, extract_features(trained_looking_model, image_paths, HEIGHT, WIDTH, batch_size=2))
+    assert extract_tensor_features(trained_looking_model, decoded[:0]).shape == (0, 256)

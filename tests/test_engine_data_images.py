@@ -1,4 +1,5 @@
-"""Training image pipeline: one crop and flip shared by a source and its copies, determinism, errors."""
+"""Training image pipeline: the decoded store, one crop and flip shared by a source and its copies,
+determinism, store locations, errors."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import pytest
 import torch
 from PIL import Image
 
-from spcreid.engine.images import IMAGENET_MEAN, IMAGENET_STD, DecodedImageCache, TrainImages, normalise
+from spcreid.engine.images import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    TrainImages,
+    crop_and_flip,
+    normalise,
+    read_rgb,
+)
+from spcreid.engine.store import ImageStore
 from spcreid.errors import SpcreidError
 
 # Images are stored at the enlarged size the pipeline loads (target 32x16, margin 0.25 -> 40x20),
@@ -135,13 +144,84 @@ def test_batch_layouts_and_agreement_with_sample(tmp_path):
     assert to_uint8(source_major[1])[..., 2].max() == 100 + 21
 
 
-def test_decoding_threads_do_not_change_the_batch(tmp_path):
+def test_decoding_processes_do_not_change_the_store_or_the_batch(tmp_path):
     sources = [save_png(tmp_path / f"s{i}.png", asymmetric_pixels(shift=7 * i)) for i in range(6)]
     indices = [5, 1, 3, 0, 2, 4, 1]
     serial = TrainImages(sources, height=HEIGHT, width=WIDTH, crop_margin=MARGIN)
-    threaded = TrainImages(sources, height=HEIGHT, width=WIDTH, crop_margin=MARGIN, workers=3)
+    parallel = TrainImages(sources, height=HEIGHT, width=WIDTH, crop_margin=MARGIN, workers=2)
+    assert torch.equal(serial.build().groups, parallel.build().groups)
     assert torch.equal(serial.batch(indices, torch.Generator().manual_seed(1)),
-                       threaded.batch(indices, torch.Generator().manual_seed(1)))
+                       parallel.batch(indices, torch.Generator().manual_seed(1)))
+
+
+def test_store_holds_exactly_what_direct_decoding_gives(tmp_path):
+    """Images of other sizes and modes, so the store goes through real resizing and RGB conversion."""
+    rng = np.random.default_rng(0)
+    sources = [save_png(tmp_path / f"s{i}.png", rng.integers(0, 256, (50 + 9 * i, 23 + i, 3), dtype=np.uint8))
+               for i in range(3)]
+    gray = tmp_path / "gray.jpg"
+    Image.fromarray(rng.integers(0, 256, (61, 30), dtype=np.uint8)).save(gray)
+    copies = [[gray, sources[2]], [sources[0], gray], [sources[1], sources[1]]]
+    images = TrainImages(sources, copies, height=HEIGHT, width=WIDTH, crop_margin=MARGIN, plain=True)
+    store = images.build()
+    assert store.groups.shape == (3, 3, 3, LOAD_H, LOAD_W) and store.groups.dtype == torch.uint8
+    assert store.location == "cpu" and store.nbytes == 3 * 3 * 3 * LOAD_H * LOAD_W + 3 * 3 * HEIGHT * WIDTH
+    for i, group in enumerate(zip(sources, *zip(*copies))):
+        for j, path in enumerate(group):
+            assert torch.equal(store.groups[i, j], read_rgb(path, LOAD_H, LOAD_W))
+        assert torch.equal(images.plain_images[i], read_rgb(sources[i], HEIGHT, WIDTH))
+
+
+def test_crop_and_flip_by_hand():
+    # One group of two members, 3x4 pixels, value = 10 * row + column (+ 100 for the second member).
+    base = torch.arange(3)[:, None] * 10 + torch.arange(4)[None, :]
+    group = torch.stack([base, base + 100])[:, None].expand(2, 3, 3, 4).to(torch.uint8)[None]
+    window = crop_and_flip(group, torch.tensor([1]), torch.tensor([1]), torch.tensor([False]), 2, 2)
+    assert window.shape == (1, 2, 3, 2, 2)
+    assert window[0, 0, 0].tolist() == [[11, 12], [21, 22]]
+    assert window[0, 1, 2].tolist() == [[111, 112], [121, 122]]
+    mirrored = crop_and_flip(group, torch.tensor([0]), torch.tensor([2]), torch.tensor([True]), 2, 2)
+    assert mirrored[0, 0, 1].tolist() == [[3, 2], [13, 12]]
+    assert mirrored[0, 1, 0].tolist() == [[103, 102], [113, 112]]
+
+
+def test_normalise_by_hand():
+    pixels = torch.tensor([0, 51, 255], dtype=torch.uint8).view(3, 1, 1)
+    expected = [(0 - 0.485) / 0.229, (0.2 - 0.456) / 0.224, (1 - 0.406) / 0.225]
+    torch.testing.assert_close(normalise(pixels).flatten(), torch.tensor(expected))
+
+
+def test_batch_equals_crop_flip_normalise_of_each_decoded_image(tmp_path):
+    """The batched path is bit-identical to cropping, mirroring and normalising image by image."""
+    sources = [save_png(tmp_path / f"s{i}.png", asymmetric_pixels(shift=5 * i)) for i in range(4)]
+    copies = [[save_png(tmp_path / f"c{i}.png", asymmetric_pixels(shift=5 * i + 2))] for i in range(4)]
+    images = TrainImages(sources, copies, height=HEIGHT, width=WIDTH, crop_margin=MARGIN)
+    indices = [3, 1, 1, 0]
+    batch = images.batch(indices, torch.Generator().manual_seed(5))
+    stream = torch.Generator().manual_seed(5)
+    expected = []
+    for i in indices:
+        top, left, flip = images.draw(stream)
+        for path in (sources[i], copies[i][0]):
+            window = read_rgb(path, LOAD_H, LOAD_W)[:, top : top + HEIGHT, left : left + WIDTH]
+            expected.append(normalise(window.flip(-1) if flip else window))
+    assert torch.equal(batch, torch.stack(expected))
+
+
+def test_store_location_is_an_option(tmp_path, source, monkeypatch):
+    assert TrainImages([source], store="device").build().location == "cpu"  # on a CPU run the CPU is the device
+    with pytest.raises(SpcreidError, match="image_store is 'pinned' but training runs on the CPU"):
+        TrainImages([source], store="pinned").build()
+    with pytest.raises(SpcreidError, match="image_store is 'disk'"):
+        TrainImages([source], store="disk")
+    import psutil
+
+    class Tight:
+        available = 1000
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Tight)
+    with pytest.raises(SpcreidError, match=r"need 0\.0 GiB but only 0\.0 GiB are of host memory available"):
+        ImageStore.decode([[source]], (LOAD_H, LOAD_W))
 
 
 def test_images_of_any_size_are_resized_to_the_target(tmp_path):
@@ -155,11 +235,13 @@ def test_images_of_any_size_are_resized_to_the_target(tmp_path):
 def test_unreadable_or_missing_image_is_named(tmp_path, source):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 definitely not a jpeg")
+    # The whole store is decoded before the first batch, so the first bad file stops it.
     images = TrainImages([source, broken, tmp_path / "gone.png"], height=HEIGHT, width=WIDTH)
     with pytest.raises(SpcreidError, match=r"broken\.jpg cannot be decoded"):
-        images.batch([0, 1], torch.Generator().manual_seed(0))
-    with pytest.raises(SpcreidError, match=r"gone\.png is missing"):
-        images.sample(2, torch.Generator().manual_seed(0))
+        images.batch([0], torch.Generator().manual_seed(0))
+    with pytest.raises(SpcreidError, match=r"gone\.png is missing") as caught:
+        TrainImages([source], copies=[[tmp_path / "gone.png"]], workers=1).sample(0, torch.Generator())
+    assert "\n" not in str(caught.value)
 
 
 def test_copies_must_match_the_sources(tmp_path, source):
@@ -168,18 +250,3 @@ def test_copies_must_match_the_sources(tmp_path, source):
         TrainImages([source, other], copies=[[source]])
     with pytest.raises(SpcreidError, match=r"other\.png has 2 synthetic copies, others have 1"):
         TrainImages([source, other], copies=[[source], [source, source]])
-
-
-def test_cache_evicts_least_recently_used_within_its_byte_budget():
-    loads = []
-
-    def load(path):
-        loads.append(path)
-        return torch.zeros(100, dtype=torch.uint8)
-
-    cache = DecodedImageCache(max_bytes=250)
-    for name in ("a", "b", "a", "c", "a", "b"):
-        cache.get(name, load)
-    # "a" was used last before "c" arrived, so "b" was the one evicted and loaded again.
-    assert loads == ["a", "b", "c", "b"]
-    assert len(cache) == 2

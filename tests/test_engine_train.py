@@ -25,7 +25,7 @@ from spcreid.errors import SpcreidError
 from spcreid.workflow.experiments import Run, run_config
 
 REPO = Path(__file__).resolve().parents[1]
-RUN_FILES = {"config.json", "log.jsonl", "checkpoint.pt", "model.pt", "metrics.json"}
+RUN_FILES = {"config.json", "log.jsonl", "checkpoint.pt", "model.pt", "metrics.json", "per_query.npz"}
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -102,7 +102,8 @@ def test_every_ablation_trains_and_fills_the_run_folder(experiment, toy, oracle_
     metrics = train_run(config, toy["manifest"], tmp_path, synthesis)
 
     assert {p.name for p in tmp_path.iterdir()} >= RUN_FILES
-    assert set(metrics) == {"general", "sc", "cc"}
+    assert set(metrics["settings"]) == {"general", "sc", "cc"} <= set(metrics)
+    assert (metrics["headline_gallery_mode"], metrics["per_query"]) == ("multi", "per_query.npz")
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
     (record,) = read_log(tmp_path)
     assert record["epoch"] == 1 and record["n_clusters"] == 4 and record["n_outliers"] == 0
@@ -195,6 +196,12 @@ def test_config_errors_name_the_field(toy, tmp_path):
         train_run(tiny_config("baseline", method__self_identity=True), toy["manifest"], tmp_path)
 
 
+def argv_train(params_path, toy, run):
+    return ["train", "--params", str(params_path), "--dataset", "prcc", "--experiment", "full", "--seed", "3",
+            "--manifest", str(toy["manifest"]), "--synthesis", str(toy["synth"]), "--out", str(run),
+            "--epochs", "1", "--iters", "1"]
+
+
 def test_cli_train_then_evaluate_agree(toy, oracle_clusters, tmp_path, capsys):
     with open(REPO / "params.yaml") as handle:
         params = yaml.safe_load(handle)
@@ -203,10 +210,7 @@ def test_cli_train_then_evaluate_agree(toy, oracle_clusters, tmp_path, capsys):
     params_path = tmp_path / "params.yaml"
     params_path.write_text(yaml.safe_dump(params))
     run = tmp_path / "run"
-    argv = ["train", "--params", str(params_path), "--dataset", "prcc", "--experiment", "full", "--seed", "3",
-            "--manifest", str(toy["manifest"]), "--synthesis", str(toy["synth"]), "--out", str(run),
-            "--epochs", "1", "--iters", "1"]
-    assert spcreid_main(argv) == 0
+    assert spcreid_main(argv_train(params_path, toy, run)) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["epochs"] == 1 and config["train"]["iters_per_epoch"] == 1 and config["seed"] == 3
 
@@ -214,12 +218,20 @@ def test_cli_train_then_evaluate_agree(toy, oracle_clusters, tmp_path, capsys):
     argv = ["evaluate", "--run", str(run), "--manifest", str(toy["manifest"]), "--protocol", "vcclothes",
             "--out", str(out)]
     assert spcreid_main(argv) == 0
-    assert json.loads(out.read_text()) == json.loads((run / "metrics.json").read_text())
+    again, first = json.loads(out.read_text()), json.loads((run / "metrics.json").read_text())
+    assert again.pop("per_query") == "metrics_again.per_query.npz" and first.pop("per_query") == "per_query.npz"
+    assert again == first
+    with np.load(tmp_path / "metrics_again.per_query.npz") as a, np.load(run / "per_query.npz") as b:
+        assert sorted(a.files) == sorted(b.files) and all(np.array_equal(a[k], b[k]) for k in a.files)
     # The metrics name their run, so tables can refuse files of another profile or run.
     recorded = json.loads(out.read_text())
     assert {key: recorded[key] for key in ("profile", "dataset", "experiment", "seed")} == {
         "profile": "embedded", "dataset": "prcc", "experiment": "full", "seed": 3}
     assert len(recorded["config_hash"]) == 64
+
+    skipped = tmp_path / "skipped"
+    assert spcreid_main([*argv_train(params_path, toy, skipped), "--skip-evaluation"]) == 0
+    assert (skipped / "model.pt").is_file() and not (skipped / "metrics.json").exists()
 
     capsys.readouterr()
     assert spcreid_main(["train", "--params", str(params_path), "--dataset", "prcc", "--experiment", "full",

@@ -102,3 +102,10 @@ def test_bench_evaluate_prints_timings(capsys):
     assert len(report["seconds_all"]) == 2
     assert report["seconds_median"] == pytest.approx(float(np.median(report["seconds_all"])))
     assert 0.0 <= report["mAP"] <= 1.0
+
+
+def test_evaluate_refuses_a_per_query_file_that_is_not_npz(tmp_path, capsys):
+    argv = ["evaluate", "--run", str(tmp_path), "--manifest", str(tmp_path / "m.csv"), "--protocol", "prcc",
+            "--out", str(tmp_path / "m.json"), "--per-query", str(tmp_path / "q.csv")]
+    assert main(argv) == 2
+    assert "must end in .npz" in capsys.readouterr().err and not (tmp_path / "m.json").exists()

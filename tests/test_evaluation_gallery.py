@@ -36,7 +36,8 @@ def test_single_shot_by_hand():
     # rank1 per trial is 0 or 1, so its population std is sqrt(p (1 - p))
     assert result["rank1_std"] == pytest.approx(np.sqrt(result["rank1"] * (1 - result["rank1"])))
     assert (result["rank2"], result["rank2_std"]) == (1.0, 0.0)
-    assert (result["trials"], result["n_valid_queries"], result["n_gallery"]) == (200, 1, 4)
+    # n_gallery is the drawn gallery (one image of each of pids 1, 2, 3), not the full gallery of 4.
+    assert (result["trials"], result["n_valid_queries"], result["n_gallery"], result["n_gallery_full"]) == (200, 1, 3, 4)
 
 
 def test_single_cmc_takes_mAP_from_the_full_gallery():
@@ -114,3 +115,25 @@ def test_single_shot_gallery_draws_one_image_per_identity_in_pid_order():
     assert counts.min() > 60
     again = np.random.default_rng(0)
     np.testing.assert_array_equal(single_shot_gallery(g_pids, again), draws[0])
+
+
+def test_all_modes_in_one_pass_equal_each_mode_alone():
+    from spcreid.evaluation import score_modes
+
+    modes = ("multi", "single", "single-cmc")
+    together, per_query = score_modes(**TWO_SHOT_CASE, modes=modes, trials=30, seed=4, ranks=(1, 2), progress=False)
+    assert list(together) == list(modes)
+    for mode in modes:
+        alone = evaluate(**TWO_SHOT_CASE, gallery_mode=mode, trials=30, seed=4, ranks=(1, 2), progress=False)
+        assert together[mode] == alone
+    # single-cmc: the single-shot trials' CMC, the multi-shot mAP
+    assert together["single-cmc"]["rank1"] == together["single"]["rank1"]
+    assert together["single-cmc"]["mAP"] == together["multi"]["mAP"] == pytest.approx(5 / 6)
+    # per query: multi (n_query,), single (trials, n_query); rank 1 when g0 was drawn, else rank 2
+    assert per_query["multi"]["first_rank"].tolist() == [1] and per_query["multi"]["ap"] == pytest.approx([5 / 6])
+    ranks = per_query["single"]["first_rank"]
+    assert ranks.shape == (30, 1) and set(ranks.ravel().tolist()) == {1, 2}
+    assert per_query["single"]["ap"][:, 0] == pytest.approx(1 / ranks[:, 0])
+    assert together["single"]["rank1"] == pytest.approx((ranks == 1).mean())
+    assert np.array_equal(per_query["single-cmc"]["first_rank"], ranks)
+    assert per_query["single-cmc"]["ap"] == pytest.approx([5 / 6])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from spcreid.errors import SpcreidError
-from spcreid.evaluation import evaluate, evaluate_protocol
+from spcreid.evaluation import evaluate, evaluate_protocol, evaluate_report
 
 
 def unit(degrees):
@@ -42,9 +42,9 @@ PRCC_ROWS = [
 ]
 
 
-def test_prcc_by_hand_single_shot_by_default():
+def test_prcc_by_hand_single_shot():
     rows, features = manifest(PRCC_ROWS)
-    results = evaluate_protocol("prcc", features, rows, trials=4)
+    results = evaluate_protocol("prcc", features, rows, gallery_mode="single", trials=4)
     assert set(results) == {"sc", "cc"}
     assert (results["sc"]["rank1"], results["sc"]["mAP"]) == (1.0, 1.0)
     assert results["cc"]["rank1"] == pytest.approx(0.5)
@@ -54,6 +54,47 @@ def test_prcc_by_hand_single_shot_by_default():
         assert (metrics["setting"], metrics["rule"], metrics["protocol"]) == (name, "general", "prcc")
         assert (metrics["gallery_mode"], metrics["trials"], metrics["rank1_std"]) == ("single", 4, 0.0)
         assert (metrics["query_cameras"], metrics["n_valid_queries"], metrics["n_gallery"]) == ([query_camera], 2, 2)
+
+
+def test_prcc_headline_mode_is_multi_shot():
+    rows, features = manifest(PRCC_ROWS)
+    assert {m["gallery_mode"] for m in evaluate_protocol("prcc", features, rows).values()} == {"multi"}
+
+
+def test_prcc_report_scores_every_mode_once_by_hand():
+    """Gallery G0 pid 0 at 0 deg, G1 pid 1 at 90 deg, G6 pid 0 at 45 deg; CC queries Q4 pid 0 at 80, Q5 pid 1 at 60.
+
+    multi: Q4 ranks G1 (neg), G6, G0: first positive 2, AP (1/2 + 2/3) / 2 = 7/12; Q5 ranks G6 (neg), G1:
+    rank 2, AP 1/2; so R1 0, mAP 13/24. single draws G0 or G6 for pid 0: with G0, Q4 rank 2 and Q5 rank 1
+    (trial R1 1/2, mAP 3/4); with G6, both rank 2 (R1 0, mAP 1/2): per trial mAP = 1/2 + R1 / 2.
+    """
+    rows, features = manifest(PRCC_ROWS + [("gallery", 0, 0, 0, 45)])
+    report, arrays = evaluate_report("prcc", features, rows, trials=20, seed=2, progress=False)
+    assert (report["headline_gallery_mode"], report["gallery_modes"]) == ("multi", ["multi", "single", "single-cmc"])
+    cc = report["settings"]["cc"]
+    assert report["cc"] == cc["multi"]  # the flat keys tables read are the headline mode's
+    assert (cc["multi"]["rank1"], cc["multi"]["n_gallery"]) == (0.0, 3)
+    assert cc["multi"]["mAP"] == pytest.approx(13 / 24)
+    single = cc["single"]
+    assert (single["n_gallery"], single["n_gallery_full"], single["trials"]) == (2, 3, 20)
+    assert 0 < single["rank1"] < 0.5 and single["mAP"] == pytest.approx(0.5 + single["rank1"] / 2)
+    assert single["rank1_std"] > 0 and single["mAP"] >= single["rank1"]
+    assert cc["single-cmc"]["rank1"] == single["rank1"]
+    assert (cc["single-cmc"]["mAP"], cc["single-cmc"]["mAP_std"]) == (pytest.approx(13 / 24), 0.0)
+    assert all(m["protocol"] == "prcc" and m["setting"] == "cc" for m in cc.values())
+    assert report["settings"]["sc"]["multi"]["rank1"] == report["settings"]["sc"]["multi"]["mAP"] == 1.0
+    # per query, paired by manifest row and path
+    assert arrays["cc/query_row"].tolist() == [4, 5]
+    assert arrays["cc/query_path"].tolist() == ["img4.jpg", "img5.jpg"]
+    assert arrays["cc/multi/first_rank"].tolist() == [2, 2]
+    assert arrays["cc/multi/ap"] == pytest.approx([7 / 12, 1 / 2])
+    trial_ranks = arrays["cc/single/first_rank"]
+    assert trial_ranks.shape == (20, 2) and (trial_ranks[:, 0] == 2).all()
+    assert single["rank1"] == pytest.approx((trial_ranks == 1).mean())
+    assert arrays["cc/single/ap"] == pytest.approx(1 / trial_ranks)
+    # another headline mode changes the flat keys only
+    again, _ = evaluate_report("prcc", features, rows, gallery_mode="single", trials=20, seed=2, progress=False)
+    assert again["cc"] == single and again["settings"] == report["settings"]
 
 
 def test_prcc_gallery_mode_is_a_choice():
@@ -152,3 +193,12 @@ def test_protocol_errors():
     no_camera_c = rows[rows.camid != 2]
     with pytest.raises(SpcreidError, match=r"setting 'cc': no query image on camera\(s\) \[2\]"):
         evaluate_protocol("prcc", features[no_camera_c.index], no_camera_c)
+
+
+def test_vcclothes_report_is_multi_shot_only():
+    rows, features = manifest(VC_ROWS)
+    report, arrays = evaluate_report("vcclothes", features, rows, progress=False)
+    assert report["gallery_modes"] == ["multi"] and set(report["settings"]) == {"general", "sc", "cc"}
+    for name in ("general", "sc", "cc"):
+        assert report[name] == report["settings"][name]["multi"]
+        assert arrays[f"{name}/multi/first_rank"].shape == arrays[f"{name}/query_row"].shape

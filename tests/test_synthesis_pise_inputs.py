@@ -1,16 +1,21 @@
-"""PISE input layout: padding and its inverse, keypoint frame and CSV, heatmaps, label order, staging."""
-
-import json
+"""PISE input layout: padding and its inverse, keypoint frame, heatmaps, label order, generator tensors."""
 
 import numpy as np
-import pandas as pd
 import pytest
-from PIL import Image
+import torch
 
-from spcreid.data.parsing_labels import ARMS, BACKGROUND, FACE, HAIR, LEGS, LOWER_CLOTHES, SHOES, UPPER_CLOTHES
+from spcreid.data.parsing_labels import (
+    ARMS,
+    BACKGROUND,
+    FACE,
+    HAIR,
+    LEGS,
+    LOWER_CLOTHES,
+    SHOES,
+    UPPER_CLOTHES,
+)
 from spcreid.errors import SpcreidError
 from spcreid.synthesis.pise import inputs
-from spcreid.synthesis.precompute import CopyJob
 
 
 def test_padding_is_white_and_round_trip_is_exact_at_pise_size():
@@ -57,18 +62,6 @@ def test_keypoints_scale_to_the_unpadded_frame():
     assert scaled[3].tolist() == [254, 174]  # rint(127.5 * 2 - .5 = 254.5), rint(63.5 * 2.75 - .5 = 174.125)
 
 
-def test_annotation_csv_is_what_pise_reads(tmp_path):
-    kp = np.full((18, 2), -1)
-    kp[0] = (10, 20)
-    line = inputs.annotation_line("j000001.png", kp)
-    assert line.startswith("j000001.png:[10, -1, ") and line.split(":")[2].startswith("[20, -1")
-    path = tmp_path / "ann.csv"
-    path.write_text("name:keypoints_y:keypoints_x\n" + line + "\n")
-    raw = pd.read_csv(path, sep=":").set_index("name")  # exactly how PISE's loader opens it
-    assert json.loads(raw.loc["j000001.png", "keypoints_x"])[0] == 20
-    assert np.array_equal(inputs.read_annotations(path)["j000001.png"], kp)
-
-
 def test_heatmaps_peak_at_padded_position_with_sigma_6():
     kp = np.full((18, 2), -1)
     kp[3] = (100, 50)
@@ -79,32 +72,22 @@ def test_heatmaps_peak_at_padded_position_with_sigma_6():
     assert not maps[..., 0].any()
 
 
-def _write_person(folder, name, colour):
-    image = np.full((64, 32, 3), colour, np.uint8)
+def test_person_tensors_are_what_pise_generator_gets():
+    image = np.full((64, 32, 3), (200, 0, 0), np.uint8)
     parsing = np.zeros((64, 32), np.uint8)
     parsing[10:40, 8:24] = UPPER_CLOTHES
-    Image.fromarray(image).save(folder / f"{name}.png")
-    Image.fromarray(parsing).save(folder / f"{name}_p.png")
-    return folder / f"{name}.png", folder / f"{name}_p.png"
-
-
-def test_stage_jobs_writes_pise_layout(tmp_path):
-    src, src_p = _write_person(tmp_path, "src", (200, 0, 0))
-    donor, donor_p = _write_person(tmp_path, "donor", (0, 0, 200))
-    jobs = [CopyJob(src, src_p, k, donor, donor_p, tmp_path / "out" / f"c{k}.png") for k in range(2)]
-    fixed = np.full((18, 2), -1)
-    fixed[0] = (32, 16)
-    frame = inputs.stage_jobs(jobs, tmp_path / "dataroot", lambda image: fixed)
-    root = tmp_path / "dataroot"
-    assert frame["name"].tolist() == ["j000000.png", "j000001.png"]
-    assert sorted(p.name for p in (root / "test").iterdir()) == ["d000000.png", "j000000.png", "j000001.png"]
-    staged = np.asarray(Image.open(root / "test" / "j000000.png"))
-    assert staged.shape == (256, 256, 3) and tuple(staged[128, 128]) == (200, 0, 0)
-    parsing = np.asarray(Image.open(root / "testSPL8" / "j000000.png"))
-    assert set(np.unique(parsing)) == {0, 3}  # upper clothes in PISE's issue20 order
-    pairs = pd.read_csv(root / "fasion-pairs-test.csv")
-    assert pairs.to_dict("records")[1] == {"from": "j000001.png", "to": "j000001.png", "donor": "d000000.png"}
-    annotations = inputs.read_annotations(root / "fasion-annotation-test.csv")
-    assert annotations["j000000.png"][0].tolist() == [130, 90]  # rint(32.5*4-.5=129.5), rint(16.5*5.5-.5=90.25)
-    jobs_csv = pd.read_csv(root / "jobs.csv")
-    assert jobs_csv[["copy", "height", "width"]].values.tolist() == [[0, 64, 32], [1, 64, 32]]
+    kp = np.full((18, 2), -1)
+    kp[0] = (32, 16)
+    canvas, one_hot, pose = inputs.person_tensors(image, parsing, kp)
+    assert canvas.shape == (3, 256, 256) and one_hot.shape == (8, 256, 256) and pose.shape == (18, 256, 256)
+    # ToTensor + Normalize(0.5, 0.5): 200 -> 200/255*2-1, 0 -> -1; the 40-column padding is white (+1).
+    assert torch.allclose(canvas[:, 128, 128], torch.tensor([200 / 255 * 2 - 1, -1.0, -1.0]))
+    assert (canvas[:, :, :40] == 1.0).all() and (canvas[:, :, 216:] == 1.0).all()
+    assert (one_hot.sum(0) == 1).all()  # one-hot everywhere
+    assert (one_hot[0, :, :40] == 1).all()  # padding is background
+    assert one_hot[3, 100, 128] == 1  # upper clothes -> PISE label 3 (issue20 order)
+    # heatmaps at the scaled keypoint, shifted by the padding: (rint(32.5*4-.5), rint(16.5*5.5-.5)+40) = (130, 130)
+    assert pose[0, 130, 130] == pytest.approx(1.0) and not pose[1:].any()
+    assert torch.equal(pose, torch.from_numpy(inputs.pose_heatmaps(inputs.scale_keypoints(kp, (64, 32)))).permute(2, 0, 1))
+    assert inputs.person_tensors(image, parsing, None)[2] is None
+    assert inputs.clothes_labels("issue20") == (3, 4) and inputs.clothes_labels("issue2") == (2, 3)

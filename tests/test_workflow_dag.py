@@ -53,8 +53,16 @@ def test_paper_profile_plans_real_data_weights_pise_and_gpu_training(workdir):
     result = snakemake(workdir, "-n", "-p", "--config", "profile=paper")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for rule in ("fetch_data", "verify_data", "prepare_manifest", "fetch_weights", "synthesize_pise"):
+    for rule in ("fetch_data", "verify_data", "prepare_manifest", "fetch_weights", "parse", "synthesize_pise"):
         assert re.search(rf"^rule {rule}:", out, re.M), rule
+    # Parsing feeds synthesis; PISE runs in process on the GPU, no container inside the job.
+    assert ("spcreid parse --manifest data/paper/manifests/prcc.csv --out data/paper/parsing/prcc --weights "
+            "data/paper/weights/schp-lip.pth --network schp --device cuda --batch 16") in out
+    assert "spcreid synthesize --manifest data/paper/parsing/prcc/manifest.csv --backend pise" in out
+    assert "apptainer" not in out and "--allow-count-mismatch" not in out
+    for rule in ("parse", "synthesize_pise"):
+        blocks = [b for b in out.split("\n\n") if f"rule {rule}:" in b]
+        assert len(blocks) == 2 and all("gpu=1" in b for b in blocks), rule
     assert "make_toy_data" not in out
     assert "spcreid fetch-data --dataset prcc --dest data/paper/raw" in out
     assert len(planned_train_jobs(result)) == 14
@@ -64,6 +72,31 @@ def test_paper_profile_plans_real_data_weights_pise_and_gpu_training(workdir):
     assert "--profile paper" in out
     assert "--pretrained" not in out  # the weights reach training through params.yaml, not the command line
     assert "data/paper/weights/resnet50-imagenet.pth" in out
+
+
+def test_paper_profile_switches_for_own_maps_and_relaxed_counts(workdir):
+    def edit(params):
+        paper = params["profiles"]["paper"]
+        paper["verify"] = {"strict_counts": False}
+        paper["parsing"] = {"source": "maps", "root": "external/my maps", "labels": "lip"}
+
+    edit_params(workdir, edit)
+    result = snakemake(workdir, "-n", "-p", "--config", "profile=paper")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "spcreid verify-data --dataset prcc --root data/paper/raw --workers 1 --allow-count-mismatch" in out
+    assert ("spcreid parse --manifest data/paper/manifests/prcc.csv --out data/paper/parsing/prcc --maps "
+            "'external/my maps' --data-root data/paper/raw --maps-labels lip") in out
+    assert "schp-lip" not in out  # no parser weights to fetch
+    parse_blocks = [b for b in out.split("\n\n") if "rule parse:" in b]
+    assert parse_blocks and all("gpu=0" in b for b in parse_blocks)
+
+
+def test_maps_source_needs_a_root(workdir):
+    edit_params(workdir, lambda p: p["profiles"]["paper"].update(parsing={"source": "maps"}))
+    result = snakemake(workdir, "-n", "--config", "profile=paper")
+    assert result.returncode != 0
+    assert "root" in result.stdout + result.stderr
 
 
 def test_embedded_training_asks_for_no_gpu(workdir):
@@ -90,8 +123,8 @@ def _interrupted_run(workdir, experiment, *, finished_training=False):
 
 
 def _train_commands(workdir, *extra):
-    result = snakemake(workdir, "-n", "-p", *extra, "work/embedded/runs/prcc/full/seed1/metrics.json",
-                       "work/embedded/runs/prcc/baseline/seed1/metrics.json")
+    result = snakemake(workdir, "-n", "-p", *extra, "work/embedded/runs/prcc/full/seed1/model.pt",
+                       "work/embedded/runs/prcc/baseline/seed1/model.pt")
     assert result.returncode == 0, result.stderr
     return {m[2]: m[0] for m in TRAIN_CMD.finditer(result.stdout)}
 
@@ -103,11 +136,25 @@ def test_interrupted_run_resumes_and_finished_run_is_not_redone(workdir):
     assert "--resume" not in commands["baseline"]
 
 
-def test_run_interrupted_after_training_is_finalised_not_retrained(workdir):
-    # Stopped while evaluating: model.pt exists, metrics.json does not. Before, model.pt alone meant
+def test_run_stopped_after_training_is_finalised_not_retrained(workdir):
+    # model.pt written, but the job marked incomplete (Snakemake killed as the trainer finished, or a
+    # leftover trainer finished it): the rerun decides with `resumable`. Before, model.pt alone meant
     # "finished, start afresh" and the whole training was redone.
-    _interrupted_run(workdir, "full", finished_training=True)
-    assert "--resume" in _train_commands(workdir)["full"]
+    import os
+
+    from spcreid.workflow.experiments import Run, resumable, run_config
+
+    run = _interrupted_run(workdir, "full", finished_training=True)
+    config = run_config(load_params(workdir / "params.yaml"), Run("prcc", "full", 1))
+    manifest = workdir / "manifest.csv"
+    manifest.write_text("path\n")
+    os.utime(manifest, (0, 0))
+    assert resumable(run, config, [str(manifest)])
+    assert not resumable(run, {**config, "seed": 2}, [str(manifest)])  # another configuration
+    os.utime(manifest)  # data newer than the checkpoint
+    assert not resumable(run, config, [str(manifest)])
+    (run / "config.json").unlink()
+    assert not resumable(run, config, [])
 
 
 def test_changed_configuration_or_forced_rerun_starts_afresh(workdir):
@@ -136,13 +183,13 @@ def test_every_rule_runs_in_a_digest_pinned_container(workdir, tmp_path_factory)
         images = re.findall(r"Singularity image (\S+) will be pulled", result.stdout + result.stderr)
         assert images, result.stdout
         assert all(re.fullmatch(r"docker://[^@\s]+@sha256:[0-9a-f]{64}", image) for image in images)
-    # Statically, too: every rule block names one of the two images defined once in common.smk.
+    # Statically, too: every rule block names the image defined once in common.smk.
     for smk in (REPO / "workflow/rules").glob("*.smk"):
         text = smk.read_text()
         blocks = re.split(r"^rule ", text, flags=re.M)[1:]
         for block in blocks:
             name = block.split(":")[0]
-            assert re.search(r"container:\s*\n\s*(MAIN_IMAGE|PISE_IMAGE)\b", block), f"{smk.name}: rule {name}"
+            assert re.search(r"container:\s*\n\s*MAIN_IMAGE\b", block), f"{smk.name}: rule {name}"
 
 
 def test_unpinned_image_override_is_refused(workdir):

@@ -65,7 +65,8 @@ def test_embedded_dag_builds_the_tables_and_resumes_nothing_twice(tmp_path):
     # no final files, and nothing downstream exists yet. Only that run is trained again, from its checkpoint.
     run = root / "work/embedded/runs/prcc/baseline/seed1"
     assert (run / "checkpoint.pt").is_file()
-    for path in (run / "model.pt", run / "metrics.json", root / "results/embedded/metrics/prcc/baseline/seed1.json"):
+    assert not (run / "metrics.json").exists()  # each model is evaluated once, by the evaluate rule
+    for path in (run / "model.pt", root / "results/embedded/metrics/prcc/baseline/seed1.json"):
         path.unlink()
     shutil.rmtree(root / "results/embedded/tables")
     shutil.rmtree(root / "results/embedded/plots")

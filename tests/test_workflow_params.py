@@ -62,6 +62,10 @@ def test_schema_accepts_the_committed_params_for_both_profiles():
         (("profiles", "embedded", "train", "device"), "tpu", "profiles.embedded.train.device"),
         (("experiments", "ca", "augmnet"), True, "experiments.ca"),
         (("profiles", "embedded", "datasets", "prcc", "source"), "market", "profiles.embedded.datasets.prcc.source"),
+        (("profiles", "paper", "verify", "strict_counts"), "no", "profiles.paper.verify.strict_counts"),
+        (("profiles", "paper", "parsing", "source"), "lip", "profiles.paper.parsing.source"),
+        (("profiles", "paper", "parsing", "device"), "gpu", "profiles.paper.parsing.device"),
+        (("profiles", "paper", "synthesis", "network"), "pise-v2", "profiles.paper.synthesis.network"),
     ],
 )
 def test_schema_errors_name_the_field(path, value, field):
@@ -72,6 +76,15 @@ def test_schema_errors_name_the_field(path, value, field):
     target[path[-1]] = value
     with pytest.raises(SpcreidError, match=r"field '" + field.replace(".", r"\.")):
         check_params(params)
+
+
+def test_own_maps_need_their_root():
+    params = load_params(REPO / "params.yaml")
+    params["profiles"]["paper"]["parsing"] = {"source": "maps", "labels": "lip"}
+    with pytest.raises(SpcreidError, match="profiles.paper.parsing.*'root' is a required property"):
+        check_params(params)
+    params["profiles"]["paper"]["parsing"]["root"] = "data/maps"
+    check_params(params)
 
 
 def test_toy_datasets_need_the_toy_block():

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "spcreid.data.toy_commands",
     "spcreid.evaluation.commands",
     "spcreid.clustering.commands",
+    "spcreid.parsing.commands",
     "spcreid.synthesis.commands",
     "spcreid.engine.commands",
     "spcreid.workflow.commands",

@@ -22,7 +22,6 @@ WORKFLOW_OPTIONS = {
     "params": "params file (default params.yaml)",
     "gallery_mode": "evaluation gallery mode (multi | single | single-cmc); default: the protocol's own",
     "main_image": "override the main container image (docker://...@sha256:... or a local .sif)",
-    "pise_image": "override the PISE container image (docker://...@sha256:... or a local .sif)",
     "fetch_prcc": "extra `spcreid fetch-data` arguments for PRCC, e.g. '--archive downloads/prcc.zip'",
     "fetch_vcclothes": "extra `spcreid fetch-data` arguments for VC-Clothes (it is distributed on request)",
     "fetch_ltcc": "extra `spcreid fetch-data` arguments for LTCC (it is distributed on request)",
@@ -47,6 +46,12 @@ RUNS = runs(PARAMS)
 DATASETS = PROFILE["datasets"]
 TABLES = sorted(PARAMS["tables"])
 SYNTH_BACKEND = PROFILE["synthesis"]["backend"]
+# Defaults of the optional profile sections (workflow/schemas/params.schema.json documents each field).
+VERIFY = {"strict_counts": True, **PROFILE.get("verify", {})}
+PARSING = {"source": "schp", "network": "schp", "device": PROFILE["train"]["device"], "batch": 16,
+           "labels": "spcreid", **PROFILE.get("parsing", {})}
+SYNTHESIS = {"network": "pise", "device": PROFILE["train"]["device"], "batch": 8, "keypoint_min_size": 800,
+             **PROFILE["synthesis"]}
 # One synthesis cache serves every experiment, so it holds as many copies as the most demanding one uses.
 SYNTH_COPIES = max(int(method_config(PARAMS, run.experiment)["S"]) for run in RUNS)
 SYNTH_SEED = 0
@@ -58,14 +63,11 @@ if GALLERY_MODE not in (None, "multi", "single", "single-cmc"):
 
 # ---- Containers: defined once, every rule names one -----------------------------------------------------------
 
-# The digests are those of the images built from containers/Dockerfile and containers/pise/ and pushed to
+# The digest is that of the image built from containers/Dockerfile (which also holds PISE's and SCHP's pinned
+# sources, run in process by `spcreid synthesize` and `spcreid parse`) and pushed to
 # the registry (docs/WORKFLOW.md, "Containers"); a digest, unlike a tag, cannot move under a finished run.
 MAIN_IMAGE_DEFAULT = (
     "docker://ghcr.io/spcreid/spcreid:0.1.0"
-    "@sha256:0000000000000000000000000000000000000000000000000000000000000000"
-)
-PISE_IMAGE_DEFAULT = (
-    "docker://ghcr.io/spcreid/spcreid-pise:0.1.0"
     "@sha256:0000000000000000000000000000000000000000000000000000000000000000"
 )
 PINNED_IMAGE = re.compile(r"^(docker://[^\s@]+@sha256:[0-9a-f]{64}|[^\s]+\.sif)$")
@@ -82,7 +84,6 @@ def pinned_image(option, default):
 
 
 MAIN_IMAGE = pinned_image("main_image", MAIN_IMAGE_DEFAULT)
-PISE_IMAGE = pinned_image("pise_image", PISE_IMAGE_DEFAULT)
 
 # The all-zero digests above stand for images not yet published. Planning (-n) works with them; running in
 # containers does not, so say what to do instead of letting the registry answer "manifest unknown".
@@ -102,12 +103,11 @@ def _dry_run():
 
 
 if _uses_apptainer() and not _dry_run():
-    _needed = [("main_image", MAIN_IMAGE)] + ([("pise_image", PISE_IMAGE)] if SYNTH_BACKEND == "pise" else [])
-    for _option, _image in _needed:
+    for _option, _image in [("main_image", MAIN_IMAGE)]:
         if _image.endswith(UNPUBLISHED_DIGEST):
             raise WorkflowError(
                 f"{_image} is a placeholder: build the image once (`apptainer build spcreid.sif "
-                "containers/Apptainer.def`, or containers/pise/Apptainer.def for PISE) and pass "
+                "containers/Apptainer.def`) and pass "
                 f"--config {_option}=$PWD/spcreid.sif, or push it and pass its docker://...@sha256 digest"
             )
 
@@ -157,8 +157,10 @@ def bench_path(name):
 
 # Where `spcreid fetch-data --dest ROOT` puts each dataset (its distributed top folder).
 RAW_FOLDER = {"prcc": "prcc", "vcclothes": "VC-Clothes", "ltcc": "LTCC_ReID"}
-# pise-texture is fetched into its own folder (data/weights/pise-texture/latest_net_G.pth), see weights.smk.
-WEIGHT_NAMES = ("resnet50-imagenet", "keypointrcnn-coco", "vgg19-imagenet")
+# Human parsing of a real dataset's train split, by the parse rule; the manifest synthesis reads.
+PARSED_MANIFEST = f"{DATA}/parsing/{{key}}/manifest.csv"
+# pise-texture is fetched into its own folder (DATA/weights/pise-texture/latest_net_G.pth), see weights.smk.
+WEIGHT_NAMES = ("resnet50-imagenet", "keypointrcnn-coco", "vgg19-imagenet", "schp-lip")
 
 
 def one_of(names):
@@ -271,3 +273,28 @@ def raw_dataset_input(wildcards):
 
 def toy_option(name):
     return lambda wildcards: PROFILE["toy"][name]
+
+
+def parse_weights_input(wildcards):
+    return ancient(f"{DATA}/weights/schp-lip.pth") if PARSING["source"] == "schp" else []
+
+
+def parse_args(wildcards, input):
+    """`spcreid parse` arguments after --manifest/--out: run SCHP, or take the user's maps."""
+    if PARSING["source"] == "maps":
+        return ["--maps", PARSING["root"], "--data-root", DATASETS[wildcards.key]["root"],
+                "--maps-labels", PARSING["labels"]]
+    return ["--weights", input.weights, "--network", PARSING["network"],
+            "--device", PARSING["device"], "--batch", str(PARSING["batch"])]
+
+
+def synthesis_manifest(wildcards):
+    """Toy manifests carry the generator's parsing maps; real datasets' come from the parse rule."""
+    if DATASETS[wildcards.key]["source"] == "toy":
+        return MANIFEST.format(key=wildcards.key)
+    return PARSED_MANIFEST.format(key=wildcards.key)
+
+
+def pise_args(wildcards):
+    return ["--pise-network", SYNTHESIS["network"], "--device", SYNTHESIS["device"],
+            "--pise-batch", str(SYNTHESIS["batch"]), "--keypoint-min-size", str(SYNTHESIS["keypoint_min_size"])]

@@ -1,5 +1,6 @@
 # Datasets -> manifests. Embedded profile: the procedural toy generator. Paper profile: fetch (or `dvc pull`)
-# the distributed archives under the dataset's root, verify them, and scan them into a manifest.
+# the distributed archives under the dataset's root, verify them, scan them into a manifest, and parse every
+# train image (human parsing) into the manifest synthesis reads.
 
 
 rule make_toy_data:
@@ -71,6 +72,9 @@ rule verify_data:
     params:
         source=lambda wildcards: DATASETS[wildcards.key]["source"],
         root=lambda wildcards: DATASETS[wildcards.key]["root"],
+        # params.yaml verify.strict_counts: false accepts a copy whose image counts differ from the published
+        # ones; the verification JSON then records count_mismatch_allowed and the differences.
+        counts=[] if VERIFY["strict_counts"] else ["--allow-count-mismatch"],
     threads: 4
     log:
         log_path("verify_data/{key}"),
@@ -80,7 +84,7 @@ rule verify_data:
         MAIN_IMAGE
     shell:
         "spcreid verify-data --dataset {params.source:q} --root {params.root:q} --workers {threads}"
-        " --json {output:q} > {log:q} 2>&1"
+        " {params.counts:q} --json {output:q} > {log:q} 2>&1"
 
 
 rule prepare_manifest:
@@ -102,3 +106,30 @@ rule prepare_manifest:
         MAIN_IMAGE
     shell:
         "spcreid prepare-data --dataset {params.source:q} --root {params.root:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule parse:
+    # Human parsing: an 8-class map for every train image (SCHP, docs/PARSING.md), or the user's own maps
+    # (params.yaml parsing.source: maps). Its manifest, the train rows with their maps, is what synthesis reads.
+    input:
+        manifest=MANIFEST,
+        weights=parse_weights_input,
+    output:
+        PARSED_MANIFEST,
+    wildcard_constraints:
+        key=one_of(REAL_KEYS),
+    params:
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+        source=parse_args,
+    threads: 4
+    resources:
+        gpu=1 if PARSING["source"] == "schp" and str(PARSING["device"]).startswith("cuda") else 0,
+        mem_mb=8000,
+    log:
+        log_path("parse/{key}"),
+    benchmark:
+        bench_path("parse/{key}")
+    container:
+        MAIN_IMAGE
+    shell:
+        "spcreid parse --manifest {input.manifest:q} --out {params.out:q} {params.source:q} > {log:q} 2>&1"

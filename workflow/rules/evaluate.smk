@@ -1,5 +1,9 @@
-# Evaluation of every trained model under its dataset's protocol; the per-run JSON files are small and
-# committed (results/<profile>/metrics), so tables can be rebuilt without the models.
+# Evaluation of every trained model under its dataset's protocol, once: features are extracted once and
+# scored in every gallery mode of the protocol (PRCC: multi, single, single-cmc). The per-run JSON files and
+# their per-query arrays (.per_query.npz, for paired tests) are small and committed
+# (results/<profile>/metrics), so tables can be rebuilt without the models.
+
+PER_QUERY = METRICS.removesuffix(".json") + ".per_query.npz"
 
 
 rule evaluate:
@@ -7,7 +11,8 @@ rule evaluate:
         model=f"{RUN_DIR}/model.pt",
         manifest=MANIFEST,
     output:
-        METRICS,
+        metrics=METRICS,
+        per_query=PER_QUERY,
     wildcard_constraints:
         seed=r"\d+",
     params:
@@ -26,4 +31,5 @@ rule evaluate:
         MAIN_IMAGE
     shell:
         "spcreid evaluate --run {params.run_dir:q} --manifest {input.manifest:q} --protocol {params.protocol:q}"
-        " {params.gallery_mode:q} --threads {threads} --out {output:q} > {log:q} 2>&1"
+        " {params.gallery_mode:q} --threads {threads} --out {output.metrics:q} --per-query {output.per_query:q}"
+        " > {log:q} 2>&1"

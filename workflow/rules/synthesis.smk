@@ -4,7 +4,7 @@
 
 rule synthesize_parsing_swap:
     input:
-        MANIFEST,
+        synthesis_manifest,
     output:
         f"{DATA}/synth/{{key}}/parsing-swap/index.csv",
     params:
@@ -23,25 +23,23 @@ rule synthesize_parsing_swap:
 
 
 rule synthesize_pise:
-    # PISE (Python 3.6 / PyTorch 1.2) cannot share spcreid's environment: it lives in its own image, built from
-    # containers/pise/ and pinned as PISE_IMAGE. This job runs spcreid in the main image; `spcreid synthesize`
-    # stages PISE's inputs there, starts PISE_IMAGE itself (`apptainer exec --nv`, see
-    # spcreid.synthesis.pise.runner) and collects the copies into the cache.
+    # PISE's texture-transfer generator runs in process in the main image (spcreid.synthesis.pise.adapter,
+    # PISE's source at its pinned commit is part of the image), on the GPU, with keypoints from keypoint R-CNN.
     input:
-        manifest=MANIFEST,
+        manifest=synthesis_manifest,
         checkpoint=ancient(f"{DATA}/weights/pise-texture/latest_net_G.pth"),
         keypoints=ancient(f"{DATA}/weights/keypointrcnn-coco.pth"),
-        vgg=ancient(f"{DATA}/weights/vgg19-imagenet.pth"),
     output:
         f"{DATA}/synth/{{key}}/pise/index.csv",
     params:
         copies=SYNTH_COPIES,
         seed=SYNTH_SEED,
         out=lambda wildcards, output: os.path.dirname(output[0]),
-        checkpoint_dir=lambda wildcards, input: os.path.dirname(input.checkpoint),
-        pise_image=PISE_IMAGE,
+        pise=pise_args,
+    threads: 4
     resources:
-        gpu=1,
+        gpu=1 if str(SYNTHESIS["device"]).startswith("cuda") else 0,
+        mem_mb=16000,
     log:
         log_path("synthesize/{key}-pise"),
     benchmark:
@@ -50,5 +48,5 @@ rule synthesize_pise:
         MAIN_IMAGE
     shell:
         "spcreid synthesize --manifest {input.manifest:q} --backend pise --copies {params.copies:q}"
-        " --seed {params.seed:q} --pise-image {params.pise_image:q} --pise-checkpoint {params.checkpoint_dir:q}"
-        " --vgg-weights {input.vgg:q} --keypoint-weights {input.keypoints:q} --out {params.out:q} > {log:q} 2>&1"
+        " --seed {params.seed:q} --pise-checkpoint {input.checkpoint:q} --keypoint-weights {input.keypoints:q}"
+        " {params.pise:q} --out {params.out:q} > {log:q} 2>&1"

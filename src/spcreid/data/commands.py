@@ -28,6 +28,9 @@ def register(subparsers) -> None:
     p.add_argument("--root", required=True)
     p.add_argument("--parsing-root", default=None, help="also check these parsing maps (toy default: ROOT/parsing)")
     p.add_argument("--no-counts", action="store_true", help="skip comparing with the published counts")
+    p.add_argument("--allow-count-mismatch", action="store_true",
+                   help="report differing counts as warnings, recorded in --json, instead of failing "
+                   "(params.yaml verify.strict_counts: false)")
     p.add_argument("--no-decode", action="store_true", help="skip decoding every image (fast layout/name check)")
     p.add_argument("--workers", type=int, default=4, help="threads decoding images (default 4)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON")
@@ -50,7 +53,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("fetch-weights", help="download and verify a pretrained weight file")
     # Names are checked by spcreid.data.weights (importing it here would slow down `spcreid --help`).
-    p.add_argument("--name", required=True, help="resnet50-imagenet, keypointrcnn-coco, vgg19-imagenet, pise-texture or pise-pose")
+    p.add_argument("--name", required=True, help="resnet50-imagenet, keypointrcnn-coco, vgg19-imagenet, schp-lip, pise-texture or pise-pose")
     p.add_argument(
         "--dest", required=True, help="weight file to write (a folder, or a path ending in /, gets NAME.pth)"
     )
@@ -59,6 +62,18 @@ def register(subparsers) -> None:
     source.add_argument("--file", default=None, help="a copy already on disk")
     p.add_argument("--sha256", default=None, help="expected sha256 of the weight file")
     p.set_defaults(func=fetch_weights)
+
+    p = subparsers.add_parser(
+        "make-stand-in-weights",
+        help="write random weights in a real weight file's format (tests, rehearsal profile)",
+        description="Stand-ins for schp-lip, pise-texture and keypointrcnn-coco, seeded, in the real files' layouts. "
+        "Load them with --network stand-in (parse), --pise-network stand-in (synthesize); keypointrcnn-coco is "
+        "torchvision's real network with random weights.",
+    )
+    p.add_argument("--name", required=True, help="schp-lip, pise-texture or keypointrcnn-coco")
+    p.add_argument("--dest", required=True, help="file to write")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    p.set_defaults(func=make_stand_in_weights)
 
 
 def prepare_data(args: argparse.Namespace) -> int:
@@ -86,6 +101,7 @@ def verify_data(args: argparse.Namespace) -> int:
         check_images=not args.no_decode,
         workers=args.workers,
         allow_identity_overlap=args.allow_identity_overlap,
+        allow_count_mismatch=args.allow_count_mismatch,
     )
     expected = report.expected_counts or {}
     for group, figures in report.counts.items():
@@ -122,4 +138,12 @@ def fetch_weights(args: argparse.Namespace) -> int:
     from spcreid.data.weights import fetch_weights as fetch
 
     fetch(args.name, args.dest, url=args.url, file=args.file, sha256=args.sha256)
+    return 0
+
+
+def make_stand_in_weights(args: argparse.Namespace) -> int:
+    from spcreid.data.standin_weights import make_stand_in
+
+    path, sha = make_stand_in(args.name, args.dest, seed=args.seed)
+    print(f"stand-in {args.name} -> {path} (sha256 {sha})")
     return 0

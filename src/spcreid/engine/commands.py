@@ -1,4 +1,5 @@
-"""``spcreid train``, ``spcreid evaluate``, ``spcreid pretrain-backbone`` and ``spcreid bench train-throughput``.
+"""``spcreid train``, ``spcreid evaluate``, ``spcreid pretrain-backbone``, ``spcreid bench train-throughput``
+and ``spcreid bench input-pipeline``.
 
 torch and the engine are imported inside the command functions so that ``spcreid --help`` stays fast.
 """
@@ -34,6 +35,12 @@ def register(subparsers) -> None:
     train.add_argument("--epochs", type=int, help="override train.epochs (quick runs)")
     train.add_argument("--iters", type=int, help="override train.iters_per_epoch (quick runs)")
     train.add_argument("--device", help="override train.device: cpu, cuda, cuda:N or auto")
+    train.add_argument(
+        "--skip-evaluation",
+        action="store_true",
+        help="stop after OUT/model.pt (no metrics.json): the workflow evaluates each model once with "
+        "`spcreid evaluate`",
+    )
     _add_threads_argument(train)
     train.set_defaults(func=run_train)
 
@@ -44,10 +51,22 @@ def register(subparsers) -> None:
     evaluate.add_argument("--run", required=True, help="run folder holding model.pt")
     evaluate.add_argument("--manifest", required=True)
     evaluate.add_argument("--protocol", required=True, choices=PROTOCOLS)
-    evaluate.add_argument("--gallery-mode", choices=GALLERY_MODES, help="default: the protocol's own")
+    evaluate.add_argument(
+        "--gallery-mode",
+        choices=GALLERY_MODES,
+        help="headline mode (the flat keys tables read); every mode of the protocol is scored anyway. "
+        "Default: the protocol's (multi)",
+    )
     evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument(
+        "--workers", type=int, help="decoding processes (default: up to 8 on CUDA, 0 = in-process on CPU)"
+    )
     _add_threads_argument(evaluate)
     evaluate.add_argument("--out", required=True, help="metrics JSON to write")
+    evaluate.add_argument(
+        "--per-query",
+        help="per-query first-positive ranks and APs (.npz) for paired tests; default: OUT with .per_query.npz",
+    )
     evaluate.set_defaults(func=run_evaluate)
 
     _register_pretrain(subparsers)
@@ -96,6 +115,40 @@ def register_bench(bench_subparsers) -> None:
     _add_threads_argument(bench)
     bench.set_defaults(func=run_bench)
 
+    pipeline = bench_subparsers.add_parser(
+        "input-pipeline",
+        help="images/s of the training data path alone, of the model step alone and of both; prints JSON",
+        description="Writes --sources x (1 + --copies) generated JPEGs to a temporary folder, decodes them once "
+        "into the training store, then times batches of --groups x (1 + --copies) images (gather, shared "
+        "crop/flip, normalise on the device) with and without the model's forward + backward + Adam step.",
+    )
+    pipeline.add_argument("--arch", default="resnet50")
+    pipeline.add_argument("--height", type=int, default=256)
+    pipeline.add_argument("--width", type=int, default=128)
+    pipeline.add_argument("--groups", type=int, default=32, help="source images per batch (paper: P*K = 32)")
+    pipeline.add_argument("--copies", type=int, default=4, help="synthetic copies per source (paper: S = 4)")
+    pipeline.add_argument("--sources", type=int, default=128, help="distinct source images in the store")
+    pipeline.add_argument("--data-steps", type=int, default=20, help="timed data-only batches")
+    pipeline.add_argument("--model-steps", type=int, default=2, help="timed model steps (0: data path only)")
+    pipeline.add_argument("--device", default="auto")
+    pipeline.add_argument("--store", default="auto", help="image store location: auto, cpu, pinned, device")
+    pipeline.add_argument("--workers", type=int, default=0, help="decoding processes for the store")
+    _add_threads_argument(pipeline)
+    pipeline.set_defaults(func=run_bench_pipeline)
+
+
+def run_bench_pipeline(args: argparse.Namespace) -> int:
+    from spcreid.engine.bench import measure_input_pipeline
+
+    _set_threads(args)
+    result = measure_input_pipeline(
+        args.arch, args.height, args.width, args.groups, args.copies, args.sources,
+        data_steps=args.data_steps, model_steps=args.model_steps, device=args.device, store=args.store,
+        workers=args.workers,
+    )  # fmt: skip
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
 
 def _add_threads_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -128,7 +181,15 @@ def run_train(args: argparse.Namespace) -> int:
             if value < 1:
                 raise SpcreidError(f"--{option} must be >= 1, got {value}; pass a positive number or leave it out")
             config["train"][key] = value
-    metrics = train_run(config, args.manifest, args.out, args.synthesis, resume=args.resume, device=args.device)
+    metrics = train_run(
+        config,
+        args.manifest,
+        args.out,
+        args.synthesis,
+        resume=args.resume,
+        device=args.device,
+        evaluate=not args.skip_evaluation,
+    )
     print(json.dumps({"run": str(Path(args.out)), "metrics": metrics}, sort_keys=True))
     return 0
 
@@ -136,12 +197,14 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from spcreid.data.manifest import read_manifest
     from spcreid.engine.checkpoint import load_model_file
-    from spcreid.engine.trainer import evaluate_model, resolve_device
+    from spcreid.engine.trainer import evaluate_model, resolve_device, write_evaluation
     from spcreid.evaluation.metrics_file import run_identity
-    from spcreid.io import write_json
     from spcreid.models.backbone import build_model
 
     _set_threads(args)
+    per_query_out = args.per_query or str(Path(args.out).with_suffix(".per_query.npz"))
+    if not per_query_out.endswith(".npz"):
+        raise SpcreidError(f"--per-query {per_query_out}: the per-query results file must end in .npz")
     saved = load_model_file(Path(args.run) / "model.pt")
     meta = saved["meta"]
     model = build_model(meta["arch"], None, meta["pooling"], last_stride=1)
@@ -149,14 +212,25 @@ def run_evaluate(args: argparse.Namespace) -> int:
     frame = read_manifest(args.manifest)
     rows = frame[frame["role"].isin(["query", "gallery"])].reset_index(drop=True)
     device = resolve_device(args.device)
-    metrics = evaluate_model(
-        model, rows, args.protocol, int(meta["height"]), int(meta["width"]), device, args.gallery_mode
+    workers = _evaluation_workers(args.workers, device)
+    metrics, per_query = evaluate_model(
+        model, rows, args.protocol, int(meta["height"]), int(meta["width"]), device, args.gallery_mode, workers
     )
     # The run's identity travels with its numbers, so tables can refuse files of another profile.
     metrics = {**run_identity(_saved_run_config(Path(args.run))), **metrics}
-    write_json(args.out, metrics)
-    print(json.dumps(metrics, sort_keys=True))
+    write_evaluation(metrics, per_query, args.out, per_query_out)
+    print(json.dumps({key: metrics[key] for key in metrics if key != "settings"}, sort_keys=True))
     return 0
+
+
+def _evaluation_workers(workers: int | None, device) -> int:
+    import os
+
+    if workers is None:
+        return min(8, len(os.sched_getaffinity(0))) if device.type == "cuda" else 0
+    if workers < 0:
+        raise SpcreidError(f"--workers must be >= 0, got {workers}")
+    return workers
 
 
 def _saved_run_config(run_dir: Path) -> dict:

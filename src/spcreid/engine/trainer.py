@@ -195,12 +195,18 @@ class Trainer:
         self.optimizer = torch.optim.Adam(
             trainable, lr=float(self.method["lr"]), weight_decay=float(self.method["weight_decay"])
         )
+        # Decoded once, on first use, into a uint8 store on (or pinned for) the training device;
+        # ``plain`` keeps the uncropped sources that pseudo-labelling extracts features from.
         self.images = TrainImages(
             data.paths,
             data.copies if self.method["augment"] else None,
             height=int(self.train_cfg["height"]),
             width=int(self.train_cfg["width"]),
             workers=int(self.train_cfg.get("workers", 0)),
+            device=device,
+            store=str(self.train_cfg.get("image_store", "auto")),
+            plain=True,
+            progress=True,
         )
         self.memories: list[ClusterMemory] = []
         self.start_epoch = 0
@@ -322,13 +328,11 @@ class Trainer:
     def pseudo_label(self, epoch: int) -> tuple[np.ndarray, torch.Tensor]:
         """Eq. 1-2: features of the real train images and their DBSCAN pseudo labels (0..C-1, -1)."""
         from spcreid.clustering import pseudo_labels
-        from spcreid.engine.features import extract_features
+        from spcreid.engine.features import extract_tensor_features
 
-        features = extract_features(
+        features = extract_tensor_features(
             self.model,
-            self.data.paths,
-            int(self.train_cfg["height"]),
-            int(self.train_cfg["width"]),
+            self.images.plain_images,
             batch_size=FEATURE_BATCH_SIZE,
             device=self.device,
             desc=f"epoch {epoch + 1} features",
@@ -355,9 +359,9 @@ class Trainer:
 
     def train_step(self, indices: list[int], labels: torch.Tensor, epoch: int, iteration: int):
         """One iteration: forward all (1 + S) * P * K images, Adam step, then the memory update."""
-        images = self.images.batch(indices, self.generator)  # source-major: [src0, copies of 0, src1, ...]
+        # Built on self.device from the decoded store: source-major [src0, copies of 0, src1, ...].
+        images = self.images.batch(indices, self.generator)
         views = self.images.group_size
-        images = images.to(self.device, non_blocking=True)
         if self.on_cuda:
             images = images.contiguous(memory_format=torch.channels_last)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.on_cuda else contextlib.nullcontext()
@@ -408,7 +412,7 @@ class Trainer:
 
 def _config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Fields that differ between two run configs, ignoring those that may change on resume."""
-    may_change = {("train", "epochs"), ("train", "device"), ("train", "workers")}
+    may_change = {("train", "epochs"), ("train", "device"), ("train", "workers"), ("train", "image_store")}
     differences = []
     for section in sorted(set(saved) | set(current)):
         a, b = saved.get(section), current.get(section)
@@ -429,17 +433,38 @@ def evaluate_model(
     width: int,
     device: torch.device,
     gallery_mode: str | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Features of the query and gallery rows and the dataset protocol's metrics, ``{setting: metrics}``."""
+    workers: int = 0,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Features of the query and gallery rows, extracted once, scored in every gallery mode of the protocol.
+
+    Returns the metrics report (``{setting: headline metrics, ..., "settings": {setting: {mode: ...}}}``)
+    and the per-query arrays (see ``spcreid.evaluation.evaluate_report``).
+    """
     from spcreid.engine.features import extract_features
-    from spcreid.evaluation import evaluate_protocol
+    from spcreid.evaluation import evaluate_report
 
     if test_rows.empty:
         raise SpcreidError("the manifest has no query/gallery rows (role query or gallery); nothing to evaluate")
     features = extract_features(
-        model, test_rows["path"].tolist(), height, width, batch_size=FEATURE_BATCH_SIZE, device=device, desc="test"
-    )
-    return evaluate_protocol(protocol, features.numpy(), test_rows, gallery_mode=gallery_mode)
+        model, test_rows["path"].tolist(), height, width, batch_size=FEATURE_BATCH_SIZE, device=device,
+        workers=workers, desc="test",
+    )  # fmt: skip
+    return evaluate_report(protocol, features.numpy(), test_rows, gallery_mode=gallery_mode)
+
+
+def write_evaluation(
+    metrics: dict[str, Any], per_query: dict[str, np.ndarray], out: str | os.PathLike, per_query_out: str | os.PathLike
+) -> None:
+    """The per-query arrays (compressed .npz), then the metrics JSON naming them; both atomic, JSON last."""
+    from spcreid.io import atomic_path
+
+    per_query_out = Path(per_query_out)
+    if per_query_out.suffix != ".npz":
+        raise SpcreidError(f"per-query results file {per_query_out} must end in .npz")
+    with atomic_path(per_query_out) as tmp:
+        np.savez_compressed(tmp, **per_query)
+    relative = os.path.relpath(per_query_out, Path(out).parent)
+    write_json(out, {**metrics, "per_query": relative})
 
 
 def train_run(
@@ -449,14 +474,17 @@ def train_run(
     synthesis: str | os.PathLike | None = None,
     resume: bool = False,
     device: str | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Train one run and fill its folder: config.json, log.jsonl, checkpoint.pt, model.pt, metrics.json.
+    evaluate: bool = True,
+) -> dict[str, dict[str, Any]] | None:
+    """Train one run and fill its folder: config.json, log.jsonl, checkpoint.pt, model.pt, metrics.json
+    (+ per_query.npz).
 
     ``metrics.json`` is written last, so its presence marks a finished run. Without ``resume`` any
     earlier state in ``out_dir`` is discarded; with it, training continues from checkpoint.pt
     (or starts afresh when there is none); a checkpoint of the last epoch is only finalised (model.pt,
-    metrics.json), not trained further. The folder is locked for the whole call: a second trainer in
-    the same folder fails at once instead of racing this one.
+    metrics.json), not trained further. ``evaluate=False`` stops after ``model.pt`` (the workflow
+    evaluates every model once, in its own job) and returns None. The folder is locked for the whole
+    call: a second trainer in the same folder fails at once instead of racing this one.
     """
     config = resolve_config(config)
     out_dir = Path(out_dir)
@@ -473,22 +501,25 @@ def train_run(
         if resume and trainer.checkpoint_path.is_file():
             trainer.resume()  # refuses a checkpoint of another config before anything is touched
         # From here the folder describes a run in progress: drop the previous run's final outputs.
-        for stale in ("model.pt", "metrics.json"):
+        for stale in ("model.pt", "metrics.json", "per_query.npz"):
             (out_dir / stale).unlink(missing_ok=True)
         write_json(out_dir / "config.json", {**config, "inputs": inputs})
         trainer.fit()
         save_model(out_dir / "model.pt", trainer.model, trainer.model_meta())
-        metrics = evaluate_model(
+        if not evaluate:
+            return None
+        metrics, per_query = evaluate_model(
             trainer.model,
             data.test_rows,
             config["dataset_spec"]["protocol"],
             int(config["train"]["height"]),
             int(config["train"]["width"]),
             torch_device,
+            workers=int(config["train"].get("workers", 0)),
         )
         metrics = {**run_identity(config), **metrics}
-        write_json(out_dir / "metrics.json", metrics)
-    return metrics
+        write_evaluation(metrics, per_query, out_dir / "metrics.json", out_dir / "per_query.npz")
+    return {**metrics, "per_query": "per_query.npz"}
 
 
 def measure_train_throughput(

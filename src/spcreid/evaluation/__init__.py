@@ -5,8 +5,8 @@ See docs/EVALUATION.md for the definitions and the choices made where papers dif
 """
 
 from spcreid.evaluation.gallery import GALLERY_MODES, single_shot_gallery
-from spcreid.evaluation.metrics import distance, evaluate
-from spcreid.evaluation.protocols import PROTOCOLS, evaluate_protocol
+from spcreid.evaluation.metrics import distance, evaluate, score_modes
+from spcreid.evaluation.protocols import PROTOCOLS, evaluate_protocol, evaluate_report
 from spcreid.evaluation.settings import SETTINGS
 
 __all__ = [
@@ -16,5 +16,7 @@ __all__ = [
     "distance",
     "evaluate",
     "evaluate_protocol",
+    "evaluate_report",
+    "score_modes",
     "single_shot_gallery",
 ]

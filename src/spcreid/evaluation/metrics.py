@@ -19,7 +19,13 @@ import numpy as np
 from tqdm import tqdm
 
 from spcreid.errors import SpcreidError
-from spcreid.evaluation.gallery import SINGLE_SHOT_MODES, check_gallery_mode, check_trials, single_shot_gallery
+from spcreid.evaluation.gallery import (
+    GALLERY_MODES,
+    SINGLE_SHOT_MODES,
+    check_gallery_mode,
+    check_trials,
+    single_shot_gallery,
+)
 from spcreid.evaluation.settings import CLOTHES_SETTINGS, check_setting, match_masks
 
 DEFAULT_RANKS = (1, 5, 10, 20)
@@ -97,8 +103,42 @@ def evaluate(
     progress: bool = True,
 ) -> dict:
     """Score a distance matrix; fractions in [0, 1]. See the module docstrings of settings and gallery."""
+    results, _ = score_modes(
+        distmat, q_pids, g_pids, q_camids, g_camids, q_clothes, g_clothes,
+        setting=setting, modes=(gallery_mode,), trials=trials, seed=seed, ranks=ranks, progress=progress,
+    )  # fmt: skip
+    return results[gallery_mode]
+
+
+def score_modes(
+    distmat: Any,
+    q_pids: Any,
+    g_pids: Any,
+    q_camids: Any,
+    g_camids: Any,
+    q_clothes: Any = None,
+    g_clothes: Any = None,
+    setting: str = "general",
+    modes: Sequence[str] = ("multi",),
+    trials: int = 10,
+    seed: int = 0,
+    ranks: Sequence[int] = DEFAULT_RANKS,
+    progress: bool = True,
+) -> tuple[dict[str, dict], dict[str, dict[str, np.ndarray]]]:
+    """Score one distance matrix under several gallery modes, ranking the full gallery only once.
+
+    Returns ``({mode: metrics}, {mode: {"first_rank": ..., "ap": ...}})``. The per-query arrays
+    hold, for every query (in row order), the 1-based rank of its first positive (0: none) and its
+    AP: shape (n_query,) for ``multi``; (trials, n_query) for ``single``; for ``single-cmc`` the
+    ranks of the single-shot trials and the full-gallery AP it reports. ``single`` and
+    ``single-cmc`` share their trials (same seed, same draws).
+    """
     check_setting(setting)
-    check_gallery_mode(gallery_mode)
+    modes = list(dict.fromkeys(modes))
+    if not modes:
+        raise SpcreidError("no gallery mode given; choose from " + str(list(GALLERY_MODES)))
+    for mode in modes:
+        check_gallery_mode(mode)
     ranks = _check_ranks(ranks)
     distmat = _distance_matrix(distmat)
     n_query, n_gallery = distmat.shape
@@ -107,44 +147,57 @@ def evaluate(
     if setting in CLOTHES_SETTINGS and (query.clothes is None or gallery.clothes is None):
         raise SpcreidError(f"setting '{setting}' compares outfits: pass q_clothes and g_clothes (clothes ids)")
 
-    if gallery_mode == "multi":
-        first_rank, ap = query_scores(distmat, query, gallery, setting, progress)
-        result = summarise(first_rank, ap, ranks)
-    else:
+    first_rank, ap = query_scores(distmat, query, gallery, setting, progress)
+    full = summarise(first_rank, ap, ranks)
+    results: dict[str, dict] = {}
+    per_query: dict[str, dict[str, np.ndarray]] = {}
+    if "multi" in modes:
+        results["multi"] = dict(full, n_gallery=n_gallery)
+        per_query["multi"] = {"first_rank": first_rank, "ap": ap}
+    single_modes = [mode for mode in modes if mode in SINGLE_SHOT_MODES]
+    if single_modes:
         check_trials(trials)
-        result = _single_shot(distmat, query, gallery, setting, gallery_mode, int(trials), seed, ranks, progress)
-    result.update(setting=setting, gallery_mode=gallery_mode, n_gallery=n_gallery)
-    return result
+        trial_first, trial_ap, drawn = _single_shot_trials(distmat, query, gallery, setting, int(trials), seed, progress)
+        summary = _summarise_trials(trial_first, trial_ap, full, ranks, setting)
+        for mode in single_modes:
+            result = dict(summary, n_gallery=drawn, n_gallery_full=n_gallery)
+            if mode == "single-cmc":
+                result.update(mAP=full["mAP"], mAP_std=0.0)
+                per_query[mode] = {"first_rank": trial_first, "ap": ap}
+            else:
+                per_query[mode] = {"first_rank": trial_first, "ap": trial_ap}
+            results[mode] = result
+    for mode, result in results.items():
+        result.update(setting=setting, gallery_mode=mode)
+    return {mode: results[mode] for mode in modes}, {mode: per_query[mode] for mode in modes}
 
 
-def _single_shot(
-    distmat: np.ndarray,
-    query: Labels,
-    gallery: Labels,
-    setting: str,
-    gallery_mode: str,
-    trials: int,
-    seed: int,
-    ranks: tuple[int, ...],
-    progress: bool,
+def _single_shot_trials(
+    distmat: np.ndarray, query: Labels, gallery: Labels, setting: str, trials: int, seed: int, progress: bool
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per trial and query: first-positive rank and AP on a one-image-per-identity gallery, and its size."""
+    rng = np.random.default_rng(seed)
+    first_ranks, aps = [], []
+    drawn = 0
+    for _ in tqdm(range(trials), desc="single-shot trials", unit="trial", leave=False, disable=not progress):
+        picked = single_shot_gallery(gallery.pids, rng)
+        drawn = len(picked)  # one image per gallery identity: the same size in every trial
+        first_rank, ap = query_scores(distmat[:, picked], query, gallery.take(picked), setting, progress=False)
+        first_ranks.append(first_rank)
+        aps.append(ap)
+    return np.stack(first_ranks), np.stack(aps), drawn
+
+
+def _summarise_trials(
+    trial_first: np.ndarray, trial_ap: np.ndarray, full: dict, ranks: tuple[int, ...], setting: str
 ) -> dict:
     """Mean and std over trials of the metrics on one-image-per-identity galleries.
 
     A trial whose drawn gallery gives no query a positive has no defined score; it is left out and
     ``trials`` reports how many were averaged.
     """
-    full_first_rank, full_ap = query_scores(distmat, query, gallery, setting, progress)
-    full = summarise(full_first_rank, full_ap, ranks)
-
-    rng = np.random.default_rng(seed)
-    per_trial = []
-    skipped_in_trials = 0
-    for _ in tqdm(range(trials), desc="single-shot trials", unit="trial", leave=False, disable=not progress):
-        picked = single_shot_gallery(gallery.pids, rng)
-        first_rank, ap = query_scores(distmat[:, picked], query, gallery.take(picked), setting, progress=False)
-        if (first_rank > 0).any():
-            per_trial.append(summarise(first_rank, ap, ranks))
-        skipped_in_trials += int((first_rank == 0).sum())
+    trials = len(trial_first)
+    per_trial = [summarise(f, a, ranks) for f, a in zip(trial_first, trial_ap) if (f > 0).any()]
     if not per_trial:
         raise SpcreidError(
             f"in none of the {trials} single-shot trials did the drawn gallery hold a positive for any query "
@@ -153,10 +206,9 @@ def _single_shot(
     metric_keys = [f"rank{k}" for k in ranks] + ["mAP"]
     result = {key: float(np.mean([t[key] for t in per_trial])) for key in metric_keys}
     result.update({f"{key}_std": float(np.std([t[key] for t in per_trial])) for key in metric_keys})
-    if gallery_mode == "single-cmc":
-        result.update(mAP=full["mAP"], mAP_std=0.0)
     # Valid/skipped count against the whole gallery; a query can additionally drop out of a trial
     # whose drawn image of its identity happens to be junk (general setting, same camera).
+    skipped_in_trials = int((trial_first == 0).sum())
     result.update(
         n_valid_queries=full["n_valid_queries"],
         n_skipped_queries=full["n_skipped_queries"],

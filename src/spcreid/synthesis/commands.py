@@ -16,7 +16,7 @@ def register(subparsers) -> None:
         "to finish an interrupted run.",
     )
     parser.add_argument("--manifest", required=True, help="manifest CSV with a 'parsing' column")
-    parser.add_argument("--backend", default="parsing-swap", help="parsing-swap (built in, CPU) or pise (GPU container)")
+    parser.add_argument("--backend", default="parsing-swap", help="parsing-swap (built in, CPU) or pise (PISE generator, GPU)")
     parser.add_argument("--copies", type=int, default=4, help="synthetic copies per image (S; default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the donor choice (default 0)")
     parser.add_argument("--out", required=True, help="cache folder (created; index.csv and copies/ inside)")
@@ -24,21 +24,27 @@ def register(subparsers) -> None:
     parser.add_argument("--preview", default=None, help="also write a contact-sheet PNG here")
     parser.add_argument("--preview-count", type=int, default=6, help="sources shown in the preview (default 6)")
     pise = parser.add_argument_group("pise backend")
-    pise.add_argument("--pise-image", help="PISE container: a .sif file (apptainer) or docker:// reference")
-    pise.add_argument("--pise-checkpoint", help="folder holding PISE's latest_net_G.pth (texture transfer)")
-    pise.add_argument("--vgg-weights", help="vgg19-dcbb9e9d.pth, which PISE's generator loads at start-up")
+    pise.add_argument("--pise-checkpoint", help="PISE's texture-transfer latest_net_G.pth (or its folder)")
+    pise.add_argument("--pise-sha256", help="expected sha256 of the PISE checkpoint")
+    pise.add_argument("--pise-network", choices=("pise", "stand-in"),
+                      help="pise (PISE's generator from --pise-root; default) or stand-in (tiny, same interface)")
+    pise.add_argument("--pise-root", help="PISE source tree at the pinned commit (default /opt/PISE)")
+    pise.add_argument("--vgg-weights", help="vgg19-dcbb9e9d.pth, only read if the checkpoint lacks VGG-19 features")
     pise.add_argument("--keypoint-weights", help="keypointrcnn_resnet50_fpn COCO weights (spcreid fetch-weights)")
-    pise.add_argument("--pise-command", help="command template replacing the default `apptainer exec` call; "
-                      "placeholders {image} {staging} {dataroot} {results} {checkpoints} {vgg}")
-    pise.add_argument("--pise-label-map", default="issue20", help="PISE parsing order: issue20 (default) or issue2")
-    pise.add_argument("--staging", help="folder for PISE inputs/outputs (default: <out>/pise-staging)")
+    pise.add_argument("--keypoint-sha256", help="expected sha256 of the keypoint weights")
+    pise.add_argument("--keypoint-min-size", type=int, help="keypoint R-CNN's resize bound (default 800)")
+    pise.add_argument("--device", help="cuda (default), cuda:N or cpu for PISE and the keypoint R-CNN")
+    pise.add_argument("--pise-batch", type=int, help="copies (and keypoint images) per forward pass (default 8)")
+    pise.add_argument("--pise-label-map", help="PISE parsing order: issue20 (default) or issue2")
     parser.set_defaults(func=run_synthesize)
 
 
 def _pise_options(args: argparse.Namespace) -> dict:
-    names = ("pise_image", "pise_checkpoint", "vgg_weights", "keypoint_weights", "pise_command",
-             "pise_label_map", "staging")
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    names = {"pise_checkpoint": "pise_checkpoint", "pise_sha256": "pise_sha256", "pise_network": "pise_network",
+             "pise_root": "pise_root", "vgg_weights": "vgg_weights", "keypoint_weights": "keypoint_weights",
+             "keypoint_sha256": "keypoint_sha256", "keypoint_min_size": "keypoint_min_size", "device": "device",
+             "pise_batch": "batch_size", "pise_label_map": "pise_label_map"}
+    return {option: getattr(args, arg) for arg, option in names.items() if getattr(args, arg) is not None}
 
 
 def run_synthesize(args: argparse.Namespace) -> int:

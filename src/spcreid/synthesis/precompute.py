@@ -34,9 +34,9 @@ from spcreid.synthesis.cache import (
 from spcreid.synthesis.donors import choose_donors
 
 COPIES_FOLDER = "copies"
-# Backend options that change the pixels; the rest (weight paths, container, staging) may differ
+# Backend options that change the pixels; the rest (weight paths, device, batch size) may differ
 # between a run and its resumption without mixing two configurations in one cache.
-OUTPUT_OPTIONS = {"shading_strength", "shading_sigma", "pise_label_map"}
+OUTPUT_OPTIONS = {"shading_strength", "shading_sigma", "pise_label_map", "pise_network", "keypoint_min_size"}
 INDEX_FLUSH_EVERY = 200  # sources between index rewrites: bounds lost work without rewriting per image
 
 
@@ -67,7 +67,7 @@ def split_rows(manifest_path: str | os.PathLike, split: str) -> pd.DataFrame:
     if missing:
         raise SpcreidError(
             f"manifest {manifest_path}: parsing map {missing[0][1]} of image {missing[0][0]} does not exist "
-            f"({len(missing)} of {len(rows)} '{split}' maps missing); run the human parser first"
+            f"({len(missing)} of {len(rows)} '{split}' maps missing); rerun `spcreid parse` (it resumes) or restore the maps"
         )
     return rows
 
@@ -82,8 +82,9 @@ def check_parsing_column(manifest_path: Path) -> None:
         return  # read_manifest reports the unreadable CSV
     if "parsing" not in raw.columns:
         raise SpcreidError(
-            f"manifest {manifest_path} has no 'parsing' column; synthesis needs a parsing map per image "
-            "(build the manifest with `spcreid prepare-data`, which adds it when parsing maps exist)"
+            f"manifest {manifest_path} has no 'parsing' column; synthesis needs a parsing map per image: "
+            "run `spcreid parse --manifest ... --out DIR` (human parsing, or --maps for your own maps) and "
+            "pass DIR/manifest.csv"
         )
     empty = raw.index[raw["parsing"].str.strip() == ""]
     if len(empty):
@@ -201,7 +202,7 @@ def precompute(
         write_index(out, state["index"])
 
     start = time.perf_counter()
-    if hasattr(synthesizer, "run_jobs"):  # batch backends (PISE) stage all jobs and run once
+    if hasattr(synthesizer, "run_jobs"):  # batch backends (PISE) run many copies per forward pass
         n_sources = synthesizer.run_jobs(todo, out, on_progress=flush)
     else:
         n_sources = synthesize_in_process(todo, synthesizer, backend, on_progress=flush)

@@ -1,13 +1,13 @@
-"""PISE (Zhang et al., CVPR 2021) as a batch backend, run in its own container.
+"""PISE (Zhang et al., CVPR 2021) texture transfer as an in-process synthesis backend.
 
-PISE needs Python 3.6 / PyTorch 1.2 and a GPU, so it cannot run inside spcreid's environment. The
-pipeline is therefore split into steps that each run where they can:
+PISE's generator is imported from its pinned source tree and run under spcreid's own torch, on the GPU:
 
-* ``keypoints`` - 18 OpenPose-order keypoints per image from torchvision's keypoint R-CNN (our env);
-* ``inputs``    - PISE's input layout: padded 256x256 images, 8-class parsing in PISE's label
-  order, keypoint and pair CSVs (our env);
-* ``runner``    - the command that runs PISE's texture transfer in ``containers/pise`` (GPU host);
-* ``collect``   - PISE's outputs cropped back to the ReID size and listed in the synthesis cache.
+* ``keypoints`` - 18 OpenPose-order keypoints per image from torchvision's keypoint R-CNN, batched;
+* ``inputs``    - PISE's input layout as tensors: padded 256x256 images, one-hot parsing in PISE's label
+  order, pose heatmaps; and the inverse for its outputs;
+* ``adapter``   - imports PISE's generator, loads its checkpoint, runs the texture transfer;
+* ``standin``   - a tiny generator with PISE's interface, for CPU tests and rehearsals;
+* ``runner``    - the ``pise`` backend: batches of copies into the synthesis cache.
 """
 
 from __future__ import annotations

@@ -4,36 +4,27 @@ PISE was trained on DeepFashion at 256x176 (height x width) padded with 40 white
 side to 256x256; its loader adds 40 to every keypoint x read from the annotation CSV, so the CSV
 holds coordinates in the unpadded 256x176 frame while images and parsing maps are stored padded.
 
-Staging folder written by :func:`stage_jobs` (PISE's ``--dataroot``, phase ``test``)::
-
-    test/<name>.png                256x256 RGB, padded white
-    testSPL8/<name>.png            256x256 parsing in PISE's 8-class order, padded background
-    fasion-annotation-test.csv     name:keypoints_y:keypoints_x  (PISE's spelling of "fashion")
-    fasion-pairs-test.csv          from,to,donor
-    jobs.csv                       our bookkeeping: name -> source, copy, donor, output path
-
-Each copy gets its own name ``jNNNNNN.png`` (a duplicate of its source) because PISE names its
-output after the input pair; donors are staged once as ``dNNNNNN.png``. ``from`` and ``to`` are
-both the copy itself: the pose and layout stay the source's, only the clothing codes come from
-``donor`` (the texture-transfer patch in containers/pise reads that third column).
+The adapter (:mod:`.runner`) gets these as tensors from :func:`person_tensors`, in the form PISE's own
+FashionDataset hands its generator: the image in [-1, 1] (ToTensor + Normalize(0.5, 0.5)), the parsing
+one-hot over PISE's 8 classes, and 18 Gaussian pose heatmaps (sigma 6) placed at x + 40 on the canvas.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-from typing import Callable, Sequence
-
 import numpy as np
-import pandas as pd
 from PIL import Image
-from tqdm import tqdm
 
-from spcreid.data.parsing_labels import ARMS, BACKGROUND, FACE, HAIR, LEGS, LOWER_CLOTHES, SHOES, UPPER_CLOTHES
+from spcreid.data.parsing_labels import (
+    ARMS,
+    BACKGROUND,
+    FACE,
+    HAIR,
+    LEGS,
+    LOWER_CLOTHES,
+    SHOES,
+    UPPER_CLOTHES,
+)
 from spcreid.errors import SpcreidError
-from spcreid.io import atomic_path, atomic_write
-from spcreid.synthesis.base import load_person
 
 PISE_HEIGHT, PISE_WIDTH = 256, 176
 PAD = 40
@@ -52,10 +43,6 @@ PISE_LABEL_MAPS = {
     "issue20": {BACKGROUND: 0, HAIR: 2, FACE: 7, UPPER_CLOTHES: 3, LOWER_CLOTHES: 4, ARMS: 6, LEGS: 6, SHOES: 5},
     "issue2": {BACKGROUND: 0, HAIR: 1, FACE: 5, UPPER_CLOTHES: 2, LOWER_CLOTHES: 3, ARMS: 6, LEGS: 7, SHOES: 4},
 }
-ANNOTATION_FILE = "fasion-annotation-test.csv"
-PAIRS_FILE = "fasion-pairs-test.csv"
-JOBS_FILE = "jobs.csv"
-IMAGE_DIR, PARSING_DIR = "test", "testSPL8"
 
 
 def label_lookup(label_map: str) -> np.ndarray:
@@ -104,7 +91,7 @@ def scale_keypoints(keypoints: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def pose_heatmaps(keypoints: np.ndarray, sigma: float = HEATMAP_SIGMA) -> np.ndarray:
     """(256, 256, 18) Gaussian maps of 256x176-frame keypoints placed on the padded canvas (x + 40).
 
-    PISE builds these itself from the CSV; this is for checking our keypoints against its inputs.
+    Identical to what PISE's loader builds from its annotation CSV (checked on its FashionDataset).
     """
     keypoints = np.asarray(keypoints, dtype=np.float64)
     yy = np.arange(PISE_HEIGHT, dtype=np.float64)[:, None, None]
@@ -115,66 +102,21 @@ def pose_heatmaps(keypoints: np.ndarray, sigma: float = HEATMAP_SIGMA) -> np.nda
     return maps.astype(np.float32)
 
 
-def annotation_line(name: str, keypoints: np.ndarray) -> str:
-    """One ``name:keypoints_y:keypoints_x`` row with JSON lists, the format PISE json-decodes."""
-    keypoints = np.asarray(keypoints, dtype=np.int64)
-    return f"{name}:{json.dumps(keypoints[:, 0].tolist())}:{json.dumps(keypoints[:, 1].tolist())}"
+def person_tensors(image: np.ndarray, parsing: np.ndarray, keypoints: np.ndarray | None, label_map: str = "issue20"):
+    """One ReID crop -> PISE's generator inputs: image (3,256,256) in [-1,1], parsing one-hot (8,256,256),
+    and, when ``keypoints`` ((18, 2) (y, x) in the crop's pixels) are given, heatmaps (18,256,256)."""
+    import torch
+
+    canvas = torch.from_numpy(to_pise_image(image)).permute(2, 0, 1).float().div(255.0).mul(2.0).sub(1.0)
+    labels = torch.from_numpy(to_pise_parsing(parsing, label_map).astype(np.int64))
+    one_hot = torch.nn.functional.one_hot(labels, len(PISE_LABEL_MAPS[label_map])).permute(2, 0, 1).float()
+    if keypoints is None:
+        return canvas, one_hot, None
+    pose = torch.from_numpy(pose_heatmaps(scale_keypoints(keypoints, parsing.shape))).permute(2, 0, 1)
+    return canvas, one_hot, pose
 
 
-def read_annotations(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Parse an annotation CSV back to (18, 2) (y, x) arrays, as PISE's loader would."""
-    frame = pd.read_csv(path, sep=":")
-    return {
-        row["name"]: np.stack([json.loads(row["keypoints_y"]), json.loads(row["keypoints_x"])], axis=1)
-        for _, row in frame.iterrows()
-    }
-
-
-def _save_png(array: np.ndarray, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        Image.fromarray(array).save(tmp, format="PNG")
-
-
-def stage_jobs(
-    jobs: Sequence,
-    dataroot: str | os.PathLike,
-    keypoints_of: Callable[[np.ndarray], np.ndarray],
-    label_map: str = "issue20",
-) -> pd.DataFrame:
-    """Write PISE's test inputs for ``jobs`` (precompute.CopyJob) under ``dataroot``; return jobs.csv.
-
-    ``keypoints_of(image)`` gives (18, 2) (y, x) OpenPose keypoints in the image's own pixels.
-    """
-    dataroot = Path(dataroot)
-    label_lookup(label_map)  # fail before any work on a bad name
-    donor_names: dict[Path, str] = {}
-    annotations, pairs, records = [], [], []
-    source_cache: dict[Path, tuple] = {}
-    for n, job in enumerate(tqdm(jobs, desc="stage PISE inputs", unit="copy")):
-        if job.source not in source_cache:
-            person = load_person(job.source, job.source_parsing)
-            keypoints = scale_keypoints(keypoints_of(person.image), person.size)
-            source_cache = {job.source: (to_pise_image(person.image), to_pise_parsing(person.parsing, label_map),
-                                         keypoints, person.size)}
-        image, parsing, keypoints, size = source_cache[job.source]
-        name = f"j{n:06d}.png"
-        _save_png(image, dataroot / IMAGE_DIR / name)
-        _save_png(parsing, dataroot / PARSING_DIR / name)
-        annotations.append(annotation_line(name, keypoints))
-        if job.donor not in donor_names:
-            donor = load_person(job.donor, job.donor_parsing)
-            donor_name = donor_names[job.donor] = f"d{len(donor_names):06d}.png"
-            _save_png(to_pise_image(donor.image), dataroot / IMAGE_DIR / donor_name)
-            _save_png(to_pise_parsing(donor.parsing, label_map), dataroot / PARSING_DIR / donor_name)
-            annotations.append(annotation_line(donor_name, scale_keypoints(keypoints_of(donor.image), donor.size)))
-        pairs.append({"from": name, "to": name, "donor": donor_names[job.donor]})
-        records.append({"name": name, "source": str(job.source), "copy": job.copy, "donor": str(job.donor),
-                        "out_path": str(job.out_path), "height": size[0], "width": size[1]})
-    with atomic_write(dataroot / ANNOTATION_FILE) as handle:
-        handle.write("name:keypoints_y:keypoints_x\n" + "".join(line + "\n" for line in annotations))
-    with atomic_write(dataroot / PAIRS_FILE, newline="") as handle:
-        pd.DataFrame(pairs, columns=["from", "to", "donor"]).to_csv(handle, index=False)
-    frame = pd.DataFrame(records, columns=["name", "source", "copy", "donor", "out_path", "height", "width"])
-    with atomic_write(dataroot / JOBS_FILE, newline="") as handle:
-        frame.to_csv(handle, index=False)
-    return frame
+def clothes_labels(label_map: str = "issue20") -> tuple[int, int]:
+    """PISE's labels of spcreid's upper and lower clothes under ``label_map``: the codes a donor gives."""
+    table = label_lookup(label_map)
+    return int(table[UPPER_CLOTHES]), int(table[LOWER_CLOTHES])

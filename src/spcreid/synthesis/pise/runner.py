@@ -1,161 +1,149 @@
-"""Run PISE's texture transfer in its container and register it as the ``pise`` backend.
+"""PISE texture transfer in process, registered as the ``pise`` synthesis backend.
 
-The default command is ``apptainer exec --nv`` on the image built from containers/pise, with the
-staging folder, the checkpoint folder and the VGG19 weights bound to fixed paths inside it. Sites
-that use Docker, a scheduler wrapper or a different image pass ``--pise-command`` with placeholders
-instead. Everything is checked (weights present, container present) before any staging starts.
+Order of work, so that every input problem surfaces before the long parts: the generator checkpoint is
+loaded (and the GPU checked) first, then keypoints of every source are detected in batches on the
+device, then the copies are generated in batches and written temp-then-rename into the synthesis cache,
+whose index is flushed every few batches, so an interrupted run resumes after the last flushed copy.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
-import subprocess
-import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 from spcreid.errors import SpcreidError
-from spcreid.synthesis.base import Person, Synthesizer, load_image, register
-from spcreid.synthesis.pise import require_weights
-from spcreid.synthesis.pise.collect import collect
-from spcreid.synthesis.pise.inputs import stage_jobs
-
-CHECKPOINT_NAME = "latest_net_G.pth"
-VGG_NAME = "vgg19-dcbb9e9d.pth"
-# Paths inside the container; containers/pise patches PISE to read VGG19 from VGG_IN_CONTAINER.
-DATAROOT_IN_CONTAINER = "/pise/dataroot"
-RESULTS_IN_CONTAINER = "/pise/results"
-CHECKPOINTS_IN_CONTAINER = "/pise/checkpoints"
-VGG_IN_CONTAINER = f"/pise/{VGG_NAME}"
-EXPERIMENT_NAME = "fashion"  # PISE loads <checkpoints_dir>/<name>/latest_net_G.pth
-DEFAULT_TEMPLATE = (
-    "apptainer exec --nv"
-    f" --bind {{dataroot}}:{DATAROOT_IN_CONTAINER}"
-    f" --bind {{results}}:{RESULTS_IN_CONTAINER}"
-    f" --bind {{checkpoints}}:{CHECKPOINTS_IN_CONTAINER}/{EXPERIMENT_NAME}:ro"
-    f" --bind {{vgg}}:{VGG_IN_CONTAINER}:ro"
-    " {image} python /opt/PISE/test.py"
-    f" --name={EXPERIMENT_NAME} --model=painet --gpu_ids=0 --phase=test --batchSize=1 --nThreads=1"
-    f" --dataroot={DATAROOT_IN_CONTAINER} --checkpoints_dir={CHECKPOINTS_IN_CONTAINER}"
-    f" --results_dir={RESULTS_IN_CONTAINER}"
+from spcreid.synthesis.base import Person, Synthesizer, load_person, register
+from spcreid.synthesis.pise.inputs import (
+    clothes_labels,
+    from_pise_image,
+    label_lookup,
+    person_tensors,
 )
-PLACEHOLDERS = ("image", "staging", "dataroot", "results", "checkpoints", "vgg")
-CHECKPOINT_HINT = (
-    f"download PISE's texture-transfer checkpoint (Google Drive id 1fMFBIkU1AEQaa3vbhba3oV0rU5YSr7GR), "
-    f"put {CHECKPOINT_NAME} in a folder and pass that folder as --pise-checkpoint"
-)
-VGG_HINT = f"pass --vgg-weights pointing at torchvision's {VGG_NAME}"
 
-
-def build_command(
-    template: str | None, image: str, staging: Path, dataroot: Path, results: Path, checkpoints: Path, vgg: Path
-) -> list[str]:
-    """The argv that runs PISE; ``template`` (None: apptainer default) gets shell-quoted paths."""
-    values = {"image": image, "staging": staging, "dataroot": dataroot, "results": results,
-              "checkpoints": checkpoints, "vgg": vgg}
-    try:
-        text = (template or DEFAULT_TEMPLATE).format(**{k: shlex.quote(str(v)) for k, v in values.items()})
-    except (KeyError, IndexError) as exc:
-        raise SpcreidError(f"--pise-command: unknown placeholder {exc}; available: {{{'}, {'.join(PLACEHOLDERS)}}}") from exc
-    return shlex.split(text)
+BACKEND = "pise"
+FLUSH_EVERY = 25  # batches between index rewrites
 
 
 @register("pise")
 class PiseSynthesizer(Synthesizer):
-    """PISE texture transfer as a batch backend: stage inputs, run the container once, collect."""
+    """Clothing change by PISE's texture-transfer generator, called by :func:`adapter.texture_transfer`."""
 
     def __init__(
         self,
-        pise_image: str | None = None,
         pise_checkpoint: str | os.PathLike | None = None,
         vgg_weights: str | os.PathLike | None = None,
         keypoint_weights: str | os.PathLike | None = None,
-        pise_command: str | None = None,
+        pise_network: str = "pise",
+        pise_root: str | os.PathLike | None = None,
+        device: str = "cuda",
+        batch_size: int = 8,
+        keypoint_min_size: int = 800,
         pise_label_map: str = "issue20",
-        staging: str | os.PathLike | None = None,
-        keypoints_of: Callable[[np.ndarray], np.ndarray] | None = None,
-        checkpoint_sha256: str | None = None,
+        pise_sha256: str | None = None,
+        keypoint_sha256: str | None = None,
+        keypoints_of: Callable[[Sequence[np.ndarray]], list[np.ndarray]] | None = None,
     ):
-        self.image = pise_image
-        self.checkpoint_dir = Path(pise_checkpoint) if pise_checkpoint else None
-        self.vgg_weights = vgg_weights
-        self.keypoint_weights = keypoint_weights
-        self.command_template = pise_command
+        """``keypoints_of(images) -> [(18, 2) (y, x)]`` replaces the R-CNN (tests); ``pise_checkpoint`` is
+        ``latest_net_G.pth`` or the folder holding it."""
+        label_lookup(pise_label_map)  # a bad name fails before anything is loaded
+        if int(batch_size) < 1:
+            raise SpcreidError(f"--pise-batch {batch_size}: must be at least 1")
+        self.checkpoint = Path(pise_checkpoint) if pise_checkpoint else None
+        if self.checkpoint is not None and self.checkpoint.is_dir():
+            self.checkpoint = self.checkpoint / "latest_net_G.pth"
+        self.vgg_weights, self.keypoint_weights = vgg_weights, keypoint_weights
+        self.network, self.code_root = pise_network, pise_root
+        self.device_name, self.batch_size = str(device), int(batch_size)
+        self.keypoint_min_size = int(keypoint_min_size)
         self.label_map = pise_label_map
-        self.staging = Path(staging) if staging else None
-        self._keypoints_of = keypoints_of  # tests inject a stand-in for the R-CNN
-        self.checkpoint_sha256 = checkpoint_sha256
+        self.pise_sha256, self.keypoint_sha256 = pise_sha256, keypoint_sha256
+        self._keypoints_of = keypoints_of
+        self._generator = None
 
-    def check_ready(self) -> tuple[Path, Path]:
-        """Fail early, naming the file, when weights or the container are missing."""
-        if self.checkpoint_dir is None:
-            raise SpcreidError(f"PISE: no --pise-checkpoint folder given; {CHECKPOINT_HINT}")
-        checkpoint = require_weights(self.checkpoint_dir / CHECKPOINT_NAME, "PISE generator", CHECKPOINT_HINT,
-                                     sha256=self.checkpoint_sha256)
-        vgg = require_weights(self.vgg_weights, "PISE VGG19", VGG_HINT)
-        if self.command_template is None:
-            if not self.image:
-                raise SpcreidError("PISE: no --pise-image given; build containers/pise/Apptainer.def into a .sif "
-                                   "and pass it, or pass --pise-command")
-            if "://" not in self.image and not Path(self.image).is_file():
-                raise SpcreidError(f"PISE: container image {self.image} does not exist; build containers/pise/Apptainer.def")
-        return checkpoint.parent, vgg
+    # ---- loading ------------------------------------------------------------------------------------------
 
-    def keypoints_of(self, image: np.ndarray) -> np.ndarray:
+    def generator(self):
+        if self._generator is None:
+            from spcreid.device import resolve_device
+            from spcreid.synthesis.pise.adapter import (
+                CHECKPOINT_HINT,
+                build_generator,
+                load_generator,
+            )
+
+            if self.checkpoint is None:
+                raise SpcreidError(f"PISE: no --pise-checkpoint given; {CHECKPOINT_HINT}")
+            self.device = resolve_device(self.device_name, "PISE")
+            model = build_generator(self.network, self.code_root)
+            self._generator = load_generator(model, self.checkpoint, self.vgg_weights, self.pise_sha256).to(self.device)
+        return self._generator
+
+    def keypoints_of(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         if self._keypoints_of is None:
             from spcreid.synthesis.pise.keypoints import KeypointDetector
 
-            detector = KeypointDetector(self.keypoint_weights)
-            self._keypoints_of = detector.openpose
-        return self._keypoints_of(image)
+            # The workflow's fetch step checked the published hash; a file given here is taken as it is.
+            detector = KeypointDetector(self.keypoint_weights, sha256=self.keypoint_sha256, device=self.device_name,
+                                        registered_as=None, min_size=self.keypoint_min_size,
+                                        max_size=max(1333, self.keypoint_min_size))
+            self._keypoints_of = detector.openpose_batch
+        return self._keypoints_of(images) if len(images) else []
 
-    def run_command(self, argv: list[str], log_path: Path) -> None:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(log_path, "w") as log:
-                proc = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False)
-        except FileNotFoundError as exc:
-            raise SpcreidError(f"PISE: cannot run '{argv[0]}' (not on PATH); install apptainer on this GPU host "
-                               "or pass --pise-command") from exc
-        if proc.returncode != 0:
-            tail = log_path.read_text(errors="replace").splitlines()[-15:]
-            raise SpcreidError(f"PISE exited with status {proc.returncode}; full log {log_path}; last lines:\n"
-                               + "\n".join(tail))
+    # ---- generation ---------------------------------------------------------------------------------------
+
+    def generate(self, sources: Sequence[Person], keypoints: Sequence[np.ndarray], donors: Sequence[Person]):
+        """One copy per (source, its keypoints, donor), each at its source's size, in one forward pass."""
+        import torch
+
+        from spcreid.synthesis.pise.adapter import texture_transfer
+
+        generator = self.generator()
+        staged = [person_tensors(s.image, s.parsing, k, self.label_map) for s, k in zip(sources, keypoints)]
+        donor_staged = [person_tensors(d.image, d.parsing, None, self.label_map) for d in donors]
+        image, parsing, pose = (torch.stack(t).to(self.device) for t in zip(*staged))
+        donor_image, donor_parsing, _ = zip(*donor_staged)
+        with torch.inference_mode():
+            out = texture_transfer(generator, image, pose, parsing, torch.stack(donor_image).to(self.device),
+                                   torch.stack(donor_parsing).to(self.device), clothes_labels(self.label_map))
+        pixels = out.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        return [from_pise_image(p, s.size) for p, s in zip(pixels, sources)]
 
     def run_jobs(self, jobs: Sequence, out: Path, on_progress: Callable[[list[dict]], None]) -> int:
-        """Stage ``jobs`` (precompute.CopyJob), run PISE once, collect into the cache; returns #sources."""
+        """Make the copies of ``jobs`` (precompute.CopyJob) into the cache; returns the number of sources."""
+        from spcreid.synthesis.precompute import save_png
+
         if not jobs:
             on_progress([])
             return 0
-        checkpoints, vgg = self.check_ready()
-        staging = (self.staging or Path(out) / "pise-staging").resolve()
-        dataroot, results = staging / "dataroot", staging / "results"
-        for folder in (dataroot, results):  # stale files from an earlier batch would be mis-collected
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
-        stage_jobs(jobs, dataroot, self.keypoints_of, self.label_map)
-        argv = build_command(self.command_template, self.image or "", staging, dataroot, results, checkpoints, vgg)
-        self.run_command(argv, staging / "pise.log")
-        on_progress(collect(dataroot, results))
-        return len({job.source for job in jobs})
+        self.generator()  # checkpoint and GPU problems before hours of keypoints
+        self.keypoints_of([])  # and the detector's weights
+        sources = sorted({job.source: job.source_parsing for job in jobs}.items())
+        keypoints: dict[Path, np.ndarray] = {}
+        for begin in tqdm(range(0, len(sources), self.batch_size), desc="keypoints", unit="batch"):
+            chunk = sources[begin:begin + self.batch_size]
+            images = [load_person(s, p).image for s, p in chunk]
+            keypoints.update(zip([s for s, _ in chunk], self.keypoints_of(images)))
+        rows: list[dict] = []
+        try:
+            for n, begin in enumerate(tqdm(range(0, len(jobs), self.batch_size), desc="PISE", unit="batch"), 1):
+                batch = jobs[begin:begin + self.batch_size]
+                people = [load_person(j.source, j.source_parsing) for j in batch]
+                donors = [load_person(j.donor, j.donor_parsing) for j in batch]
+                for job, copy in zip(batch, self.generate(people, [keypoints[j.source] for j in batch], donors)):
+                    save_png(copy, Path(job.out_path))
+                    rows.append({"source": str(job.source), "copy": job.copy, "donor": str(job.donor),
+                                 "backend": BACKEND, "path": str(job.out_path)})
+                if n % FLUSH_EVERY == 0:
+                    on_progress(rows)
+                    rows = []
+        finally:
+            on_progress(rows)  # also on errors and Ctrl-C, so a rerun resumes after the written copies
+        return len(sources)
 
     def synthesize(self, source: Person, donors: Sequence[Person]) -> list[np.ndarray]:
-        """One source through the batch pipeline in a temporary folder (slow; use run_jobs for many)."""
-        from PIL import Image
-
-        from spcreid.synthesis.precompute import CopyJob
-
-        with tempfile.TemporaryDirectory(prefix="spcreid-pise-") as tmp:
-            tmp = Path(tmp)
-            people = [source, *donors]
-            for i, person in enumerate(people):
-                Image.fromarray(person.image).save(tmp / f"p{i}.png")
-                Image.fromarray(person.parsing).save(tmp / f"p{i}_parsing.png")
-            jobs = [CopyJob(tmp / "p0.png", tmp / "p0_parsing.png", k, tmp / f"p{k + 1}.png",
-                            tmp / f"p{k + 1}_parsing.png", tmp / "out" / f"c{k}.png") for k in range(len(donors))]
-            self.run_jobs(jobs, tmp, on_progress=lambda rows: None)
-            return [load_image(job.out_path) for job in jobs]
+        keypoints = self.keypoints_of([source.image])[0]
+        return self.generate([source] * len(donors), [keypoints] * len(donors), list(donors))
