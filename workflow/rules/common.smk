@@ -10,7 +10,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 from spcreid.errors import SpcreidError
-from spcreid.workflow.experiments import Run, load_params, method_config, profile, run_config, runs
+from spcreid.workflow.experiments import Run, load_params, method_config, profile, resumable, run_config, runs
 
 
 # ---- Workflow options (`--config KEY=VALUE`); the science lives in params.yaml ---------------------------------
@@ -226,15 +226,20 @@ def pretrained_input(wildcards):
     return ancient(weights)
 
 
-def resume_flag(wildcards, output):
-    """Continue an interrupted run (checkpoint, no final model) instead of starting it again.
+def resume_flag(wildcards, input, output):
+    """Continue an interrupted run from its checkpoint instead of starting it again.
 
-    Evaluated when the DAG is built, i.e. before Snakemake clears the job's outputs: a finished run that is
-    rerun because its configuration changed has model.pt and therefore starts afresh.
+    Evaluated when the DAG is built, i.e. before Snakemake clears the job's outputs. The checkpoint is used
+    when the run folder's config.json matches this run's configuration and no input is newer than it, even
+    when model.pt or metrics.json exist (a job interrupted after training, or finished by a leftover
+    trainer, is finalised, not retrained); a run rerun because its configuration or data changed starts afresh.
     """
+    settings = workflow.dag_settings  # --forcerun train / --forceall (`make reproduce`) means: train again
+    if settings.forceall or settings.forcetargets or {"train", *map(str, output)} & set(map(str, settings.forcerun)):
+        return []
     run_dir = os.path.dirname(output.model)
-    interrupted = os.path.exists(os.path.join(run_dir, "checkpoint.pt")) and not os.path.exists(output.model)
-    return ["--resume"] if interrupted else []
+    inputs = [str(path) for path in input]
+    return ["--resume"] if resumable(run_dir, run_config(PARAMS, run_of(wildcards)), inputs) else []
 
 
 def run_config_json(wildcards):

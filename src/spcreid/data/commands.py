@@ -34,6 +34,11 @@ def register(subparsers) -> None:
     p.add_argument("--no-decode", action="store_true", help="skip decoding every image (fast layout/name check)")
     p.add_argument("--workers", type=int, default=4, help="threads decoding images (default 4)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON")
+    p.add_argument(
+        "--allow-identity-overlap",
+        action="store_true",
+        help="custom splits only: report identities shared by train and query/gallery as a warning",
+    )
     p.set_defaults(func=verify_data)
 
     p = subparsers.add_parser("fetch-data", help="download/extract a dataset archive under --dest")
@@ -95,6 +100,7 @@ def verify_data(args: argparse.Namespace) -> int:
         check_counts=not args.no_counts,
         check_images=not args.no_decode,
         workers=args.workers,
+        allow_identity_overlap=args.allow_identity_overlap,
         allow_count_mismatch=args.allow_count_mismatch,
     )
     expected = report.expected_counts or {}

@@ -202,7 +202,7 @@ def _add_threads_argument(parser: argparse.ArgumentParser) -> None:
 def _set_threads(args: argparse.Namespace) -> None:
     if args.threads is not None:
         if args.threads < 1:
-            raise SpcreidError(f"--threads must be >= 1, got {args.threads}")
+            raise SpcreidError(f"--threads must be >= 1, got {args.threads}; pass a positive number or leave it out")
         import torch
 
         torch.set_num_threads(args.threads)
@@ -219,7 +219,7 @@ def run_train(args: argparse.Namespace) -> int:
         value = getattr(args, option)
         if value is not None:
             if value < 1:
-                raise SpcreidError(f"--{option} must be >= 1, got {value}")
+                raise SpcreidError(f"--{option} must be >= 1, got {value}; pass a positive number or leave it out")
             config["train"][key] = value
     metrics = train_run(
         config,

@@ -37,6 +37,7 @@ from spcreid.engine.checkpoint import (
     save_checkpoint,
     save_model,
 )
+from spcreid.engine.guards import check_features, check_weights, run_folder_lock
 from spcreid.engine.logging import EpochLog
 from spcreid.engine.schedule import learning_rate, set_learning_rate
 from spcreid.errors import SpcreidError
@@ -284,6 +285,11 @@ class Trainer:
         self.memories = [ClusterMemory.from_state_dict(m).to(self.device) for m in state["memories"]]
         restore_rng_states(state["rng"], self.generator)
         self.start_epoch = int(state["epoch"])
+        if self.start_epoch > int(self.train_cfg["epochs"]):
+            raise SpcreidError(
+                f"{self.checkpoint_path} holds {self.start_epoch} epochs but train.epochs is "
+                f"{self.train_cfg['epochs']}; rerun without --resume to train {self.train_cfg['epochs']} epochs"
+            )
         self.log.load(keep_epochs=self.start_epoch)
 
     # --- Algorithm 1 ---------------------------------------------------------------------------
@@ -347,6 +353,7 @@ class Trainer:
             for key, value in values.items():
                 totals[key] += value
             progress.set_postfix(loss=f"{values['loss']:.3f}")
+        check_weights(self.model, epoch, self.method)  # before the epoch's checkpoint can keep them
         iterations = len(sampler)
         record = {
             "epoch": epoch + 1,
@@ -373,6 +380,7 @@ class Trainer:
             device=self.device,
             desc=f"epoch {epoch + 1} features",
         )
+        check_features(features, epoch, self.method)
         labels = relabel(
             pseudo_labels(
                 features,
@@ -517,20 +525,22 @@ def train_run(
 
     ``metrics.json`` is written last, so its presence marks a finished run. Without ``resume`` any
     earlier state in ``out_dir`` is discarded; with it, training continues from checkpoint.pt
-    (or starts afresh when there is none). ``evaluate=False`` stops after ``model.pt`` (the workflow
-    evaluates every model once, in its own job) and returns None.
+    (or starts afresh when there is none); a checkpoint of the last epoch is only finalised (model.pt,
+    metrics.json), not trained further. ``evaluate=False`` stops after ``model.pt`` (the workflow
+    evaluates every model once, in its own job) and returns None. The folder is locked for the whole
+    call: a second trainer in the same folder fails at once instead of racing this one.
     """
     config = resolve_config(config)
     out_dir = Path(out_dir)
     torch_device = resolve_device(device or str(config["train"].get("device", "auto")))
     method = config["method"]
     data = load_training_data(manifest, synthesis, int(method["S"]) if method["augment"] else 0)
-    out_dir.mkdir(parents=True, exist_ok=True)
     inputs = {
         "manifest": str(Path(manifest).resolve()),
         "synthesis": str(Path(synthesis).resolve()) if synthesis else None,
     }
-    with deterministic_kernels(torch_device):
+    # Locked before anything in the folder is read or removed, until metrics.json is written.
+    with run_folder_lock(out_dir), deterministic_kernels(torch_device):
         trainer = trainer_class(config, data, out_dir, torch_device)
         if resume and trainer.checkpoint_path.is_file():
             trainer.resume()  # refuses a checkpoint of another config before anything is touched
@@ -551,8 +561,8 @@ def train_run(
             torch_device,
             workers=int(config["train"].get("workers", 0)),
         )
-    metrics = {**run_identity(config), **metrics}
-    write_evaluation(metrics, per_query, out_dir / "metrics.json", out_dir / "per_query.npz")
+        metrics = {**run_identity(config), **metrics}
+        write_evaluation(metrics, per_query, out_dir / "metrics.json", out_dir / "per_query.npz")
     return {**metrics, "per_query": "per_query.npz"}
 
 

@@ -90,7 +90,7 @@ def run_evaluate_dist(args: argparse.Namespace) -> int:
     if missing:
         raise SpcreidError(
             f"{args.file}: missing key(s) {missing}; the file holds {sorted(arrays)} but setting "
-            f"'{args.setting}' needs distmat (or qf and gf) and {label_keys}"
+            f"'{args.setting}' needs distmat (or qf and gf) and {label_keys}; save them with numpy.savez"
         )
     try:
         distmat = arrays["distmat"] if "distmat" in arrays else distance(arrays["qf"], arrays["gf"], args.metric)
