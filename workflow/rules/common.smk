@@ -11,6 +11,7 @@ from snakemake.exceptions import WorkflowError
 
 from spcreid.errors import SpcreidError
 from spcreid.workflow.experiments import Run, load_params, method_config, profile, resumable, run_config, runs
+from spcreid.workflow.references import reference_runs
 
 
 # ---- Workflow options (`--config KEY=VALUE`); the science lives in params.yaml ---------------------------------
@@ -179,8 +180,13 @@ def run_of(wildcards):
     return Run(wildcards.key, wildcards.experiment, int(wildcards.seed))
 
 
-def expand_runs(pattern):
-    return [pattern.format(key=r.dataset, experiment=r.experiment, seed=r.seed) for r in RUNS]
+def expand_runs(pattern, runs=None):
+    return [pattern.format(key=r.dataset, experiment=r.experiment, seed=r.seed) for r in (RUNS if runs is None else runs)]
+
+
+# Reference rows (params.yaml `references`): stored like runs of experiments of their own names.
+REFERENCE_RUNS = reference_runs(PARAMS)
+TRAINED_EXPERIMENTS = sorted(PARAMS["experiments"])
 
 
 def table_outputs():
