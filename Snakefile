@@ -50,4 +50,4 @@ rule all:
 rule metrics:
     # `snakemake metrics`: train and evaluate every run, no tables.
     input:
-        expand_runs(METRICS),
+        expand_runs(METRICS) + expand_runs(METRICS, REFERENCE_RUNS),

@@ -104,10 +104,11 @@ def test_installed_command_names_a_bad_field(installed):
     (work / "bad.yaml").write_text(bad)
     result = _spcreid(installed, "make-tables", "--params", "bad.yaml", "--out", "never")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
         "spcreid make-tables: error: bad.yaml: field 'method.momentum': 1.0 is greater than or equal to the "
         "maximum of 1"
-    ]
+    ), line
     assert not (work / "never").exists()
 
 

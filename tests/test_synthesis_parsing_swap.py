@@ -1,8 +1,10 @@
-"""parsing-swap: only clothes change, donor colour/pattern arrive, source shading survives."""
+"""parsing-swap: garment shapes and shoes are redrawn, the head and uncovered skin keep the source bytes."""
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from spcreid.data import toy
 
 from spcreid.data.parsing_labels import ARMS, BACKGROUND, FACE, HAIR, LEGS, LOWER_CLOTHES, SHOES, UPPER_CLOTHES
 from spcreid.errors import SpcreidError
@@ -35,79 +37,105 @@ def flat_person(upper, lower, noise_seed=None) -> Person:
     return Person(image, parsing)
 
 
-def test_everything_but_clothes_is_byte_identical():
-    source = flat_person((200, 30, 30), (30, 30, 200), noise_seed=1)  # noise everywhere else
-    donor = flat_person((20, 180, 40), (240, 240, 20), noise_seed=2)
-    (copy,) = ParsingSwap().synthesize(source, [donor])
-    keep = ~np.isin(source.parsing, (UPPER_CLOTHES, LOWER_CLOTHES))
-    assert copy.dtype == np.uint8 and copy.shape == source.image.shape
-    assert np.array_equal(copy[keep], source.image[keep])
-    for label in (HAIR, FACE, ARMS, LEGS, SHOES, BACKGROUND):
-        assert np.array_equal(copy[source.parsing == label], source.image[source.parsing == label])
-    assert not np.array_equal(copy[source.parsing == UPPER_CLOTHES], source.image[source.parsing == UPPER_CLOTHES])
+def rendered(pid: int, clothes: int, camid: int = 3, seed: int = 7) -> Person:
+    """A real toy person (128 x 64) with its exact parsing map."""
+    config = toy.ToyConfig(seed=seed)
+    image, parsing = toy.render_image(config, toy.ToyImage(pid, camid, clothes, 1, "gallery"))
+    return check_person(image, parsing, where=f"toy {pid}")
 
 
-def test_flat_source_takes_the_donors_flat_colours():
-    # Flat source luminance means shading 1 everywhere, so the donor's colours come through unchanged.
-    source = flat_person((128, 128, 128), (60, 60, 60))
-    donor = flat_person((200, 40, 40), (40, 60, 180))
-    (copy,) = ParsingSwap().synthesize(source, [donor])
-    assert np.abs(copy[source.parsing == UPPER_CLOTHES].astype(int) - (200, 40, 40)).max() <= 1
-    assert np.abs(copy[source.parsing == LOWER_CLOTHES].astype(int) - (40, 60, 180)).max() <= 1
+def find_pair(condition) -> tuple[Person, Person, toy.render.Outfit, toy.render.Outfit]:
+    """The first (source, donor) of toy seed 7 whose outfits satisfy ``condition(source_outfit, donor_outfit)``."""
+    for pid in range(1, 60):
+        for other in range(pid + 1, 60):
+            a, b = toy.sample_outfits(7, pid)[0], toy.sample_outfits(7, other)[0]
+            if condition(a, b):
+                return rendered(pid, 1), rendered(other, 1), a, b
+    raise AssertionError("no such pair in the first 60 identities")
 
 
-def test_source_shading_is_kept():
-    source = flat_person((128, 128, 128), (60, 60, 60))
-    upper = source.parsing == UPPER_CLOTHES
-    left = upper & (np.arange(W)[None, :] < 12)
-    source.image[left] = (64, 64, 64)  # a shadow over the left half of the shirt
-    donor = flat_person((40, 200, 40), (40, 60, 180))
-    (copy,) = ParsingSwap(shading_sigma=0.01).synthesize(source, [donor])
-    luma = rgb_to_ycc(copy)[..., 0]
-    shadow, lit = luma[14:26, 7:10].mean(), luma[14:26, 14:17].mean()
-    # Source: left luma 64 vs right 128, so the copy's left side is clearly darker as well.
-    assert shadow < 0.8 * lit
-    # The chroma of both halves is the donor's green, whatever the shading.
-    assert (copy[14:26, 7:10, 1] > copy[14:26, 7:10, 0]).all() and (copy[14:26, 14:17, 1] > copy[14:26, 14:17, 0]).all()
+def test_head_and_uncovered_skin_keep_the_source_bytes_on_a_real_image():
+    source, donor, _, _ = find_pair(lambda a, b: True)
+    copy, labels = ParsingSwap().swap_with_parsing(source, donor)
+    head = np.isin(source.parsing, (FACE, HAIR))
+    assert np.array_equal(copy[head], source.image[head])
+    assert np.array_equal(labels[head], source.parsing[head])
+    # Skin and background the new outfit does not cover are untouched too.
+    for label in (ARMS, LEGS, BACKGROUND):
+        kept = (source.parsing == label) & ~np.isin(labels, (UPPER_CLOTHES, LOWER_CLOTHES, SHOES))
+        assert kept.sum() > 0
+        assert np.array_equal(copy[kept], source.image[kept])
 
 
-def test_donor_pattern_is_resampled_into_the_source_box():
-    source = flat_person((128, 128, 128), (60, 60, 60))
-    donor = flat_person((0, 0, 0), (40, 60, 180))
-    donor_upper = donor.parsing == UPPER_CLOTHES  # columns 6..17
-    columns = np.arange(W)[None, :]
-    donor.image[donor_upper & (columns < 12)] = (220, 30, 30)  # left half red
-    donor.image[donor_upper & (columns >= 12)] = (30, 30, 220)  # right half blue
-    (copy,) = ParsingSwap().synthesize(source, [donor])
-    left, right = copy[14:26, 6:10].astype(int), copy[14:26, 14:18].astype(int)
-    assert (left[..., 0] > left[..., 2] + 80).all()
-    assert (right[..., 2] > right[..., 0] + 80).all()
+def test_trousers_to_skirt_redraws_the_garment_shape():
+    source, donor, _, _ = find_pair(lambda a, b: a.bottom_style == "trousers" and b.bottom_style == "skirt")
+    copy, labels = ParsingSwap().swap_with_parsing(source, donor)
+    lower_rows = np.flatnonzero((labels == LOWER_CLOTHES).any(axis=1))
+    source_rows = np.flatnonzero((source.parsing == LOWER_CLOTHES).any(axis=1))
+    # The skirt ends well above where the trousers did, and the legs show below it in the source's skin.
+    assert lower_rows[-1] < source_rows[-1] - 10
+    bare = (labels == LEGS) & (source.parsing == LOWER_CLOTHES)
+    assert bare.sum() > 20
+    skin = np.median(source.image[source.parsing == LEGS], axis=0) if (source.parsing == LEGS).any() else None
+    if skin is None:
+        skin = np.median(source.image[source.parsing == ARMS], axis=0)
+    assert np.abs(copy[bare].astype(int) - skin).max() <= 1
+    # A skirt is wider than trouser legs: it covers former background.
+    assert ((labels == LOWER_CLOTHES) & (source.parsing == BACKGROUND)).sum() > 20
 
 
-def test_missing_donor_region_falls_back_to_the_other_garment():
-    source = flat_person((128, 128, 128), (128, 128, 128))
-    donor = flat_person((200, 40, 40), (0, 0, 0))
-    donor.parsing[donor.parsing == LOWER_CLOTHES] = LEGS  # e.g. a dress: no lower clothes
-    (copy,) = ParsingSwap().synthesize(source, [donor])
-    assert np.abs(copy[source.parsing == LOWER_CLOTHES].astype(int) - (200, 40, 40)).max() <= 1
+def test_short_to_long_sleeves_cover_the_arms():
+    source, donor, _, _ = find_pair(lambda a, b: a.top_style in ("tank", "tshirt") and b.top_style == "longsleeve")
+    _, labels = ParsingSwap().swap_with_parsing(source, donor)
+    # The donor's sleeves land where the donor's arms were, so only part of the source's bare arms
+    # (which swing differently) end up sleeved; enough to change the garment's look.
+    sleeved = ((labels == UPPER_CLOTHES) & (source.parsing == ARMS)).sum()
+    assert sleeved > 0.15 * (source.parsing == ARMS).sum()
 
 
-def test_donor_without_clothes_leaves_the_source_unchanged():
-    source = flat_person((200, 30, 30), (30, 30, 200), noise_seed=3)
-    donor = flat_person((1, 2, 3), (4, 5, 6))
-    donor.parsing[np.isin(donor.parsing, (UPPER_CLOTHES, LOWER_CLOTHES))] = ARMS
-    (copy,) = ParsingSwap().synthesize(source, [donor])
+def test_shoes_are_redrawn_with_the_donors_style_and_colour():
+    source, donor, a, b = find_pair(lambda a, b: a.shoe_style == "low" and b.shoe_style == "boots"
+                                    and np.abs(np.subtract(a.shoes, b.shoes)).max() > 0.4)
+    copy, labels = ParsingSwap(shading_strength=0.0).swap_with_parsing(source, donor)
+    assert (labels == SHOES).sum() > 1.5 * (source.parsing == SHOES).sum()  # boots reach up the shin
+    shoes = labels == SHOES
+    new_colour = np.median(copy[shoes], axis=0)
+    donor_colour = np.median(donor.image[donor.parsing == SHOES], axis=0)
+    old_colour = np.median(source.image[source.parsing == SHOES], axis=0)
+    assert np.abs(new_colour - donor_colour).max() < np.abs(new_colour - old_colour).max()
+
+
+def test_uncovered_garment_pixels_become_background_of_the_same_row():
+    source, donor, _, _ = find_pair(lambda a, b: a.bottom_style == "dress" and b.bottom_style == "trousers")
+    copy, labels = ParsingSwap().swap_with_parsing(source, donor)
+    freed = (labels == BACKGROUND) & (source.parsing != BACKGROUND)
+    assert freed.sum() > 20
+    for row in np.flatnonzero(freed.any(axis=1))[:5]:
+        backdrop = source.image[row][source.parsing[row] == BACKGROUND].astype(float).mean(axis=0)
+        assert np.abs(copy[row][freed[row]].astype(float) - backdrop).max() <= 1.0
+
+
+def test_flat_donor_colours_arrive_and_copies_are_deterministic():
+    source = flat_person((128, 128, 128), (60, 60, 60), noise_seed=4)
+    donor = flat_person((200, 30, 30), (30, 30, 200))
+    (copy,) = ParsingSwap(shading_strength=0.0).synthesize(source, [donor])
+    upper = body_parsing() == UPPER_CLOTHES
+    assert np.array_equal(np.unique(copy[upper], axis=0), [[200, 30, 30]])
+    assert np.array_equal(copy, ParsingSwap(shading_strength=0.0).synthesize(source, [donor])[0])
+
+
+def test_donor_without_a_person_leaves_the_source_unchanged():
+    source = flat_person((128, 128, 128), (60, 60, 60), noise_seed=3)
+    empty = Person(np.zeros((H, W, 3), np.uint8), np.zeros((H, W), np.uint8))
+    (copy,) = ParsingSwap().synthesize(source, [empty])
     assert np.array_equal(copy, source.image)
 
 
-def test_one_copy_per_donor_in_order_and_deterministic():
+def test_one_copy_per_donor_in_order():
     source = flat_person((128, 128, 128), (60, 60, 60), noise_seed=4)
     donors = [flat_person((200, 0, 0), (0, 0, 200)), flat_person((0, 200, 0), (200, 200, 0))]
-    swap = get_synthesizer("parsing-swap")
-    first, second = swap.synthesize(source, donors)
+    first, second = get_synthesizer("parsing-swap").synthesize(source, donors)
     assert first[20, 12, 0] > first[20, 12, 1] and second[20, 12, 1] > second[20, 12, 0]
-    again = swap.synthesize(source, donors)
-    assert all(np.array_equal(a, b) for a, b in zip((first, second), again))
 
 
 def test_ycbcr_round_trip_is_lossless_within_rounding():
@@ -135,3 +163,18 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         load_person(tmp_path / "a.jpg", tmp_path / "missing.png")
     with pytest.raises(SpcreidError, match="unknown synthesis backend 'nope'"):
         get_synthesizer("nope")
+
+
+def test_bench_synthesis_reports_each_repeat_and_the_median(capsys):
+    import json
+
+    from spcreid.cli import main as spcreid_main
+
+    assert spcreid_main(["bench", "synthesis", "--sources", "8", "--copies", "2", "--repeats", "3",
+                         "--height", "64", "--width", "32"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["sources"] == 8 and result["copies_per_source"] == 2 and result["image_size"] == [64, 32]
+    assert len(result["copies_per_s"]) == 3 and all(v > 0 for v in result["copies_per_s"])
+    assert result["copies_per_s_median"] == sorted(result["copies_per_s"])[1]
+    assert spcreid_main(["bench", "synthesis", "--sources", "4", "--copies", "4"]) != 0
+    assert "--copies in 1..sources-1" in capsys.readouterr().err

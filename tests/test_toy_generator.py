@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from spcreid.data import toy
-from spcreid.data.parsing_labels import FACE, HAIR, LOWER_CLOTHES, NUM_LABELS, UPPER_CLOTHES
+from spcreid.data.parsing_labels import ARMS, FACE, HAIR, LEGS, LOWER_CLOTHES, NUM_LABELS, UPPER_CLOTHES
 from spcreid.errors import SpcreidError
 from spcreid.io import sha256_file
 
@@ -85,7 +85,7 @@ def test_parsing_maps_match_images_and_hold_only_known_labels(small):
         labels = set(np.unique(np.asarray(parsing)).tolist())
         assert labels <= set(range(NUM_LABELS))
         # Every person shows a face, a top and a bottom, against some background.
-        assert {0, FACE, UPPER_CLOTHES, LOWER_CLOTHES} <= labels
+        assert {0, FACE, UPPER_CLOTHES} <= labels  # a dress has no lower clothes
         seen |= labels
     assert seen == set(range(NUM_LABELS))
 
@@ -119,12 +119,16 @@ def test_changing_clothes_changes_clothes_pixels_only():
     for pid in range(1, 13):
         first = toy.render_image(config, toy.ToyImage(pid, 3, 1, 1, "gallery"), cameras)
         second = toy.render_image(config, toy.ToyImage(pid, 3, 2, 1, "gallery"), cameras)
+        # A dress has no lower clothes: compare the garments both outfits have.
         clothes_shift = max(
             np.linalg.norm(_mean_colour(*first, label) - _mean_colour(*second, label))
             for label in (UPPER_CLOTHES, LOWER_CLOTHES)
+            if (first[1] == label).any() and (second[1] == label).any()
         )
         assert clothes_shift > 0.15
         for label in (FACE, HAIR):
+            if not (first[1] == label).any():
+                continue  # bald
             assert np.linalg.norm(_mean_colour(*first, label) - _mean_colour(*second, label)) < 0.02
 
 
@@ -139,13 +143,62 @@ def test_outfits_come_from_a_shared_palette_and_differ_within_a_person():
             assert np.min(np.linalg.norm(palette - np.asarray(colour), axis=1)) < 0.15
 
 
-def test_identities_differ_in_body_and_hair():
-    people = [toy.sample_identity(0, pid) for pid in range(1, 25)]
-    assert len({p.hair_style for p in people}) >= 3
-    assert np.ptp([p.shoulder for p in people]) > 0.03
-    assert np.ptp([p.leg for p in people]) > 0.04
-    assert np.ptp([p.head for p in people]) > 0.01
-    assert np.ptp([np.mean(p.skin) for p in people]) > 0.2
+def test_identities_differ_in_body_hair_face_and_skin():
+    people = [toy.sample_identity(0, pid) for pid in range(1, 101)]
+    assert len({p.hair_style for p in people}) == len(toy.render.HAIR_STYLES)
+    assert np.ptp([p.stature for p in people]) > 0.15
+    assert np.ptp([p.shoulder for p in people]) > 0.06
+    assert np.ptp([p.leg for p in people]) > 0.09
+    assert np.ptp([p.limb for p in people]) > 0.015
+    assert np.ptp([p.head_aspect for p in people]) > 0.18
+    assert np.ptp([np.mean(p.skin) for p in people]) > 0.5
+    hair = np.array([p.hair_colour for p in people])
+    # Continuous colours: (almost) no two people share a hair colour; some are dyed (saturated, not brown).
+    assert len({tuple(np.round(h, 2)) for h in hair}) >= 95
+    saturation = hair.max(1) - hair.min(1)
+    assert (saturation > 0.4).sum() >= 10
+    assert 5 <= sum(p.beard for p in people) <= 40 and 15 <= sum(p.glasses is not None for p in people) <= 50
+
+
+def test_head_is_several_pixels_wide_at_the_training_resolution():
+    """At 128 x 64 (downscaled 2x for the 64 x 32 train input) face + hair span >= 12 px (6 px trained)."""
+    config = toy.ToyConfig(seed=0)
+    cameras = toy.sample_cameras(0)
+    for pid in range(1, 21):
+        for camid in toy.CAMERAS:
+            _, labels = toy.render_image(config, toy.ToyImage(pid, camid, 1, 1, "gallery"), cameras)
+            head = np.isin(labels, (FACE, HAIR))
+            cols = np.flatnonzero(head.any(axis=0))
+            rows = np.flatnonzero(head.any(axis=1))
+            assert cols[-1] - cols[0] + 1 >= 12 and rows[-1] - rows[0] + 1 >= 14
+
+
+def test_outfits_change_garment_shapes_and_shoes():
+    pairs = [toy.sample_outfits(0, pid) for pid in range(1, 101)]
+    outfits = [o for pair in pairs for o in pair]
+    assert {o.top_style for o in outfits} == set(toy.render.TOP_STYLES)
+    assert {o.bottom_style for o in outfits} == set(toy.render.BOTTOM_STYLES)
+    assert {o.shoe_style for o in outfits} == set(toy.render.SHOE_STYLES)
+    changed = [a.top_style != b.top_style or a.bottom_style != b.bottom_style for a, b in pairs]
+    assert np.mean(changed) > 0.6
+    # Rendered: a dress has no lower clothes, shorts show bare legs, boots are taller than shoes.
+    config = toy.ToyConfig(seed=0)
+    seen = set()
+    for pid in range(1, 101):
+        for clothes, outfit in enumerate(toy.sample_outfits(0, pid), start=1):
+            _, labels = toy.render_image(config, toy.ToyImage(pid, 2, clothes, 1, "gallery"))
+            if outfit.bottom_style == "dress":
+                assert not (labels == LOWER_CLOTHES).any()
+                seen.add("dress")
+            elif outfit.bottom_style == "shorts":
+                assert (labels == LEGS).sum() > 25
+                seen.add("shorts")
+            elif outfit.bottom_style == "trousers":
+                assert (labels == LEGS).sum() < 20
+                seen.add("trousers")
+            if outfit.top_style == "tank":
+                assert (labels == ARMS).sum() > 80
+    assert seen == {"dress", "shorts", "trousers"}
 
 
 def test_rerun_with_same_arguments_does_nothing(small):

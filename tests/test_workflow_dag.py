@@ -106,16 +106,62 @@ def test_embedded_training_asks_for_no_gpu(workdir):
     assert "gpu=0" in block
 
 
-def test_interrupted_run_resumes_and_finished_run_is_not_redone(workdir):
-    run = workdir / "work/embedded/runs/prcc/full/seed1"
+def _interrupted_run(workdir, experiment, *, finished_training=False):
+    """A run folder as the trainer leaves it when stopped: config.json, checkpoint.pt (and model.pt)."""
+    import json
+
+    from spcreid.workflow.experiments import Run, run_config
+
+    run = workdir / f"work/embedded/runs/prcc/{experiment}/seed1"
     run.mkdir(parents=True)
+    config = run_config(load_params(workdir / "params.yaml"), Run("prcc", experiment, 1))
+    (run / "config.json").write_text(json.dumps({**config, "inputs": {}}))
     (run / "checkpoint.pt").write_bytes(b"stand-in")
-    result = snakemake(workdir, "-n", "-p", "work/embedded/runs/prcc/full/seed1/model.pt",
+    if finished_training:
+        (run / "model.pt").write_bytes(b"stand-in")
+    return run
+
+
+def _train_commands(workdir, *extra):
+    result = snakemake(workdir, "-n", "-p", *extra, "work/embedded/runs/prcc/full/seed1/model.pt",
                        "work/embedded/runs/prcc/baseline/seed1/model.pt")
     assert result.returncode == 0, result.stderr
-    commands = {m[2]: m[0] for m in TRAIN_CMD.finditer(result.stdout)}
+    return {m[2]: m[0] for m in TRAIN_CMD.finditer(result.stdout)}
+
+
+def test_interrupted_run_resumes_and_finished_run_is_not_redone(workdir):
+    _interrupted_run(workdir, "full")
+    commands = _train_commands(workdir)
     assert "--resume" in commands["full"]
     assert "--resume" not in commands["baseline"]
+
+
+def test_run_stopped_after_training_is_finalised_not_retrained(workdir):
+    # model.pt written, but the job marked incomplete (Snakemake killed as the trainer finished, or a
+    # leftover trainer finished it): the rerun decides with `resumable`. Before, model.pt alone meant
+    # "finished, start afresh" and the whole training was redone.
+    import os
+
+    from spcreid.workflow.experiments import Run, resumable, run_config
+
+    run = _interrupted_run(workdir, "full", finished_training=True)
+    config = run_config(load_params(workdir / "params.yaml"), Run("prcc", "full", 1))
+    manifest = workdir / "manifest.csv"
+    manifest.write_text("path\n")
+    os.utime(manifest, (0, 0))
+    assert resumable(run, config, [str(manifest)])
+    assert not resumable(run, {**config, "seed": 2}, [str(manifest)])  # another configuration
+    os.utime(manifest)  # data newer than the checkpoint
+    assert not resumable(run, config, [str(manifest)])
+    (run / "config.json").unlink()
+    assert not resumable(run, config, [])
+
+
+def test_changed_configuration_or_forced_rerun_starts_afresh(workdir):
+    _interrupted_run(workdir, "full", finished_training=True)
+    assert "--resume" not in _train_commands(workdir, "--forcerun", "train")["full"]
+    edit_params(workdir, lambda p: p["method"].update(alpha=0.5))
+    assert "--resume" not in _train_commands(workdir)["full"]
 
 
 def test_lint_is_clean():

@@ -15,7 +15,10 @@ pytestmark = pytest.mark.slow
 
 
 def _reduce(params):
-    params["profiles"]["embedded"]["train"].update(epochs=1, iters_per_epoch=2, warmup_epochs=0)
+    embedded = params["profiles"]["embedded"]
+    embedded["train"].update(epochs=1, iters_per_epoch=2, warmup_epochs=0)
+    embedded["toy"].update(identities=48, images_per_camera=3)
+    embedded["pretrain"]["epochs"] = 2
     cell = lambda row, dataset, setting, experiment: dict(row=row, dataset=dataset, setting=setting,
                                                           experiment=experiment)
     # Four distinct runs behind six cells: the full PRCC model is shared by every table.

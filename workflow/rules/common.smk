@@ -9,8 +9,17 @@ import shlex
 from snakemake.exceptions import WorkflowError
 
 from spcreid.errors import SpcreidError
-from spcreid.workflow.experiments import Run, check_params, method_config, profile, run_config, runs, load_params
-from spcreid.workflow.schema import SCHEMA_PATH
+from spcreid.workflow.experiments import (
+    Run,
+    check_params,
+    load_params,
+    method_config,
+    profile,
+    resumable,
+    run_config,
+    runs,
+)
+from spcreid.workflow.references import reference_runs
 
 
 # ---- Configuration: params.yaml, validated against the params schema ------------------------------------------
@@ -58,7 +67,7 @@ RUNS = runs(PARAMS)
 DATASETS = PROFILE["datasets"]
 TABLES = sorted(PARAMS["tables"])
 SYNTH_BACKEND = PROFILE["synthesis"]["backend"]
-# Defaults of the optional profile sections (workflow/schemas/params.schema.json documents each field).
+# Defaults of the optional profile sections (src/spcreid/resources/params.schema.json documents each field).
 VERIFY = {"strict_counts": True, **PROFILE.get("verify", {})}
 PARSING = {"source": "schp", "network": "schp", "device": PROFILE["train"]["device"], "batch": 16,
            "labels": "spcreid", **PROFILE.get("parsing", {})}
@@ -165,6 +174,8 @@ RAW_FOLDER = {"prcc": "prcc", "vcclothes": "VC-Clothes", "ltcc": "LTCC_ReID"}
 PARSED_MANIFEST = f"{DATA}/parsing/{{key}}/manifest.csv"
 # pise-texture is fetched into its own folder (DATA/weights/pise-texture/latest_net_G.pth), see weights.smk.
 WEIGHT_NAMES = ("resnet50-imagenet", "keypointrcnn-coco", "vgg19-imagenet", "schp-lip")
+# Their file names inside a profile's local_weights folder (the layout `spcreid make-rehearsal-inputs` writes).
+LOCAL_WEIGHT_FILES = {name: f"{name}.pth" for name in WEIGHT_NAMES} | {"pise-texture": "pise-texture/latest_net_G.pth"}
 
 
 def one_of(names):
@@ -181,8 +192,13 @@ def run_of(wildcards):
     return Run(wildcards.key, wildcards.experiment, int(wildcards.seed))
 
 
-def expand_runs(pattern):
-    return [pattern.format(key=r.dataset, experiment=r.experiment, seed=r.seed) for r in RUNS]
+def expand_runs(pattern, runs=None):
+    return [pattern.format(key=r.dataset, experiment=r.experiment, seed=r.seed) for r in (RUNS if runs is None else runs)]
+
+
+# Reference rows (params.yaml `references`): stored like runs of experiments of their own names.
+REFERENCE_RUNS = reference_runs(PARAMS)
+TRAINED_EXPERIMENTS = sorted(PARAMS["experiments"])
 
 
 def table_outputs():
@@ -228,15 +244,20 @@ def pretrained_input(wildcards):
     return ancient(weights)
 
 
-def resume_flag(wildcards, output):
-    """Continue an interrupted run (checkpoint, no final model) instead of starting it again.
+def resume_flag(wildcards, input, output):
+    """Continue an interrupted run from its checkpoint instead of starting it again.
 
-    Evaluated when the DAG is built, i.e. before Snakemake clears the job's outputs: a finished run that is
-    rerun because its configuration changed has model.pt and therefore starts afresh.
+    Evaluated when the DAG is built, i.e. before Snakemake clears the job's outputs. The checkpoint is used
+    when the run folder's config.json matches this run's configuration and no input is newer than it, even
+    when model.pt or metrics.json exist (a job interrupted after training, or finished by a leftover
+    trainer, is finalised, not retrained); a run rerun because its configuration or data changed starts afresh.
     """
+    settings = workflow.dag_settings  # --forcerun train / --forceall (`make reproduce`) means: train again
+    if settings.forceall or settings.forcetargets or {"train", *map(str, output)} & set(map(str, settings.forcerun)):
+        return []
     run_dir = os.path.dirname(output.model)
-    interrupted = os.path.exists(os.path.join(run_dir, "checkpoint.pt")) and not os.path.exists(output.model)
-    return ["--resume"] if interrupted else []
+    inputs = [str(path) for path in input]
+    return ["--resume"] if resumable(run_dir, run_config(PARAMS, run_of(wildcards)), inputs) else []
 
 
 def run_config_json(wildcards):
@@ -257,13 +278,38 @@ def fetch_source(wildcards):
 
 
 def fetch_args(wildcards):
-    # Split like a shell would, then each word is quoted again on the rule's line: the user's words arrive as
-    # arguments, never as shell code.
-    option = f"fetch_{fetch_source(wildcards)}"
+    # The dataset's `archive` from params.yaml, then the --config words split like a shell would; each word is
+    # quoted again on the rule's line, so the user's words arrive as arguments, never as shell code.
+    source = fetch_source(wildcards)
+    archives = [spec["archive"] for spec in DATASETS.values()
+                if spec["source"] == source and spec.get("root") == wildcards.root and spec.get("archive")]
+    option = f"fetch_{source}"
     try:
-        return shlex.split(str(config.get(option, "")))
+        extra = shlex.split(str(config.get(option, "")))
     except ValueError as exc:
         raise WorkflowError(f"--config {option}={config[option]!r}: {exc}; quote it as you would on a shell line")
+    return (["--archive", archives[0]] if archives and "--archive" not in extra else []) + extra
+
+
+def local_weights_args(name):
+    """`--file F --sha256 H` from the profile's local_weights folder (SHA256SUMS), or nothing: download."""
+    folder = PROFILE.get("local_weights")
+    if not folder:
+        return []
+    relative = LOCAL_WEIGHT_FILES[name]
+    sums_path = os.path.join(folder, "SHA256SUMS")
+    try:
+        with open(sums_path) as sums:
+            listed = dict(reversed(line.split(None, 1)) for line in sums.read().splitlines() if line.strip())
+    except OSError as exc:
+        raise WorkflowError(
+            f"profiles.{PROFILE_NAME}.local_weights: cannot read {sums_path} ({exc.strerror}); put the weight "
+            "files and their SHA256SUMS there (for the rehearsal: `spcreid make-rehearsal-inputs --out "
+            f"{folder}`)"
+        ) from None
+    if relative not in listed:
+        raise WorkflowError(f"{sums_path} lists no {relative}; add `<sha256>  {relative}` for weights {name}")
+    return ["--file", os.path.join(folder, relative), "--sha256", listed[relative]]
 
 
 def downloads():

@@ -15,6 +15,7 @@ rule evaluate:
         per_query=PER_QUERY,
     wildcard_constraints:
         seed=r"\d+",
+        experiment=one_of(TRAINED_EXPERIMENTS + ["supervised", "pretrained-start"]),
     params:
         run_dir=lambda wildcards, input: os.path.dirname(input.model),
         protocol=lambda wildcards: DATASETS[wildcards.key]["protocol"],
@@ -33,3 +34,27 @@ rule evaluate:
         "spcreid evaluate --run {params.run_dir:q} --manifest {input.manifest:q} --protocol {params.protocol:q}"
         " {params.gallery_mode:q} --threads {threads} --out {output.metrics:q} --per-query {output.per_query:q}"
         " > {log:q} 2>&1"
+
+
+# The colour-histogram lower bound has no model: its features are the images' colours.
+rule evaluate_colour_histogram:
+    input:
+        manifest=MANIFEST,
+    output:
+        metrics=METRICS,
+        per_query=PER_QUERY,
+    wildcard_constraints:
+        seed="0",
+        experiment="colour-histogram",
+    params:
+        protocol=lambda wildcards: DATASETS[wildcards.key]["protocol"],
+        profile=PROFILE_NAME,
+    log:
+        log_path("evaluate/{key}/{experiment}/seed{seed}"),
+    benchmark:
+        bench_path("evaluate/{key}/{experiment}/seed{seed}")
+    container:
+        MAIN_IMAGE
+    shell:
+        "spcreid evaluate-colour-histogram --manifest {input.manifest:q} --protocol {params.protocol:q}"
+        " --profile {params.profile:q} --dataset {wildcards.key:q} --out {output.metrics:q} > {log:q} 2>&1"

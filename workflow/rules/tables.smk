@@ -4,7 +4,8 @@
 
 rule tables:
     input:
-        metrics=expand_runs(METRICS),
+        metrics=expand_runs(METRICS) + expand_runs(METRICS, REFERENCE_RUNS),
+        per_query=expand_runs(PER_QUERY) + expand_runs(PER_QUERY, REFERENCE_RUNS),
         paper=expand(f"{PUBLISHED}/{{table}}.csv", table=TABLES),
         params=PARAMS_FILE,
     output:
@@ -39,7 +40,8 @@ rule tables:
 
 rule plots:
     input:
-        metrics=expand_runs(METRICS),
+        metrics=expand_runs(METRICS) + expand_runs(METRICS, REFERENCE_RUNS),
+        per_query=expand_runs(PER_QUERY) + expand_runs(PER_QUERY, REFERENCE_RUNS),
         paper=expand(f"{PUBLISHED}/{{table}}.csv", table=TABLES),
         params=PARAMS_FILE,
     output:

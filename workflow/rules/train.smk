@@ -13,6 +13,7 @@ rule train:
         model=f"{RUN_DIR}/model.pt",
     wildcard_constraints:
         seed=r"\d+",
+        experiment=one_of(TRAINED_EXPERIMENTS),
     params:
         params_file=PARAMS_FILE,
         profile=PROFILE_NAME,
@@ -39,3 +40,63 @@ rule train:
         " --experiment {wildcards.experiment:q} --seed {wildcards.seed:q} --manifest {input.manifest:q}"
         " {params.synthesis:q} {params.resume:q} --skip-evaluation --threads {threads} --out {params.run_dir:q}"
         " > {log:q} 2>&1"
+
+
+# Reference rows: the supervised upper bound (true identity labels, the baseline's recipe and budget) and the
+# untrained pretrained start (lower bound). Their model.pt is scored by the evaluate rule like any run's.
+rule train_supervised:
+    input:
+        manifest=MANIFEST,
+        pretrained=pretrained_input,
+    output:
+        model=f"{RUN_DIR}/model.pt",
+    wildcard_constraints:
+        seed=r"\d+",
+        experiment="supervised",
+    params:
+        params_file=PARAMS_FILE,
+        profile=PROFILE_NAME,
+        run_dir=lambda wildcards, output: os.path.dirname(output.model),
+    threads: 8 if ON_GPU else 1
+    resources:
+        gpu=1 if ON_GPU else 0,
+        mem_mb=32000 if ON_GPU else 8000,
+        runtime=24 * 60 if ON_GPU else 60,
+    log:
+        log_path("train/{key}/{experiment}/seed{seed}"),
+    benchmark:
+        bench_path("train/{key}/{experiment}/seed{seed}")
+    container:
+        MAIN_IMAGE
+    shell:
+        "spcreid train-supervised --params {params.params_file:q} --profile {params.profile:q}"
+        " --dataset {wildcards.key:q} --seed {wildcards.seed:q} --manifest {input.manifest:q} --skip-evaluation"
+        " --threads {threads} --out {params.run_dir:q} > {log:q} 2>&1"
+
+
+rule pretrained_start:
+    input:
+        manifest=MANIFEST,
+        pretrained=pretrained_input,
+    output:
+        model=f"{RUN_DIR}/model.pt",
+    wildcard_constraints:
+        seed=r"\d+",
+        experiment="pretrained-start",
+    params:
+        params_file=PARAMS_FILE,
+        profile=PROFILE_NAME,
+        run_dir=lambda wildcards, output: os.path.dirname(output.model),
+    threads: 8 if ON_GPU else 1
+    resources:
+        gpu=1 if ON_GPU else 0,
+    log:
+        log_path("train/{key}/{experiment}/seed{seed}"),
+    benchmark:
+        bench_path("train/{key}/{experiment}/seed{seed}")
+    container:
+        MAIN_IMAGE
+    shell:
+        "spcreid pretrained-start --params {params.params_file:q} --profile {params.profile:q}"
+        " --dataset {wildcards.key:q} --seed {wildcards.seed:q} --manifest {input.manifest:q}"
+        " --threads {threads} --out {params.run_dir:q} > {log:q} 2>&1"

@@ -7,6 +7,8 @@ rule fetch_weights:
         f"{DATA}/weights/{{name}}.pth",
     wildcard_constraints:
         name=one_of(WEIGHT_NAMES),
+    params:
+        source=lambda wildcards: local_weights_args(wildcards.name),
     log:
         log_path("fetch_weights/{name}"),
     benchmark:
@@ -14,13 +16,15 @@ rule fetch_weights:
     container:
         MAIN_IMAGE
     shell:
-        "spcreid fetch-weights --name {wildcards.name:q} --dest {output:q} > {log:q} 2>&1"
+        "spcreid fetch-weights --name {wildcards.name:q} --dest {output:q} {params.source:q} > {log:q} 2>&1"
 
 
 rule fetch_pise_checkpoint:
     # PISE's loader wants a folder holding latest_net_G.pth.
     output:
         f"{DATA}/weights/pise-texture/latest_net_G.pth",
+    params:
+        source=lambda wildcards: local_weights_args("pise-texture"),
     log:
         log_path("fetch_weights/pise-texture"),
     benchmark:
@@ -28,7 +32,7 @@ rule fetch_pise_checkpoint:
     container:
         MAIN_IMAGE
     shell:
-        "spcreid fetch-weights --name pise-texture --dest {output:q} > {log:q} 2>&1"
+        "spcreid fetch-weights --name pise-texture --dest {output:q} {params.source:q} > {log:q} 2>&1"
 
 
 # Embedded profile: the ImageNet stand-in is trained here (docs/METHOD.md, "Embedded profile: pretrained start").

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import lzma
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +80,9 @@ def normalise_sha256(value: str | None, field_name: str = "--sha256") -> str | N
         return None
     value = value.strip().lower()
     if not re.fullmatch(r"[0-9a-f]{64}", value):
-        raise SpcreidError(f"{field_name} '{value}' is not a sha256 hex digest (64 characters 0-9a-f)")
+        raise SpcreidError(
+            f"{field_name} '{value}' is not a sha256 hex digest; pass the 64 characters 0-9a-f that sha256sum prints"
+        )
     return value
 
 
@@ -200,7 +204,9 @@ def archive_format(path: Path) -> str:
         return "tar"
     if _looks_like_html(path):
         raise SpcreidError(f"{path} is a web page, not an archive: the download was refused; fetch it in a browser")
-    raise SpcreidError(f"{path} is not a zip, tar, tar.gz or rar archive (starts with {head!r})")
+    raise SpcreidError(
+        f"{path} is not a zip, tar, tar.gz or rar archive (starts with {head!r}); download the archive again"
+    )
 
 
 def _member_target(into: Path, name: str, archive: Path) -> Path:
@@ -228,9 +234,31 @@ def _check_tar_member(member: tarfile.TarInfo, into: Path, archive: Path) -> Non
 
 
 def safe_extract(archive: Path, into: Path) -> None:
-    """Extract ``archive`` into ``into`` after checking every member; nothing is written if one is unsafe."""
+    """Extract ``archive`` into ``into`` after checking every member; nothing is written if one is unsafe.
+
+    A damaged archive (truncated, bad CRC) or a member that tarfile's data filter refuses (e.g. a chain
+    of symlinks that together leave ``into``) ends as one SpcreidError naming the archive. Callers extract
+    into a staging folder they delete on error, so what was written before the failure does not stay.
+    """
     into.mkdir(parents=True, exist_ok=True)
     fmt = archive_format(archive)
+    try:
+        _extract(archive, into, fmt)
+    except tarfile.FilterError as exc:
+        raise SpcreidError(
+            f"{archive}: refusing to extract member '{exc.tarinfo.name}': {exc}. "
+            "The archive is damaged or malicious; get a fresh copy from the dataset's authors"
+        ) from exc
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:  # the disk, not the archive
+            raise SpcreidError(f"could not extract {archive} into {into} ({exc}); check free space and permissions") from exc
+        raise SpcreidError(
+            f"{archive} is damaged ({type(exc).__name__}: {exc}); the download is truncated or corrupt: "
+            "delete it and download it again"
+        ) from exc
+
+
+def _extract(archive: Path, into: Path, fmt: str) -> None:
     if fmt == "zip":
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
@@ -320,7 +348,7 @@ def fetch_dataset(
     if archive is not None:
         archive_path = Path(archive).absolute()
         if not archive_path.is_file():
-            raise SpcreidError(f"--archive {archive_path} does not exist or is not a file")
+            raise SpcreidError(f"--archive {archive_path} does not exist or is not a file; check the path")
         origin = f"archive:{archive_path}"
         sha = check_sha256(archive_path, expected)
     else:
@@ -343,8 +371,9 @@ def fetch_dataset(
             sha = download_url(url, archive_path, expected, hint)
         else:
             sha = download_gdrive(gdrive_id, archive_path, expected, hint)
-    record_sha256(dest / f"{name}.sha256.json", name, archive_path, sha, origin, checked=expected is not None)
     extract_dataset(spec, archive_path, sha, dest, origin)
+    # Only an accepted archive is recorded: a refused one must not replace the hash of the data on disk.
+    record_sha256(dest / f"{name}.sha256.json", name, archive_path, sha, origin, checked=expected is not None)
     return target_dir
 
 

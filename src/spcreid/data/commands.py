@@ -34,6 +34,11 @@ def register(subparsers) -> None:
     p.add_argument("--no-decode", action="store_true", help="skip decoding every image (fast layout/name check)")
     p.add_argument("--workers", type=int, default=4, help="threads decoding images (default 4)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON")
+    p.add_argument(
+        "--allow-identity-overlap",
+        action="store_true",
+        help="custom splits only: report identities shared by train and query/gallery as a warning",
+    )
     p.set_defaults(func=verify_data)
 
     p = subparsers.add_parser("fetch-data", help="download/extract a dataset archive under --dest")
@@ -61,11 +66,11 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "make-stand-in-weights",
         help="write random weights in a real weight file's format (tests, rehearsal profile)",
-        description="Stand-ins for schp-lip, pise-texture and keypointrcnn-coco, seeded, in the real files' layouts. "
-        "Load them with --network stand-in (parse), --pise-network stand-in (synthesize); keypointrcnn-coco is "
-        "torchvision's real network with random weights.",
+        description="Stand-ins for schp-lip, pise-texture, keypointrcnn-coco and resnet50-imagenet, seeded, in the real files' layouts. "
+        "Load them with --network stand-in (parse), --pise-network stand-in (synthesize); keypointrcnn-coco and "
+        "resnet50-imagenet are torchvision's real networks with random weights.",
     )
-    p.add_argument("--name", required=True, help="schp-lip, pise-texture or keypointrcnn-coco")
+    p.add_argument("--name", required=True, help="schp-lip, pise-texture, keypointrcnn-coco or resnet50-imagenet")
     p.add_argument("--dest", required=True, help="file to write")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     p.set_defaults(func=make_stand_in_weights)
@@ -95,6 +100,7 @@ def verify_data(args: argparse.Namespace) -> int:
         check_counts=not args.no_counts,
         check_images=not args.no_decode,
         workers=args.workers,
+        allow_identity_overlap=args.allow_identity_overlap,
         allow_count_mismatch=args.allow_count_mismatch,
     )
     expected = report.expected_counts or {}

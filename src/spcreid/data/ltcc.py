@@ -16,7 +16,7 @@ DATASET_DIR = Path("LTCC_ReID")
 SPLIT_FOLDERS = ("train", "query", "test")
 ALLOWED_EXTRA_FOLDERS = ("info",)
 FOLDER_ROLES = {"train": ("train", "train"), "query": ("test", "query"), "test": ("test", "gallery")}
-NAME_PATTERN = re.compile(r"(?P<pid>\d+)_(?P<clothes>\d+)_c(?P<cam>\d+)_(?P<frame>\d+)\.png", re.IGNORECASE)
+NAME_PATTERN = re.compile(r"(?P<pid>\d+)_(?P<clothes>\d+)_c(?P<cam>\d+)_(?P<frame>\d+)\.png", re.IGNORECASE | re.ASCII)
 NAME_EXAMPLE = "PID_CLOTH_cCAM_FRAME.png, e.g. 001_1_c11_015833.png"
 CAMERA_RANGE = range(1, 13)
 

@@ -73,7 +73,8 @@ def _pid_folders(folder: Path, problems: list[str], expectation: str) -> list[Pa
         problems.append(f"{entry}: unexpected file; {expectation}")
     good = []
     for pid_dir in list_dirs(folder):
-        if pid_dir.name.isdigit():
+        # isdigit() alone also accepts '²' or '٣', which int() then refuses or misreads.
+        if pid_dir.name.isascii() and pid_dir.name.isdigit():
             good.append(pid_dir)
         else:
             problems.append(f"{pid_dir}: folder name is not a person id (digits, e.g. 001); {expectation}")

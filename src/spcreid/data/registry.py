@@ -136,7 +136,9 @@ def default_parsing_root(spec: DatasetSpec, root: str | os.PathLike) -> Path | N
     return Path(root) / spec.default_parsing_subdir if spec.default_parsing_subdir else None
 
 
-def locate_dataset_dirs(search_root: Path, spec: DatasetSpec, max_depth: int = 4) -> list[Path]:
+def locate_dataset_dirs(
+    search_root: Path, spec: DatasetSpec, max_depth: int = 4, accept: Callable[[Path], bool] | None = None
+) -> list[Path]:
     """Folders below ``search_root`` that hold all of the dataset's split folders.
 
     PRCC ships ``rgb``, ``sketch`` and ``contour`` trees with the same split folders, so where
@@ -148,7 +150,8 @@ def locate_dataset_dirs(search_root: Path, spec: DatasetSpec, max_depth: int = 4
         next_frontier = []
         for folder in frontier:
             if all((folder / split).is_dir() for split in spec.split_folders):
-                found.append(folder)
+                if accept is None or accept(folder):
+                    found.append(folder)
             else:
                 next_frontier += list_dirs(folder)
         frontier = next_frontier
@@ -186,7 +189,9 @@ def layout_problems(spec: DatasetSpec, root: str | os.PathLike) -> tuple[list[st
 
 
 def _hint(root: Path, spec: DatasetSpec) -> str:
-    candidates = locate_dataset_dirs(root, spec, max_depth=3)
+    # Only folders whose split folders hold images this dataset's scan accepts: a parsing-map tree mirrors
+    # the split folders too, and pointing --root at it would only trade one error for many.
+    candidates = locate_dataset_dirs(root, spec, max_depth=3, accept=lambda folder: _holds_images(folder, spec))
     if not candidates:
         return ""
     found = candidates[0]
@@ -196,8 +201,18 @@ def _hint(root: Path, spec: DatasetSpec) -> str:
     return f"; the split folders are in {found}: move that folder to {root / spec.dataset_dir}"
 
 
+def _holds_images(folder: Path, spec: DatasetSpec) -> bool:
+    try:
+        rows, problems = spec.scan(folder)
+    except OSError:
+        return False
+    return bool(rows) and len(problems) <= len(rows)
+
+
 def summarise(lines: list[str], limit: int = MAX_LISTED) -> str:
     """A bounded multi-line listing: the first ``limit`` problems and how many more there are."""
+    if len(lines) == 1:
+        return " " + lines[0]  # one problem, one line
     shown = lines[:limit]
     more = f"\n  ... and {len(lines) - limit} more" if len(lines) > limit else ""
     return "\n  " + "\n  ".join(shown) + more

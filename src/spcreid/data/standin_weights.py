@@ -6,6 +6,7 @@ loads the real weights loads these unchanged:
 * ``schp-lip``          the stand-in parser (spcreid.parsing.standin) in SCHP's {"state_dict": {"module.*"}}
 * ``pise-texture``      the stand-in generator (spcreid.synthesis.pise.standin) as a plain state dict
 * ``keypointrcnn-coco`` torchvision's real keypointrcnn_resnet50_fpn, random weights, torchvision's format
+* ``resnet50-imagenet`` torchvision's real resnet50, random weights, torchvision's format
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from spcreid.errors import SpcreidError
 from spcreid.io import atomic_path, sha256_file
 
-STAND_INS = ("schp-lip", "pise-texture", "keypointrcnn-coco")
+STAND_INS = ("schp-lip", "pise-texture", "keypointrcnn-coco", "resnet50-imagenet")
 
 
 def make_stand_in(name: str, dest: str | os.PathLike, seed: int = 0) -> tuple[Path, str]:
@@ -37,10 +38,14 @@ def make_stand_in(name: str, dest: str | os.PathLike, seed: int = 0) -> tuple[Pa
             from spcreid.synthesis.pise.standin import StandInGenerator
 
             model = StandInGenerator(**GENERATOR_KWARGS)
-        else:
+        elif name == "keypointrcnn-coco":
             from torchvision.models.detection import keypointrcnn_resnet50_fpn
 
             model = keypointrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_keypoints=17)
+        else:
+            from torchvision.models import resnet50
+
+            model = resnet50(weights=None)
         with atomic_path(dest) as tmp:
             torch.save(model.state_dict(), tmp)
     return dest, sha256_file(dest)

@@ -32,7 +32,7 @@ from spcreid.data import toy_render as render
 from spcreid.errors import SpcreidError
 
 # Bump whenever the rendering changes, so that existing datasets no longer count as up to date.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 JPEG_QUALITY = 95
 CAMERAS = (1, 2, 3, 4)
 DATASET_FOLDER = "VC-Clothes"
@@ -49,13 +49,16 @@ CLOTHES_PALETTE = np.array([
     [0.15, 0.50, 0.20], [0.45, 0.47, 0.18], [0.95, 0.82, 0.15], [0.95, 0.50, 0.10],
     [0.95, 0.55, 0.70], [0.45, 0.20, 0.60], [0.85, 0.78, 0.62], [0.45, 0.30, 0.18],
 ], np.float32)
-SHOE_PALETTE = np.array([[0.08, 0.08, 0.08], [0.35, 0.22, 0.12], [0.90, 0.90, 0.88], [0.45, 0.45, 0.48]],
-                        np.float32)
+SHOE_PALETTE = np.array([[0.08, 0.08, 0.08], [0.35, 0.22, 0.12], [0.90, 0.90, 0.88], [0.45, 0.45, 0.48],
+                         [0.75, 0.15, 0.15], [0.15, 0.30, 0.70], [0.60, 0.50, 0.30]], np.float32)
 # Skin tones are interpolated along this ramp, light to dark.
-SKIN_RAMP = np.array([[0.96, 0.82, 0.72], [0.87, 0.66, 0.52], [0.70, 0.48, 0.33], [0.45, 0.30, 0.20],
-                      [0.30, 0.19, 0.13]], np.float32)
-HAIR_COLOURS = np.array([[0.06, 0.05, 0.05], [0.22, 0.13, 0.07], [0.42, 0.26, 0.12], [0.62, 0.25, 0.10],
-                         [0.86, 0.72, 0.40], [0.70, 0.70, 0.70]], np.float32)
+SKIN_RAMP = np.array([[0.98, 0.85, 0.76], [0.87, 0.66, 0.52], [0.70, 0.48, 0.33], [0.45, 0.30, 0.20],
+                      [0.26, 0.16, 0.11]], np.float32)
+# Natural hair, interpolated: black, dark brown, auburn, ginger, blond, platinum, grey.
+HAIR_RAMP = np.array([[0.04, 0.03, 0.03], [0.22, 0.13, 0.07], [0.45, 0.20, 0.09], [0.78, 0.36, 0.12],
+                      [0.88, 0.74, 0.42], [0.95, 0.93, 0.82], [0.62, 0.62, 0.64]], np.float32)
+GLASSES_COLOURS = np.array([[0.05, 0.05, 0.05], [0.75, 0.10, 0.10], [0.10, 0.25, 0.75], [0.80, 0.65, 0.20]],
+                           np.float32)
 
 
 @dataclass(frozen=True)
@@ -133,37 +136,62 @@ def plan_images(config: ToyConfig) -> list[ToyImage]:
     return plan
 
 
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    """HSV (all in 0..1) to RGB, for dyed hair colours anywhere on the hue circle."""
+    k = (np.array([5.0, 3.0, 1.0]) + h * 6.0) % 6.0
+    return v - v * s * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
+
+
 def sample_identity(seed: int, pid: int) -> render.Identity:
+    """One person: every cue here survives a change of clothes.
+
+    The ranges are wide on purpose (real people differ a lot in hair, skin, height and build); the
+    hair colour is continuous along a natural ramp and, for about a quarter of people, dyed.
+    """
     rng = _rng(seed, _IDENTITY, pid)
-    skin_pos = rng.uniform(0, len(SKIN_RAMP) - 1)
-    low = int(np.floor(skin_pos))
-    high = min(low + 1, len(SKIN_RAMP) - 1)
-    skin = SKIN_RAMP[low] + (skin_pos - low) * (SKIN_RAMP[high] - SKIN_RAMP[low])
-    hair = HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))] + rng.normal(0, 0.03, 3)
-    shoulder = rng.uniform(0.095, 0.15)
+    skin = _ramp(SKIN_RAMP, rng.uniform(0, 1))
+    if rng.uniform() < 0.25:
+        hair = _hsv(rng.uniform(), rng.uniform(0.55, 0.9), rng.uniform(0.45, 0.9))
+    else:
+        hair = _ramp(HAIR_RAMP, rng.uniform(0, 1)) + rng.normal(0, 0.02, 3)
+    shoulder = rng.uniform(0.085, 0.16)
     return render.Identity(
-        stature=float(rng.uniform(0.86, 1.0)),
-        head=float(rng.uniform(0.058, 0.08)),
+        stature=float(rng.uniform(0.8, 1.0)),
+        head=float(rng.uniform(0.085, 0.105)),
+        head_aspect=float(rng.uniform(0.72, 0.95)),
         shoulder=float(shoulder),
-        hip=float(shoulder * rng.uniform(0.7, 0.95)),
-        leg=float(rng.uniform(0.44, 0.54)),
-        limb=float(rng.uniform(0.024, 0.036)),
+        hip=float(shoulder * rng.uniform(0.65, 1.05)),
+        leg=float(rng.uniform(0.40, 0.52)),
+        limb=float(rng.uniform(0.022, 0.042)),
         skin=_colour(skin),
         hair_colour=_colour(hair),
         hair_style=str(rng.choice(render.HAIR_STYLES)),
-        hair_length=float(rng.uniform(0.05, 0.2)),
+        hair_length=float(rng.uniform(0.05, 0.22)),
+        beard=bool(rng.uniform() < 0.2),
+        glasses=_colour(GLASSES_COLOURS[rng.integers(len(GLASSES_COLOURS))]) if rng.uniform() < 0.3 else None,
     )
 
 
+def _ramp(ramp: np.ndarray, position: float) -> np.ndarray:
+    """Linear interpolation along a colour ramp, ``position`` in 0..1."""
+    x = position * (len(ramp) - 1)
+    low = min(int(np.floor(x)), len(ramp) - 2)
+    return ramp[low] + (x - low) * (ramp[low + 1] - ramp[low])
+
+
 def sample_outfits(seed: int, pid: int, count: int = 2) -> list[render.Outfit]:
-    """``count`` outfits for one person; each differs from the others in both top and bottom colour."""
+    """``count`` outfits for one person, drawn independently of who wears them.
+
+    Each outfit redraws garment shapes (sleeves, layer, trousers / shorts / skirt / dress, shoe
+    type) and colours; two outfits of one person never share their top colour or bottom colour.
+    """
     rng = _rng(seed, _OUTFIT, pid)
     outfits: list[render.Outfit] = []
     used_tops: set[int] = set()
     used_bottoms: set[int] = set()
     n = len(CLOTHES_PALETTE)
     while len(outfits) < count:
-        top, top_accent, bottom, bottom_accent = (int(i) for i in rng.integers(n, size=4))
+        top, top_accent, bottom, bottom_accent, layer = (int(i) for i in rng.integers(n, size=5))
         if top in used_tops or bottom in used_bottoms or top == top_accent or bottom == bottom_accent:
             continue
         used_tops.add(top)
@@ -176,12 +204,14 @@ def sample_outfits(seed: int, pid: int, count: int = 2) -> list[render.Outfit]:
             top=jitter(top),
             top_accent=jitter(top_accent),
             top_pattern=str(rng.choice(render.PATTERNS, p=[0.4, 0.15, 0.15, 0.15, 0.15])),
-            sleeves=str(rng.choice(render.SLEEVES)),
+            top_style=str(rng.choice(render.TOP_STYLES, p=[0.15, 0.35, 0.25, 0.25])),
+            layer=jitter(layer),
             bottom=jitter(bottom),
             bottom_accent=jitter(bottom_accent),
             bottom_pattern=str(rng.choice(render.PATTERNS, p=[0.7, 0.05, 0.1, 0.1, 0.05])),
-            bottom_style=str(rng.choice(render.BOTTOM_STYLES, p=[0.6, 0.2, 0.2])),
-            shoes=_colour(SHOE_PALETTE[rng.integers(len(SHOE_PALETTE))]),
+            bottom_style=str(rng.choice(render.BOTTOM_STYLES, p=[0.45, 0.2, 0.12, 0.1, 0.13])),
+            shoes=_colour(SHOE_PALETTE[rng.integers(len(SHOE_PALETTE))] + rng.normal(0, 0.02, 3)),
+            shoe_style=str(rng.choice(render.SHOE_STYLES, p=[0.7, 0.3])),
             pattern_period=float(rng.uniform(0.045, 0.075)),
         ))
     return outfits

@@ -5,6 +5,10 @@ boolean mask computed over the whole pixel grid at once, painted back to front i
 colours, clothing patterns and shading are then looked up per label. The parsing map is therefore
 exact by construction, which is what the clothing synthesiser needs.
 
+The head is drawn large (about a fifth of the body height, cartoon proportions) so that face, hair
+and glasses stay several pixels wide at the 64 x 32 input the embedded profile trains on: identity
+must be visible where clothes are not.
+
 All lengths below are fractions of the person's pixel height ``P`` so that the same identity keeps
 its proportions under every camera's scale.
 """
@@ -17,10 +21,13 @@ import numpy as np
 
 from spcreid.data.parsing_labels import ARMS, BACKGROUND, FACE, HAIR, LEGS, LOWER_CLOTHES, SHOES, UPPER_CLOTHES
 
-HAIR_STYLES = ("buzz", "short", "bob", "long", "bun")
+HAIR_STYLES = ("bald", "buzz", "short", "quiff", "bob", "long", "ponytail", "bun", "afro")
 PATTERNS = ("plain", "hstripes", "vstripes", "checks", "dots")
-SLEEVES = ("long", "short")
-BOTTOM_STYLES = ("trousers", "shorts", "skirt")
+# Upper garments: sleeve length and whether an open jacket is worn over a shirt (a layer).
+TOP_STYLES = ("tank", "tshirt", "longsleeve", "jacket")
+# Lower garments; a dress is one upper-body garment down to the knees (LIP labels dresses as upper clothes).
+BOTTOM_STYLES = ("trousers", "shorts", "skirt", "longskirt", "dress")
+SHOE_STYLES = ("low", "boots")
 BACKGROUND_TEXTURES = ("panels", "bricks", "gradient", "tiles")
 
 
@@ -30,29 +37,34 @@ class Identity:
 
     stature: float  # person height as a fraction of the camera's nominal person height
     head: float  # head radius / P
+    head_aspect: float  # head width / head height (round to narrow faces)
     shoulder: float  # shoulder half-width / P
     hip: float  # hip half-width / P
     leg: float  # hip-to-sole length / P
-    limb: float  # limb radius / P
+    limb: float  # limb radius / P (build: thin to heavy)
     skin: tuple[float, float, float]  # RGB in 0..1
     hair_colour: tuple[float, float, float]
     hair_style: str
     hair_length: float  # how far long/bob hair falls below the chin, / P
+    beard: bool
+    glasses: tuple[float, float, float] | None  # frame colour, or no glasses
 
 
 @dataclass(frozen=True)
 class Outfit:
-    """What changes with clothes: colours and patterns drawn from a palette shared by everyone."""
+    """What changes with clothes: garment shapes, colours and patterns from a palette shared by everyone."""
 
     top: tuple[float, float, float]
     top_accent: tuple[float, float, float]
     top_pattern: str
-    sleeves: str
+    top_style: str
+    layer: tuple[float, float, float]  # the shirt seen under an open jacket (jacket style only)
     bottom: tuple[float, float, float]
     bottom_accent: tuple[float, float, float]
     bottom_pattern: str
     bottom_style: str
     shoes: tuple[float, float, float]
+    shoe_style: str
     pattern_period: float  # / P
 
 
@@ -116,8 +128,6 @@ def _pattern_mask(pattern: str, u: np.ndarray, v: np.ndarray, period: float) -> 
         cv = np.mod(v / period, 1.0) - 0.5
         return cu * cu + cv * cv < 0.09
     raise ValueError(f"unknown pattern {pattern!r}")
-
-
 def render_background(camera: Camera, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     """The camera's scene (before lighting), float32 (H, W, 3).
 
@@ -176,11 +186,12 @@ def render_person(
     cx = width * (0.5 + camera.offset_x) + pose.dx
     top = foot_y - P
 
-    head_r = identity.head * P
-    head_cy = top + 1.1 * head_r
+    head_r = identity.head * P  # half the head's height
+    head_rx = head_r * identity.head_aspect
+    head_cy = top + head_r * (1.35 if identity.hair_style in ("quiff", "afro", "bun") else 1.05)
     head_cx = cx + pose.lean * P
-    chin_y = head_cy + 1.1 * head_r
-    shoulder_y = chin_y + 0.035 * P
+    chin_y = head_cy + head_r
+    shoulder_y = chin_y + 0.03 * P
     hip_y = foot_y - identity.leg * P
     ankle_y = foot_y - 0.03 * P
     sw, hw = identity.shoulder * P, identity.hip * P
@@ -190,18 +201,27 @@ def render_person(
 
     labels = np.full((height, width), BACKGROUND, np.uint8)
     shading = np.zeros((height, width), np.float32)  # 0 = lit centre, 1 = silhouette edge
+    layer = np.zeros((height, width), bool)  # the shirt under an open jacket
 
     def paint(mask: np.ndarray, label: int, rho: np.ndarray | None = None) -> None:
         labels[mask] = label
+        layer[mask] = False
         shading[mask] = 0.0 if rho is None else np.clip(rho[mask], 0.0, 1.0)
 
     style = identity.hair_style
     hair_len = identity.hair_length * P
     # Hair that falls behind the shoulders is drawn first so the torso and face cover it.
     if style in ("long", "bob"):
-        bottom = chin_y + (hair_len if style == "long" else 0.2 * hair_len)
-        back_hair, rho = _capsule(yy, xx, (head_cy, head_cx), (bottom, head_cx), 1.2 * head_r)
+        bottom = chin_y + (hair_len if style == "long" else 0.15 * hair_len)
+        back_hair, rho = _capsule(yy, xx, (head_cy, head_cx), (bottom, head_cx), 1.15 * head_rx)
         paint(back_hair, HAIR, rho)
+    elif style == "ponytail":
+        tail, rho = _capsule(yy, xx, (head_cy - 0.6 * head_r, head_cx + 0.9 * head_rx),
+                             (chin_y + 0.6 * hair_len, head_cx + 1.3 * head_rx), 0.35 * head_rx)
+        paint(tail, HAIR, rho)
+    elif style == "afro":
+        puff, rho = _ellipse(yy, xx, head_cy - 0.3 * head_r, head_cx, 1.35 * head_r, 1.45 * head_rx)
+        paint(puff, HAIR, rho)
 
     # Legs with stride: each leg pivots at its hip joint.
     hips = {}
@@ -214,29 +234,34 @@ def render_person(
         mask, rho = _capsule(yy, xx, hip, ankle, leg_r)
         paint(mask, LEGS, rho)
 
-    # Lower clothes over the legs; how far down they reach depends on the garment.
     u = (xx - cx) / P
     v = (yy - top) / P
-    knee_frac = {"trousers": 0.97, "shorts": 0.42, "skirt": 0.5}[outfit.bottom_style]
-    for hip, ankle in hips.values():
-        end = (hip[0] + knee_frac * (ankle[0] - hip[0]), hip[1] + knee_frac * (ankle[1] - hip[1]))
-        mask, rho = _capsule(yy, xx, hip, end, leg_r * 1.2)
-        if outfit.bottom_style != "skirt":
-            paint(mask, LOWER_CLOTHES, rho)
+    bottom_style = outfit.bottom_style
     pelvis_top = hip_y - 0.06 * P
-    if outfit.bottom_style == "skirt":
-        skirt_bottom = hip_y + 0.5 * (ankle_y - hip_y)
-        frac = np.clip((yy - pelvis_top) / max(skirt_bottom - pelvis_top, 1.0), 0.0, 1.0)
-        half = hw * (1.0 + 0.9 * frac)
-        skirt = (yy >= pelvis_top) & (yy <= skirt_bottom) & (np.abs(xx - cx) <= half)
-        paint(skirt, LOWER_CLOTHES, np.abs(xx - cx) / np.maximum(half, 1.0))
-    else:
+    if bottom_style in ("trousers", "shorts"):
+        reach = 0.97 if bottom_style == "trousers" else 0.4
+        for hip, ankle in hips.values():
+            end = (hip[0] + reach * (ankle[0] - hip[0]), hip[1] + reach * (ankle[1] - hip[1]))
+            mask, rho = _capsule(yy, xx, hip, end, leg_r * 1.25)
+            paint(mask, LOWER_CLOTHES, rho)
         pelvis = (yy >= pelvis_top) & (yy <= hip_y + leg_r) & (np.abs(xx - cx) <= hw + 0.5)
         paint(pelvis, LOWER_CLOTHES, np.abs(xx - cx) / max(hw, 1.0))
+    else:
+        # Skirts and dresses flare from the hips; a dress is one garment with the top (upper clothes).
+        reach = {"skirt": 0.45, "longskirt": 0.85, "dress": 0.55}[bottom_style]
+        hem = hip_y + reach * (ankle_y - hip_y)
+        frac = np.clip((yy - pelvis_top) / max(hem - pelvis_top, 1.0), 0.0, 1.0)
+        half = hw * (1.05 + 0.8 * frac)
+        skirt = (yy >= pelvis_top) & (yy <= hem) & (np.abs(xx - cx) <= half)
+        paint(skirt, UPPER_CLOTHES if bottom_style == "dress" else LOWER_CLOTHES,
+              np.abs(xx - cx) / np.maximum(half, 1.0))
 
     for _, ankle in hips.values():
-        shoe, rho = _ellipse(yy, xx, ankle[0] + 0.01 * P, ankle[1], 0.028 * P + 0.5, leg_r * 1.25)
+        shoe, rho = _ellipse(yy, xx, ankle[0] + 0.01 * P, ankle[1], 0.028 * P + 0.5, leg_r * 1.3)
         paint(shoe, SHOES, rho)
+        if outfit.shoe_style == "boots":
+            shaft, rho = _capsule(yy, xx, (ankle[0] - 0.11 * P, ankle[1]), ankle, leg_r * 1.15)
+            paint(shaft, SHOES, rho)
 
     # Torso: a trapezoid from the shoulders to the hips, leaning with the body.
     frac = np.clip((yy - shoulder_y) / max(hip_y - shoulder_y, 1.0), 0.0, 1.0)
@@ -247,48 +272,70 @@ def render_person(
     round_shoulders, rho = _capsule(yy, xx, (shoulder_y + limb, torso_cx_top - sw + limb),
                                     (shoulder_y + limb, torso_cx_top + sw - limb), limb * 1.3)
     paint(round_shoulders, UPPER_CLOTHES, rho)
+    if outfit.top_style == "jacket":
+        # An open jacket: the shirt shows in a strip down the middle, the jacket hangs a little lower.
+        layer |= torso & (np.abs(xx - centre) <= 0.35 * half)
+        hang = (yy > hip_y - 0.02 * P) & (yy <= hip_y + 0.05 * P) & (np.abs(xx - cx) <= hw + 1.0)
+        hang &= np.abs(xx - cx) > 0.35 * hw
+        paint(hang, UPPER_CLOTHES, np.abs(xx - cx) / max(hw, 1.0))
 
-    # Arms hang from the shoulders and swing; sleeves cover the upper arm or the whole arm.
-    arm_len = 0.36 * P
+    # Arms hang from the shoulders and swing; sleeves cover nothing, the upper arm, or the whole arm.
+    sleeve_upper = outfit.top_style != "tank"
+    sleeve_fore = outfit.top_style in ("longsleeve", "jacket")
+    arm_len = 0.34 * P
     for sign in (-1.0, 1.0):
         shoulder = (shoulder_y + limb, torso_cx_top + sign * (sw - 0.3 * limb))
         angle = pose.arm_swing * sign + sign * 0.12
         elbow = (shoulder[0] + 0.5 * arm_len * np.cos(angle), shoulder[1] + 0.5 * arm_len * np.sin(angle))
         wrist = (elbow[0] + 0.5 * arm_len * np.cos(angle * 0.6), elbow[1] + 0.5 * arm_len * np.sin(angle * 0.6))
-        upper, rho_u = _capsule(yy, xx, shoulder, elbow, limb)
+        upper, rho_u = _capsule(yy, xx, shoulder, elbow, limb * (1.1 if sleeve_upper else 0.95))
         fore, rho_f = _capsule(yy, xx, elbow, wrist, limb * 0.9)
         hand, rho_h = _ellipse(yy, xx, wrist[0] + 0.5 * limb, wrist[1], limb * 1.1, limb)
         paint(hand, ARMS, rho_h)
-        paint(fore, UPPER_CLOTHES if outfit.sleeves == "long" else ARMS, rho_f)
-        paint(upper, UPPER_CLOTHES, rho_u)
+        paint(fore, UPPER_CLOTHES if sleeve_fore else ARMS, rho_f)
+        paint(upper, UPPER_CLOTHES if sleeve_upper else ARMS, rho_u)
 
-    neck, rho = _capsule(yy, xx, (chin_y - head_r * 0.5, head_cx), (shoulder_y + 1.0, torso_cx_top), 0.45 * head_r)
+    neck, rho = _capsule(yy, xx, (chin_y - head_r * 0.5, head_cx), (shoulder_y + 1.0, torso_cx_top), 0.4 * head_rx)
     paint(neck, FACE, rho)
-    head, rho = _ellipse(yy, xx, head_cy, head_cx, 1.1 * head_r, 0.9 * head_r)
+    head, rho = _ellipse(yy, xx, head_cy, head_cx, head_r, head_rx)
     paint(head, FACE, rho)
+    if identity.beard:
+        beard = head & (yy >= head_cy + 0.35 * head_r) & ~((np.abs(xx - head_cx) < 0.3 * head_rx)
+                                                           & (yy < head_cy + 0.6 * head_r))
+        paint(beard, HAIR, rho)
 
     # Hair on top of the head: the style decides how far down the crown and sides it covers.
-    crown_cut = {"buzz": -0.55, "short": -0.25, "bob": 0.1, "long": 0.05, "bun": -0.3}[style]
-    hair_scale = 0.96 if style == "buzz" else 1.1
-    cap, rho = _ellipse(yy, xx, head_cy - 0.05 * head_r, head_cx, 1.1 * head_r * hair_scale,
-                        0.9 * head_r * hair_scale)
-    on_crown = yy <= head_cy + crown_cut * head_r
-    if style in ("bob", "long"):
-        # Sides frame the face instead of covering it.
-        sides = np.abs(xx - head_cx) >= 0.55 * head_r
-        on_crown = on_crown & ((yy <= head_cy - 0.45 * head_r) | sides)
-    paint(cap & on_crown, HAIR, rho)
-    if style == "bun":
-        bun, rho = _ellipse(yy, xx, top - 0.15 * head_r, head_cx, 0.5 * head_r, 0.55 * head_r)
-        paint(bun, HAIR, rho)
+    if style != "bald":
+        crown_cut = {"buzz": -0.6, "short": -0.3, "quiff": -0.3, "bob": 0.1, "long": 0.05, "ponytail": -0.35,
+                     "bun": -0.35, "afro": -0.2}[style]
+        hair_scale = 1.0 if style == "buzz" else 1.12
+        cap, rho = _ellipse(yy, xx, head_cy - 0.05 * head_r, head_cx, head_r * hair_scale, head_rx * hair_scale)
+        on_crown = yy <= head_cy + crown_cut * head_r
+        if style in ("bob", "long"):
+            # Sides frame the face instead of covering it.
+            sides = np.abs(xx - head_cx) >= 0.6 * head_rx
+            on_crown = on_crown & ((yy <= head_cy - 0.45 * head_r) | sides)
+        paint(cap & on_crown, HAIR, rho)
+        if style == "quiff":
+            quiff, rho = _ellipse(yy, xx, head_cy - 1.05 * head_r, head_cx + 0.2 * head_rx, 0.45 * head_r,
+                                  0.75 * head_rx)
+            paint(quiff, HAIR, rho)
+        elif style == "bun":
+            bun, rho = _ellipse(yy, xx, head_cy - 1.2 * head_r, head_cx, 0.4 * head_r, 0.45 * head_rx)
+            paint(bun, HAIR, rho)
 
-    image = _colourise(labels, shading, identity, outfit, u, v)
+    image = _colourise(labels, shading, layer, identity, outfit, u, v)
+    face = labels == FACE
+    eye_y = head_cy - 0.05 * head_r
+    if identity.glasses is not None:
+        # A frame across both eyes; part of the face, as in LIP parsing (sunglasses -> face).
+        frame = face & (np.abs(yy - eye_y) <= max(0.16 * head_r, 0.6)) & (np.abs(xx - head_cx) <= 0.85 * head_rx)
+        image[frame] = identity.glasses
     # Eyes: two dark dots make a head read as a face.
-    eye_y = int(round(head_cy + 0.1 * head_r))
     for sign in (-1.0, 1.0):
-        ex = int(round(head_cx + sign * 0.35 * head_r))
-        if 0 <= eye_y < height and 0 <= ex < width and labels[eye_y, ex] == FACE:
-            image[eye_y, ex] *= 0.35
+        ey, ex = int(round(eye_y)), int(round(head_cx + sign * 0.38 * head_rx))
+        if 0 <= ey < height and 0 <= ex < width and face[ey, ex]:
+            image[ey, ex] *= 0.3
 
     background = render_background(camera, height, width, rng)
     person = labels != BACKGROUND
@@ -299,8 +346,8 @@ def render_person(
     return image, labels
 
 
-def _colourise(labels, shading, identity: Identity, outfit: Outfit, u, v) -> np.ndarray:
-    """Colour per label, with clothing patterns and cylinder-like shading across each part."""
+def _colourise(labels, shading, layer, identity: Identity, outfit: Outfit, u, v) -> np.ndarray:
+    """Colour per label, with clothing patterns, the jacket's inner shirt and cylinder-like shading."""
     height, width = labels.shape
     base = np.zeros((height, width, 3), np.float32)
     for label, colour in ((HAIR, identity.hair_colour), (FACE, identity.skin), (ARMS, identity.skin),
@@ -314,5 +361,6 @@ def _colourise(labels, shading, identity: Identity, outfit: Outfit, u, v) -> np.
         accent_mask = region & _pattern_mask(pattern, u, v, outfit.pattern_period)
         base[region] = colour
         base[accent_mask] = accent
+    base[layer & (labels == UPPER_CLOTHES)] = outfit.layer
     shade = 1.0 - 0.3 * shading**2
     return base * shade[..., None]

@@ -15,7 +15,7 @@ DATASET_DIR = Path("VC-Clothes")
 SPLIT_FOLDERS = ("train", "query", "gallery")
 # folder -> (split, role) in the manifest
 FOLDER_ROLES = {"train": ("train", "train"), "query": ("test", "query"), "gallery": ("test", "gallery")}
-NAME_PATTERN = re.compile(r"(?P<pid>\d+)-(?P<cam>\d+)-(?P<clothes>\d+)-(?P<idx>\d+)\.jpg", re.IGNORECASE)
+NAME_PATTERN = re.compile(r"(?P<pid>\d+)-(?P<cam>\d+)-(?P<clothes>\d+)-(?P<idx>\d+)\.jpg", re.IGNORECASE | re.ASCII)
 NAME_EXAMPLE = "PID-CAM-CLOTHES-IDX.jpg, e.g. 0001-01-01-01.jpg"
 CAMERA_RANGE = range(1, 5)
 

@@ -43,6 +43,13 @@ def count_groups(groups: dict[str, pd.DataFrame]) -> Counts:
     return {name: {"ids": int(g["pid"].nunique()), "images": int(len(g))} for name, g in groups.items()}
 
 
+def identity_overlap(frame: pd.DataFrame) -> list[int]:
+    """Person ids that appear both among the train images and among the query/gallery images."""
+    train = set(frame.loc[frame["role"] == "train", "pid"])
+    test = set(frame.loc[frame["role"].isin(["query", "gallery"]), "pid"])
+    return sorted(int(pid) for pid in train & test)
+
+
 def count_mismatches(counts: Counts, expected: Counts) -> list[str]:
     """One message per differing figure, e.g. ``train: 149 ids, expected 150``."""
     messages = []
@@ -63,6 +70,7 @@ def verify_dataset(
     expected_counts: Counts | None = None,
     check_images: bool = True,
     workers: int = 4,
+    allow_identity_overlap: bool = False,
     allow_count_mismatch: bool = False,
 ) -> VerifyReport:
     """Run every check on dataset ``name`` under ``root``; the report lists all problems found.
@@ -70,6 +78,8 @@ def verify_dataset(
     ``expected_counts`` replaces the published counts (tests use tiny trees); counts of a dataset
     whose published figures are approximate only produce warnings. ``allow_count_mismatch`` turns exact
     count mismatches into warnings too, for a legitimately different copy, and records them in the report.
+    Identities shared by train and query/gallery are a problem; ``allow_identity_overlap`` makes them a
+    warning for datasets without published splits (toy or custom trees), never for the published ones.
     """
     spec = get_spec(name)
     root = Path(root).absolute()
@@ -102,6 +112,23 @@ def verify_dataset(
             report.warnings += [f"{m} (approximate figure)" for m in mismatches]
     if check_counts and expected is None:
         report.warnings.append(f"{spec.title} has no published counts; counts not checked")
+
+    overlap = identity_overlap(frame)
+    if overlap:
+        message = (
+            f"{len(overlap)} identities are both in train and in query/gallery (pids {overlap[:10]}"
+            f"{' ...' if len(overlap) > 10 else ''}); training on test identities inflates every metric: "
+            f"remove them from {dataset_dir} train"
+        )
+        if allow_identity_overlap and spec.published_counts is None:
+            report.warnings.append(message + " (allowed by --allow-identity-overlap)")
+        elif allow_identity_overlap:
+            report.problems.append(
+                message + f" ({spec.title}'s published splits are disjoint, so --allow-identity-overlap does not apply)"
+            )
+        else:
+            hint = "" if spec.published_counts is not None else ", or pass --allow-identity-overlap for a custom split"
+            report.problems.append(message + hint)
 
     if parsing_root is None:
         parsing_root = default_parsing_root(spec, root)

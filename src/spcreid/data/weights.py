@@ -123,10 +123,15 @@ def fetch_weights(
     names_folder = str(dest).endswith(("/", os.sep)) or Path(dest).is_dir()
     dest = Path(dest) / f"{name}.pth" if names_folder else Path(dest)
     if dest.is_file():
+        # As thorough as for a new file: a truncated copy of a file without a published hash would
+        # otherwise pass on its name alone.
         try:
             check_weights(name, dest, sha256)
+            _check_loadable(name, dest)
         except SpcreidError as exc:
-            raise SpcreidError(f"{exc} (found at --dest, left untouched)") from exc
+            raise SpcreidError(
+                f"{exc} (found at --dest, left untouched; delete it to fetch a fresh copy)"
+            ) from exc
         print(f"weights {name} already at {dest} and verified; nothing to do")
         return dest
     expected = normalise_sha256(sha256) or spec.sha256
@@ -138,7 +143,7 @@ def fetch_weights(
         if file is not None:
             raw = Path(file)
             if not raw.is_file():
-                raise SpcreidError(f"--file {raw} does not exist or is not a file")
+                raise SpcreidError(f"--file {raw} does not exist or is not a file; check the path")
             origin = f"file:{raw.absolute()}"
         else:
             raw = Path(scratch) / f"{name}.download"
@@ -205,6 +210,13 @@ def _check_loadable(name: str, path: Path) -> None:
         # weights_only: a checkpoint is data; unpickling arbitrary objects from a download would run code.
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-        raise SpcreidError(f"weights {name}: {path} is not a loadable torch checkpoint ({exc})") from exc
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise SpcreidError(
+            f"weights {name}: {path} is not a loadable torch checkpoint ({reason}); it is truncated or corrupt: "
+            "delete it and fetch it again"
+        ) from exc
     if not isinstance(state, dict):
-        raise SpcreidError(f"weights {name}: {path} holds a {type(state).__name__}, expected a state dict")
+        raise SpcreidError(
+            f"weights {name}: {path} holds a {type(state).__name__}, expected a state dict (name -> tensor); "
+            "fetch the published file again"
+        )

@@ -10,6 +10,7 @@ initialisation. All of it is stored as tensors and plain Python values so that i
 
 from __future__ import annotations
 
+import io
 import os
 import random
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from spcreid.errors import SpcreidError
-from spcreid.io import atomic_path
+from spcreid.io import atomic_write
 
 CHECKPOINT_FORMAT = 1
 
@@ -62,10 +63,22 @@ def restore_rng_states(states: dict[str, Any], generator: torch.Generator) -> No
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def _save(path: str | os.PathLike, obj: dict[str, Any]) -> None:
+    """torch.save into memory, then write atomically.
+
+    torch names the zip entries after the file it writes (``<stem>/data.pkl``); saved by name to a
+    temporary file, the random temporary name would make two identical runs differ byte for byte. A
+    buffer always gets the same entry name, so identical weights give identical files.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_write(path, "wb") as handle:
+        handle.write(buffer.getbuffer())
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Write atomically: an interrupted save leaves the previous checkpoint intact."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+    _save(path, {"format": CHECKPOINT_FORMAT, **state})
 
 
 def _load(path: Path, what: str, remedy: str) -> dict[str, Any]:
@@ -87,8 +100,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 def save_model(path: str | os.PathLike, model: torch.nn.Module, meta: dict[str, Any]) -> None:
     """Final weights plus what is needed to rebuild the network (arch, pooling, input size)."""
     state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, "meta": dict(meta), "state_dict": state}, tmp)
+    _save(path, {"format": CHECKPOINT_FORMAT, "meta": dict(meta), "state_dict": state})
 
 
 def load_model_file(path: str | os.PathLike) -> dict[str, Any]:

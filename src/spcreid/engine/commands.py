@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     train.add_argument("--seed", type=int, required=True, help="seed of the run (one of the profile's seeds)")
     train.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
     train.add_argument("--synthesis", help="synthesis cache folder (needed when the experiment augments)")
-    train.add_argument("--profile", choices=("embedded", "paper"), help="override params.yaml's profile")
+    train.add_argument("--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own")
     train.add_argument("--out", required=True, help="run folder")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
     train.add_argument("--epochs", type=int, help="override train.epochs (quick runs)")
@@ -70,6 +70,46 @@ def register(subparsers) -> None:
     evaluate.set_defaults(func=run_evaluate)
 
     _register_pretrain(subparsers)
+    _register_supervised(subparsers)
+
+
+def _register_supervised(subparsers) -> None:
+    supervised = subparsers.add_parser(
+        "train-supervised",
+        help="train the supervised upper bound (true identity labels, same backbone and budget) and evaluate it",
+        description="Algorithm 1 of the paper with the pseudo-labels replaced by the train identities "
+        "(spcreid.engine.supervised): the Table 2 baseline's recipe, profile's backbone, input size, epochs and "
+        "iterations. Writes the same run folder as `spcreid train`, so `spcreid evaluate` scores its model.pt.",
+    )
+    supervised.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    supervised.add_argument("--dataset", required=True, help="dataset key of the active profile, e.g. prcc")
+    supervised.add_argument("--seed", type=int, required=True)
+    supervised.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
+    supervised.add_argument("--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own")
+    supervised.add_argument("--out", required=True, help="run folder")
+    supervised.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
+    supervised.add_argument("--epochs", type=int, help="override train.epochs (quick runs)")
+    supervised.add_argument("--iters", type=int, help="override train.iters_per_epoch (quick runs)")
+    supervised.add_argument("--device", help="override train.device: cpu, cuda, cuda:N or auto")
+    supervised.add_argument("--skip-evaluation", action="store_true",
+                            help="stop after OUT/model.pt (no metrics.json), as `spcreid train --skip-evaluation`")
+    _add_threads_argument(supervised)
+    supervised.set_defaults(func=run_train_supervised)
+
+    start = subparsers.add_parser(
+        "pretrained-start",
+        help="evaluate the untrained start (train.pretrained in train.arch): the lower-bound reference row",
+        description="Writes OUT/{config.json, model.pt, metrics.json} like a zero-epoch `spcreid train` run.",
+    )
+    start.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    start.add_argument("--dataset", required=True, help="dataset key of the active profile, e.g. prcc")
+    start.add_argument("--seed", type=int, default=0, help="only matters for a backbone without pretrained weights")
+    start.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
+    start.add_argument("--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own")
+    start.add_argument("--out", required=True, help="run folder")
+    start.add_argument("--device", help="override train.device: cpu, cuda, cuda:N or auto")
+    _add_threads_argument(start)
+    start.set_defaults(func=run_pretrained_start, epochs=None, iters=None)
 
 
 def _register_pretrain(subparsers) -> None:
@@ -162,7 +202,7 @@ def _add_threads_argument(parser: argparse.ArgumentParser) -> None:
 def _set_threads(args: argparse.Namespace) -> None:
     if args.threads is not None:
         if args.threads < 1:
-            raise SpcreidError(f"--threads must be >= 1, got {args.threads}")
+            raise SpcreidError(f"--threads must be >= 1, got {args.threads}; pass a positive number or leave it out")
         import torch
 
         torch.set_num_threads(args.threads)
@@ -179,7 +219,7 @@ def run_train(args: argparse.Namespace) -> int:
         value = getattr(args, option)
         if value is not None:
             if value < 1:
-                raise SpcreidError(f"--{option} must be >= 1, got {value}")
+                raise SpcreidError(f"--{option} must be >= 1, got {value}; pass a positive number or leave it out")
             config["train"][key] = value
     metrics = train_run(
         config,
@@ -190,6 +230,41 @@ def run_train(args: argparse.Namespace) -> int:
         device=args.device,
         evaluate=not args.skip_evaluation,
     )
+    print(json.dumps({"run": str(Path(args.out)), "metrics": metrics}, sort_keys=True))
+    return 0
+
+
+def _run_config(args: argparse.Namespace, experiment: str) -> dict:
+    from spcreid.workflow.experiments import Run, load_params, run_config
+
+    params = load_params(args.params, profile=args.profile)
+    config = run_config(params, Run(args.dataset, experiment, args.seed))
+    for option, key in (("epochs", "epochs"), ("iters", "iters_per_epoch")):
+        value = getattr(args, option)
+        if value is not None:
+            if value < 1:
+                raise SpcreidError(f"--{option} must be >= 1, got {value}")
+            config["train"][key] = value
+    return config
+
+
+def run_train_supervised(args: argparse.Namespace) -> int:
+    from spcreid.engine.supervised import train_supervised_run
+
+    _set_threads(args)
+    # The baseline experiment is the starting point; supervised_config switches what differs.
+    config = _run_config(args, "baseline")
+    metrics = train_supervised_run(config, args.manifest, args.out, resume=args.resume, device=args.device,
+                                   evaluate=not args.skip_evaluation)
+    print(json.dumps({"run": str(Path(args.out)), "metrics": metrics}, sort_keys=True))
+    return 0
+
+
+def run_pretrained_start(args: argparse.Namespace) -> int:
+    from spcreid.engine.supervised import pretrained_start_run
+
+    _set_threads(args)
+    metrics = pretrained_start_run(_run_config(args, "baseline"), args.manifest, args.out, device=args.device)
     print(json.dumps({"run": str(Path(args.out)), "metrics": metrics}, sort_keys=True))
     return 0
 

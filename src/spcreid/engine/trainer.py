@@ -37,6 +37,7 @@ from spcreid.engine.checkpoint import (
     save_checkpoint,
     save_model,
 )
+from spcreid.engine.guards import check_features, check_weights, run_folder_lock
 from spcreid.engine.logging import EpochLog
 from spcreid.engine.schedule import learning_rate, set_learning_rate
 from spcreid.errors import SpcreidError
@@ -84,6 +85,10 @@ class TrainingData:
     camids: np.ndarray
     copies: list[list[str]] | None
     test_rows: pd.DataFrame
+    # Ground truth of the train images, read for the pseudo-label monitor (and the supervised upper
+    # bound) only; the unsupervised method never sees it.
+    pids: np.ndarray | None = None
+    outfits: np.ndarray | None = None
 
 
 def load_training_data(manifest: str | os.PathLike, synthesis: str | os.PathLike | None, copies: int) -> TrainingData:
@@ -112,7 +117,11 @@ def load_training_data(manifest: str | os.PathLike, synthesis: str | os.PathLike
                 f"{copies}; rebuild the cache with {copies} copies or lower method.S"
             )
         copy_paths = [[str(p) for p in cache.copies(path)[:copies]] for path in paths]
-    return TrainingData(paths, train["camid"].to_numpy(np.int64), copy_paths, test_rows)
+    from spcreid.engine.pretrain import outfit_classes
+
+    pids = train["pid"].to_numpy(np.int64)
+    outfits = outfit_classes(pids, train["clothes_id"].to_numpy(np.int64))
+    return TrainingData(paths, train["camid"].to_numpy(np.int64), copy_paths, test_rows, pids, outfits)
 
 
 def relabel(labels: np.ndarray) -> np.ndarray:
@@ -147,6 +156,37 @@ def deterministic_kernels(device: torch.device):
         yield
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
+def label_quality(labels: np.ndarray, pids: np.ndarray | None, outfits: np.ndarray | None) -> dict[str, float]:
+    """ARI and NMI of pseudo-labels against identities and against outfits (logging only).
+
+    Outliers (-1) count as singleton clusters, one each: a clustering that discards half the
+    images cannot score well by being right about the other half. Empty when no ground truth.
+    """
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    if pids is None or outfits is None:
+        return {}
+    labels = np.asarray(labels, dtype=np.int64)
+    singletons = labels.copy()
+    outliers = labels < 0
+    singletons[outliers] = labels.max(initial=-1) + 1 + np.arange(int(outliers.sum()))
+    values = {}
+    for name, truth in (("identity", pids), ("outfit", outfits)):
+        values[f"ari_{name}"] = round(float(adjusted_rand_score(truth, singletons)), 4)
+        values[f"nmi_{name}"] = round(float(normalized_mutual_info_score(truth, singletons)), 4)
+    return values
+
+
+def epoch_summary(record: dict[str, Any], epochs: int) -> str:
+    """The one line per epoch printed while training (the full record goes to log.jsonl)."""
+    line = (f"epoch {record['epoch']}/{epochs}: loss {record['loss']:.3f}, {record['n_clusters']} clusters, "
+            f"{record['n_outliers']}/{record['n_images']} outliers")
+    if "ari_identity" in record:
+        line += (f", ARI id {record['ari_identity']:.2f} outfit {record['ari_outfit']:.2f}, "
+                 f"NMI id {record['nmi_identity']:.2f} outfit {record['nmi_outfit']:.2f}")
+    return line + f", {record['seconds']:.1f}s"
 
 
 class Trainer:
@@ -223,6 +263,11 @@ class Trainer:
         self.memories = [ClusterMemory.from_state_dict(m).to(self.device) for m in state["memories"]]
         restore_rng_states(state["rng"], self.generator)
         self.start_epoch = int(state["epoch"])
+        if self.start_epoch > int(self.train_cfg["epochs"]):
+            raise SpcreidError(
+                f"{self.checkpoint_path} holds {self.start_epoch} epochs but train.epochs is "
+                f"{self.train_cfg['epochs']}; rerun without --resume to train {self.train_cfg['epochs']} epochs"
+            )
         self.log.load(keep_epochs=self.start_epoch)
 
     # --- Algorithm 1 ---------------------------------------------------------------------------
@@ -287,16 +332,20 @@ class Trainer:
             for key, value in values.items():
                 totals[key] += value
             progress.set_postfix(loss=f"{values['loss']:.3f}")
+        check_weights(self.model, epoch, self.method)  # before the epoch's checkpoint can keep them
         iterations = len(sampler)
-        return {
+        record = {
             "epoch": epoch + 1,
             "lr": lr,
             "n_clusters": int(labels.max()) + 1,
             "n_outliers": int((~kept).sum()),
             "n_images": int(labels.size),
             **{key: value / iterations for key, value in totals.items()},
+            **label_quality(labels, self.data.pids, self.data.outfits),
             "seconds": round(time.perf_counter() - started, 3),
         }
+        tqdm.write(epoch_summary(record, epochs), file=sys.stderr)  # stdout carries the command's JSON
+        return record
 
     def pseudo_label(self, epoch: int) -> tuple[np.ndarray, torch.Tensor]:
         """Eq. 1-2: features of the real train images and their DBSCAN pseudo labels (0..C-1, -1)."""
@@ -310,6 +359,7 @@ class Trainer:
             device=self.device,
             desc=f"epoch {epoch + 1} features",
         )
+        check_features(features, epoch, self.method)
         labels = relabel(
             pseudo_labels(
                 features,
@@ -450,27 +500,30 @@ def train_run(
     resume: bool = False,
     device: str | None = None,
     evaluate: bool = True,
+    trainer_class: type[Trainer] = Trainer,
 ) -> dict[str, dict[str, Any]] | None:
     """Train one run and fill its folder: config.json, log.jsonl, checkpoint.pt, model.pt, metrics.json
     (+ per_query.npz).
 
     ``metrics.json`` is written last, so its presence marks a finished run. Without ``resume`` any
     earlier state in ``out_dir`` is discarded; with it, training continues from checkpoint.pt
-    (or starts afresh when there is none). ``evaluate=False`` stops after ``model.pt`` (the workflow
-    evaluates every model once, in its own job) and returns None.
+    (or starts afresh when there is none); a checkpoint of the last epoch is only finalised (model.pt,
+    metrics.json), not trained further. ``evaluate=False`` stops after ``model.pt`` (the workflow
+    evaluates every model once, in its own job) and returns None. The folder is locked for the whole
+    call: a second trainer in the same folder fails at once instead of racing this one.
     """
     config = resolve_config(config)
     out_dir = Path(out_dir)
     torch_device = resolve_device(device or str(config["train"].get("device", "auto")))
     method = config["method"]
     data = load_training_data(manifest, synthesis, int(method["S"]) if method["augment"] else 0)
-    out_dir.mkdir(parents=True, exist_ok=True)
     inputs = {
         "manifest": str(Path(manifest).resolve()),
         "synthesis": str(Path(synthesis).resolve()) if synthesis else None,
     }
-    with deterministic_kernels(torch_device):
-        trainer = Trainer(config, data, out_dir, torch_device)
+    # Locked before anything in the folder is read or removed, until metrics.json is written.
+    with run_folder_lock(out_dir), deterministic_kernels(torch_device):
+        trainer = trainer_class(config, data, out_dir, torch_device)
         if resume and trainer.checkpoint_path.is_file():
             trainer.resume()  # refuses a checkpoint of another config before anything is touched
         # From here the folder describes a run in progress: drop the previous run's final outputs.
@@ -490,8 +543,8 @@ def train_run(
             torch_device,
             workers=int(config["train"].get("workers", 0)),
         )
-    metrics = {**run_identity(config), **metrics}
-    write_evaluation(metrics, per_query, out_dir / "metrics.json", out_dir / "per_query.npz")
+        metrics = {**run_identity(config), **metrics}
+        write_evaluation(metrics, per_query, out_dir / "metrics.json", out_dir / "per_query.npz")
     return {**metrics, "per_query": "per_query.npz"}
 
 

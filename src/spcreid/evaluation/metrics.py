@@ -80,7 +80,10 @@ def _features(name: str, values: Any) -> np.ndarray:
     if array.ndim != 2 or not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
         raise SpcreidError(f"{name} must be a real (N, D) feature matrix, got shape {array.shape} dtype {array.dtype}")
     if not np.isfinite(array).all():
-        raise SpcreidError(f"{name} contains NaN or inf values; the model diverged or the features are corrupt")
+        raise SpcreidError(
+            f"{name} contains NaN or inf values (the model diverged or the features are corrupt); extract the "
+            "features again from a healthy model"
+        )
     return array if np.issubdtype(array.dtype, np.floating) and array.dtype.itemsize >= 4 else array.astype(np.float32)
 
 
@@ -297,10 +300,13 @@ def _distance_matrix(distmat: Any) -> np.ndarray:
     array = as_numpy(distmat)
     if array.ndim != 2 or 0 in array.shape:
         raise SpcreidError(
-            f"the distance matrix must be a non-empty (n_query, n_gallery) array, got shape {array.shape}"
+            f"the distance matrix must be a non-empty (n_query, n_gallery) array, got shape {array.shape}; "
+            "save it as one row per query and one column per gallery image"
         )
     if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise SpcreidError(f"the distance matrix must hold real numbers, got dtype {array.dtype}")
+        raise SpcreidError(
+            f"the distance matrix must hold real numbers, got dtype {array.dtype}; save real distances (float32/64)"
+        )
     if not np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float64)
     elif array.dtype.itemsize < 4:
@@ -321,11 +327,21 @@ def _labels(prefix: str, length: int, axis: str, pids: Any, camids: Any, clothes
     def one(name: str, values: Any) -> np.ndarray:
         array = as_numpy(values)
         if array.ndim != 1:
-            raise SpcreidError(f"{prefix}_{name} must be a 1-d array, got shape {array.shape}")
+            raise SpcreidError(
+                f"{prefix}_{name} must be a 1-d array, got shape {array.shape}; save one label per image "
+                f"({prefix}_{name}.ravel())"
+            )
+        if not np.issubdtype(array.dtype, np.integer):
+            # Float or string ids compare unreliably (0.1 + 0.2 != 0.3, "01" != "1"); say so instead of
+            # reporting that no query has a positive gallery image.
+            raise SpcreidError(
+                f"{prefix}_{name} has dtype {array.dtype}; ids must be integers: convert them with "
+                f"{prefix}_{name}.astype(numpy.int64) before saving"
+            )
         if array.size != length:
             raise SpcreidError(
                 f"{prefix}_{name} has {array.size} entries but the distance matrix has {length} {axis}; "
-                "labels and distances must describe the same images in the same order"
+                "save one label per image, in the order of the distance matrix"
             )
         return array
 

@@ -64,7 +64,8 @@ class MetricsFile:
         if setting not in self.results:
             raise SpcreidError(
                 f"{self.path} has no setting '{setting}' (it has {sorted(self.results)}); the table cell asks "
-                "for a setting that this dataset's protocol does not produce"
+                "for a setting that this dataset's protocol does not produce: change the cell's setting in "
+                "params.yaml or rerun the run's evaluation"
             )
         if mode not in self.results[setting]:
             raise SpcreidError(f"{self.path}: setting '{setting}' has no gallery mode '{mode}'; rerun its evaluation")

@@ -160,12 +160,14 @@ def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
         raise SpcreidError(
             f"pretrained weights {path} cannot be read as a PyTorch state dict "
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}); "
-            "download the file again"
+            "download the file again (train.pretrained)"
         ) from exc
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
-        raise SpcreidError(f"pretrained weights {path} hold no state dict (name -> tensor mapping)")
+        raise SpcreidError(
+            f"pretrained weights {path} hold no state dict (name -> tensor mapping); point train.pretrained at one"
+        )
     return state

@@ -6,6 +6,27 @@ import argparse
 import json
 
 
+def register_bench(bench_subparsers) -> None:
+    bench = bench_subparsers.add_parser(
+        "synthesis", help="copies/s of a synthesis backend on rendered toy people (median of --repeats); JSON")
+    bench.add_argument("--backend", default="parsing-swap")
+    bench.add_argument("--sources", type=int, default=64, help="source images (default 64)")
+    bench.add_argument("--copies", type=int, default=4, help="copies per source (default 4, the method's S)")
+    bench.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported")
+    bench.add_argument("--height", type=int, default=128)
+    bench.add_argument("--width", type=int, default=64)
+    bench.set_defaults(func=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from spcreid.synthesis.bench import measure_synthesis
+
+    result = measure_synthesis(args.sources, args.copies, args.repeats, args.height, args.width,
+                               backend=args.backend)
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
 def register(subparsers) -> None:
     """Add this package's subcommands to the `spcreid` parser."""
     parser = subparsers.add_parser(

@@ -1,17 +1,24 @@
-"""``parsing-swap``: a fast, deterministic clothing swap driven by the parsing map.
+"""``parsing-swap``: a fast, deterministic outfit change driven by the parsing maps.
 
-Only pixels labelled upper or lower clothes change. Inside each clothing region the new appearance
-is built in YCbCr:
+A real change of clothes changes garment *shapes* (long trousers to a skirt, long sleeves to a
+vest, trainers to boots), not only their colours, and leaves the person's head and skin alone. The
+swap therefore redraws the source's garment and shoe regions from the donor's:
 
-* the donor's clothing (its luminance and chroma, pattern included) is resampled from the donor
-  region's bounding box onto the source region's bounding box, so stripes or prints keep their
-  relative placement on the body;
-* the source's shading (folds, light fall-off) is kept by multiplying the donor's luminance with
-  the source's *smoothed* luminance relative to its regional mean. Smoothing first removes the
-  source garment's own print, so the old pattern does not bleed through the new one.
+1. Align: the donor's parsing map and image are mapped onto the source's grid by one similarity
+   transform (scale = source person height / donor person height, feet on the source's feet line,
+   torsos centred), nearest-neighbour, so labels stay exact.
+2. Cover: every source pixel where the aligned donor shows upper clothes, lower clothes or shoes
+   takes the donor's pixel, unless the source shows face or hair there (the head is never
+   covered). The donor's pattern and print come with it; its luminance is multiplied by the source's
+   smoothed clothing shading (``shading_strength``), so the new garment sits in the source's light.
+3. Uncover: source garment or shoe pixels the new outfit does not cover become bare skin where the
+   aligned donor shows skin (shorts reveal legs, short sleeves arms), painted in the source's own
+   skin colour; everywhere else they become background, filled from the source's surrounding
+   background.
 
-Everything else (face, hair, skin, shoes, background) is copied byte for byte. The whole
-computation is a handful of vectorised numpy/scipy calls per region.
+Face, hair and skin pixels of the source are copied byte for byte wherever the new garment does not
+cover them; so is the background outside the old and new outfit. All steps are a few vectorised
+numpy/scipy calls per copy; the source-side maps are computed once per source.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
-from spcreid.data.parsing_labels import LOWER_CLOTHES, UPPER_CLOTHES
+from spcreid.data.parsing_labels import ARMS, BACKGROUND, FACE, HAIR, LEGS, LOWER_CLOTHES, SHOES, UPPER_CLOTHES
 from spcreid.synthesis.base import Person, Synthesizer, register
 
 # ITU-R BT.601 full-range (JPEG) RGB <-> YCbCr.
@@ -29,65 +36,116 @@ _RGB_TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5
 _YCC_TO_RGB = np.linalg.inv(_RGB_TO_YCC)
 _CHROMA_OFFSET = np.array([0.0, 128.0, 128.0])
 
-# Where the donor lacks a garment, borrow its other one (a dress-wearer has no lower clothes).
-_FALLBACK_REGION = {UPPER_CLOTHES: LOWER_CLOTHES, LOWER_CLOTHES: UPPER_CLOTHES}
+OUTFIT_LABELS = (UPPER_CLOTHES, LOWER_CLOTHES, SHOES)
+SKIN_LABELS = (FACE, ARMS, LEGS)
+HEAD_LABELS = (FACE, HAIR)
+
+
+def _table(labels) -> np.ndarray:
+    """Lookup table label -> membership: ``_table(L)[parsing]`` is a fast ``np.isin(parsing, L)``."""
+    table = np.zeros(256, bool)
+    table[list(labels)] = True
+    return table
+
+
+_IS_OUTFIT, _IS_SKIN, _IS_HEAD = _table(OUTFIT_LABELS), _table(SKIN_LABELS), _table(HEAD_LABELS)
+_IS_LIMB, _IS_CLOTHES = _table((ARMS, LEGS)), _table((UPPER_CLOTHES, LOWER_CLOTHES))
 
 
 def rgb_to_ycc(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float64) @ _RGB_TO_YCC.T + _CHROMA_OFFSET
+    return rgb.astype(np.float32) @ _RGB_TO_YCC.T.astype(np.float32) + _CHROMA_OFFSET.astype(np.float32)
 
 
 def ycc_to_rgb(ycc: np.ndarray) -> np.ndarray:
-    rgb = (ycc - _CHROMA_OFFSET) @ _YCC_TO_RGB.T
+    rgb = (ycc - _CHROMA_OFFSET.astype(np.float32)) @ _YCC_TO_RGB.T.astype(np.float32)
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    return rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-
-
 def masked_blur(values: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur over the two spatial axes that only averages pixels inside ``mask``.
+    """Box blur (width ~ 2.5 sigma, cost independent of it) that only averages pixels inside ``mask``.
 
-    Normalised convolution: blur(values * mask) / blur(mask). ``values`` may carry trailing
-    channel axes, which are blurred independently in one call.
+    Normalised convolution: blur(values * mask) / blur(mask), over a 2-D map.
     """
-    weight = ndimage.gaussian_filter(mask.astype(np.float64), sigma, mode="nearest")
-    extra = values.ndim - 2
-    masked = np.where(mask.reshape(mask.shape + (1,) * extra), values, 0.0)
-    blurred = ndimage.gaussian_filter(masked, (sigma, sigma) + (0,) * extra, mode="nearest")
-    return blurred / np.maximum(weight, 1e-6).reshape(weight.shape + (1,) * extra)
+    size = max(3, int(round(2.5 * sigma)) | 1)
+    weight = ndimage.uniform_filter(mask.astype(np.float32), size, mode="nearest")
+    blurred = ndimage.uniform_filter(np.where(mask, values, 0.0).astype(np.float32), size, mode="nearest")
+    return blurred / np.maximum(weight, 1e-6)
 
 
-def donor_texture(donor_ycc: np.ndarray, donor_mask: np.ndarray, target_shape: tuple[int, int]) -> np.ndarray:
-    """The donor region's YCbCr, resampled from its bounding box to ``target_shape`` (h, w).
+def row_fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row, the mean colour of the ``mask`` pixels (rows without any: the nearest row that has some).
 
-    Non-garment pixels inside the donor's box (an arm across the shirt) are filled with the garment's
-    smoothed colour first, so bilinear sampling never pulls skin or background into the clothes.
+    Pedestrian backdrops are banded (wall above, floor below the horizon), so a row's own background
+    is the right colour for a pixel that an outfit no longer covers.
     """
-    y0, y1, x0, x1 = _bbox(donor_mask)
-    box = donor_ycc[y0:y1, x0:x1]
-    box_mask = donor_mask[y0:y1, x0:x1]
-    sigma = max(1.0, 0.15 * min(box_mask.shape))
-    box = np.where(box_mask[..., None], box, masked_blur(box, box_mask, sigma))
-    th, tw = target_shape
-    # Pixel-centre alignment: target pixel i maps to donor (i + 0.5) * scale - 0.5.
-    rows = (np.arange(th) + 0.5) * (box.shape[0] / th) - 0.5
-    cols = (np.arange(tw) + 0.5) * (box.shape[1] / tw) - 0.5
-    grid = np.meshgrid(rows, cols, indexing="ij")
-    return np.stack(
-        [ndimage.map_coordinates(box[..., c], grid, order=1, mode="nearest") for c in range(3)], axis=-1
-    )
+    counts = mask.sum(axis=1)
+    sums = np.einsum("hw,hwc->hc", mask.astype(np.float32), image.astype(np.float32))
+    have = np.flatnonzero(counts)
+    nearest = have[np.clip(np.searchsorted(have, np.arange(len(counts))), 0, len(have) - 1)]
+    means = sums[nearest] / counts[nearest, None]
+    return np.broadcast_to(means[:, None, :], image.shape)
+
+
+def person_frame(parsing: np.ndarray) -> tuple[float, float, float] | None:
+    """(top row, feet row, torso centre column) of the person in a parsing map; None without a person."""
+    body = parsing != BACKGROUND
+    rows = np.flatnonzero(body.any(axis=1))
+    if rows.size == 0:
+        return None
+    torso = np.isin(parsing, (UPPER_CLOTHES, LOWER_CLOTHES))
+    cols = np.flatnonzero(torso.any(axis=0)) if torso.any() else np.flatnonzero(body.any(axis=0))
+    return float(rows[0]), float(rows[-1] + 1), float(0.5 * (cols[0] + cols[-1] + 1))
+
+
+def align_indices(source_frame, donor_frame, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each source pixel, the donor pixel it maps to (rows, cols) and whether that lies in the image."""
+    s_top, s_feet, s_cx = source_frame
+    d_top, d_feet, d_cx = donor_frame
+    scale = (d_feet - d_top) / max(s_feet - s_top, 1.0)  # donor pixels per source pixel
+    height, width = shape
+    rows = np.floor(d_feet + (np.arange(height) + 0.5 - s_feet) * scale).astype(np.int64)
+    cols = np.floor(d_cx + (np.arange(width) + 0.5 - s_cx) * scale).astype(np.int64)
+    inside = (rows >= 0)[:, None] & (rows < height)[:, None] & (cols >= 0)[None, :] & (cols < width)[None, :]
+    return np.clip(rows, 0, height - 1), np.clip(cols, 0, width - 1), inside
+
+
+class _Source:
+    """What every copy of one source needs, computed once."""
+
+    def __init__(self, person: Person, shading_strength: float, shading_sigma: float):
+        self.image = person.image
+        self.parsing = person.parsing
+        self.frame = person_frame(person.parsing)
+        self.outfit = _IS_OUTFIT[person.parsing]
+        self.head = _IS_HEAD[person.parsing]
+        height = person.parsing.shape[0]
+        image = person.image
+        skin = _IS_SKIN[person.parsing]
+        # Bare skin that appears is painted in the person's own tone (face when no limb is visible).
+        limbs = _IS_LIMB[person.parsing]
+        self.skin = None
+        if skin.any():
+            self.skin = np.rint(np.median(image[limbs if limbs.any() else skin], axis=0)).astype(np.uint8)
+        background = person.parsing == BACKGROUND
+        fill = row_fill(image, background) if background.any() else np.broadcast_to(image.mean(axis=(0, 1)), image.shape)
+        self.background = np.clip(np.rint(fill), 0, 255).astype(np.uint8)
+        # Shading of the old clothes, smoothed so that their print does not survive, as a luminance ratio.
+        clothes = _IS_CLOTHES[person.parsing]
+        self.shading = None
+        if clothes.any() and shading_strength > 0:
+            luma = rgb_to_ycc(person.image)[..., 0]
+            smooth = masked_blur(luma, clothes, max(0.75, shading_sigma * height))
+            ratio = np.clip(smooth / max(float(luma[clothes].mean()), 1.0), 0.3, 2.0)
+            self.shading = 1.0 + shading_strength * (ratio - 1.0)
 
 
 class ParsingSwap(Synthesizer):
-    """Parsing-guided clothing swap (see the module docstring).
+    """Parsing-guided outfit change (see the module docstring).
 
-    ``shading_strength`` scales how much of the source's shading survives (0 = flat donor colour,
-    1 = full source shading); ``shading_sigma`` is the smoothing width as a fraction of the image
-    height, which decides what counts as shading (kept) versus the old garment's print (dropped).
+    ``shading_strength`` scales how much of the source's clothing shading the new garment takes
+    (0 = the donor's pixels as they are, 1 = full source shading); ``shading_sigma`` is the smoothing
+    width as a fraction of the image height, which decides what counts as shading (kept) versus the
+    old garment's print (dropped).
     """
 
     def __init__(self, shading_strength: float = 1.0, shading_sigma: float = 0.03):
@@ -95,47 +153,45 @@ class ParsingSwap(Synthesizer):
         self.shading_sigma = float(shading_sigma)
 
     def synthesize(self, source: Person, donors: Sequence[Person]) -> list[np.ndarray]:
-        # The source side (masks, boxes, shading) is the same for every donor: compute it once.
-        regions = [(region, *self._source_shading(source, region))
-                   for region in (UPPER_CLOTHES, LOWER_CLOTHES) if (source.parsing == region).any()]
-        return [self._swap(source.image, regions, donor) for donor in donors]
+        prepared = _Source(source, self.shading_strength, self.shading_sigma)
+        return [self.swap(prepared, donor)[0] for donor in donors]
 
-    def _source_shading(self, source: Person, region: int) -> tuple[np.ndarray, tuple, np.ndarray]:
-        """Mask, bounding box and multiplicative shading map (over the box) of one source garment."""
-        target = source.parsing == region
-        y0, y1, x0, x1 = _bbox(target)
-        box_target = target[y0:y1, x0:x1]
-        luma = rgb_to_ycc(source.image[y0:y1, x0:x1])[..., 0]
-        sigma = max(0.75, self.shading_sigma * target.shape[0])
-        smooth = masked_blur(luma, box_target, sigma)
-        # Shading as a ratio to the regional mean: dark folds stay darker, lit areas lighter.
-        shading = smooth / max(float(luma[box_target].mean()), 1.0)
-        shading = 1.0 + self.shading_strength * (np.clip(shading, 0.3, 2.0) - 1.0)
-        return target, (y0, y1, x0, x1), shading
+    def swap_with_parsing(self, source: Person, donor: Person) -> tuple[np.ndarray, np.ndarray]:
+        """One copy and its parsing map (for previews and tests)."""
+        return self.swap(_Source(source, self.shading_strength, self.shading_sigma), donor)
 
-    def _swap(self, image: np.ndarray, regions: list, donor: Person) -> np.ndarray:
-        out = image.copy()
-        donor_ycc = None
-        for region, target, (y0, y1, x0, x1), shading in regions:
-            donor_mask = self._donor_region(donor.parsing, region)
-            if donor_mask is None:
-                continue  # a donor without any garment leaves the source's clothes as they are
-            if donor_ycc is None:
-                donor_ycc = rgb_to_ycc(donor.image)
-            box_target = target[y0:y1, x0:x1]
-            new = donor_texture(donor_ycc, donor_mask, box_target.shape)
-            new[..., 0] = np.clip(new[..., 0] * shading, 0.0, 255.0)
-            # Row-major order of target inside its box equals its order in the full image.
-            out[target] = ycc_to_rgb(new[box_target])
-        return out
-
-    @staticmethod
-    def _donor_region(donor_parsing: np.ndarray, region: int) -> np.ndarray | None:
-        for label in (region, _FALLBACK_REGION[region]):
-            mask = donor_parsing == label
-            if mask.any():
-                return mask
-        return None
+    def swap(self, source: _Source, donor: Person) -> tuple[np.ndarray, np.ndarray]:
+        out = source.image.copy()
+        labels = source.parsing.copy()
+        donor_frame = person_frame(donor.parsing)
+        if source.frame is None or donor_frame is None:
+            return out, labels  # nobody to dress, or no outfit to take
+        rows, cols, inside = align_indices(source.frame, donor_frame, labels.shape)
+        # One flat gather index serves both the donor's labels and its pixels.
+        flat = (rows[:, None] * labels.shape[1] + cols[None, :]).ravel()
+        donor_labels = donor.parsing.ravel()[flat].reshape(labels.shape)
+        donor_labels[~inside] = BACKGROUND
+        cover = _IS_OUTFIT[donor_labels] & ~source.head
+        if not cover.any():
+            return out, labels
+        # New garments: the donor's pixels, relit with the source's clothing shading.
+        new = donor.image.reshape(-1, 3)[flat[cover.ravel()]]
+        if source.shading is not None:
+            ycc = rgb_to_ycc(new)
+            ycc[:, 0] = np.clip(ycc[:, 0] * source.shading[cover], 0.0, 255.0)
+            new = ycc_to_rgb(ycc)
+        out[cover] = new
+        labels[cover] = donor_labels[cover]
+        # Old garments the new outfit leaves uncovered: skin where the donor's limbs are, else background.
+        uncovered = source.outfit & ~cover
+        if uncovered.any():
+            bare = uncovered & _IS_LIMB[donor_labels] if source.skin is not None else np.zeros_like(uncovered)
+            out[bare] = source.skin
+            labels[bare] = donor_labels[bare]
+            empty = uncovered & ~bare
+            out[empty] = source.background[empty]
+            labels[empty] = BACKGROUND
+        return out, labels
 
 
 register("parsing-swap")(ParsingSwap)

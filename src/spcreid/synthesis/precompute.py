@@ -100,7 +100,7 @@ def plan_jobs(rows: pd.DataFrame, copies: int, seed: int, out: Path) -> list[Cop
     paths = [Path(p) for p in rows["path"]]
     root = Path(os.path.commonpath([str(p.parent) for p in paths]))
     keys = [p.relative_to(root).as_posix() for p in paths]
-    donors = choose_donors(keys, rows["pid"].tolist(), rows["clothes_id"].tolist(), copies, seed)
+    donors = choose_donors(keys, copies, seed)
     parsing = [Path(p) for p in rows["parsing"]]
     jobs = []
     for i, (path, key) in enumerate(zip(paths, keys)):

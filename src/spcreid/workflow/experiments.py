@@ -8,6 +8,7 @@ here, so the list of training jobs is never written down twice.
 from __future__ import annotations
 
 import copy
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,35 @@ from typing import Any
 import yaml
 
 from spcreid.errors import SpcreidError
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping names the same key twice; PyYAML would silently keep the last one."""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys, naming both lines.
+
+    A second ``full_eps0.6:`` entry would otherwise replace the first without a word, and the table cell
+    would be trained with the wrong values.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key; the base class reports it
+                continue
+            if first is not None:
+                raise DuplicateKeyError(
+                    f"key '{key}' appears twice in one mapping (lines {first} and {line}); "
+                    "keep one of them (PyYAML would silently use the last)"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 @dataclass(frozen=True, order=True)
@@ -38,13 +68,27 @@ def load_params(path: str | os.PathLike = "params.yaml", profile: str | None = N
         raise SpcreidError(f"{path} not found: run from the repository root or pass --params")
     with open(path) as handle:
         try:
-            params = yaml.safe_load(handle)
+            params = yaml.load(handle, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        except DuplicateKeyError as exc:
+            raise SpcreidError(f"{path}: {exc}") from exc
         except yaml.YAMLError as exc:
-            raise SpcreidError(f"{path} is not valid YAML: {exc}") from exc
+            raise SpcreidError(f"{path} is not valid YAML: {_yaml_problem(exc)}; fix the syntax there") from exc
+    if not isinstance(params, dict):
+        raise SpcreidError(
+            f"{path} must hold a mapping (profile:, profiles:, method:, ...), not {type(params).__name__}; "
+            "use the repository's params.yaml as a template"
+        )
     if profile is not None:
         params["profile"] = profile
     check_params(params, source=str(path))
     return params
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line report as one line: what, and where."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def check_params(params: dict[str, Any], source: str = "params.yaml") -> None:
@@ -56,18 +100,22 @@ def check_params(params: dict[str, Any], source: str = "params.yaml") -> None:
     profile = params["profile"]
     if profile not in params["profiles"]:
         raise SpcreidError(
-            f"{source}: field 'profile' is '{profile}', which is not one of profiles {sorted(params['profiles'])}"
+            f"{source}: field 'profile' is '{profile}', which is not one of profiles {sorted(params['profiles'])}; "
+            "use one of them or add it under 'profiles'"
         )
     datasets = params["profiles"][profile]["datasets"]
     for table, spec in params["tables"].items():
         for i, cell in enumerate(spec["rows"]):
             where = f"{source}: tables.{table}.rows[{i}]"
             if cell["experiment"] not in params["experiments"]:
-                raise SpcreidError(f"{where}.experiment '{cell['experiment']}' is not declared under 'experiments'")
+                raise SpcreidError(
+                    f"{where}.experiment '{cell['experiment']}' is not declared under 'experiments'; declare it or "
+                    f"use one of {sorted(params['experiments'])}"
+                )
             if cell["dataset"] not in datasets:
                 raise SpcreidError(
                     f"{where}.dataset '{cell['dataset']}' is not a dataset of profile '{profile}' "
-                    f"(profiles.{profile}.datasets has {sorted(datasets)})"
+                    f"(profiles.{profile}.datasets has {sorted(datasets)}); use one of them"
                 )
     from spcreid.workflow.references import check_references
 
@@ -97,7 +145,10 @@ def method_config(params: dict[str, Any], experiment: str) -> dict[str, Any]:
     overrides (the ablation switches, which must hold in every profile).
     """
     if experiment not in params["experiments"]:
-        raise SpcreidError(f"unknown experiment '{experiment}'; declared: {sorted(params['experiments'])}")
+        raise SpcreidError(
+            f"unknown experiment '{experiment}'; use one of those declared under 'experiments': "
+            f"{sorted(params['experiments'])}"
+        )
     merged = copy.deepcopy(params["method"])
     merged.update(profile(params).get("method") or {})
     merged.update(params["experiments"][experiment] or {})
@@ -119,3 +170,31 @@ def run_config(params: dict[str, Any], run: Run) -> dict[str, Any]:
         "train": copy.deepcopy(prof["train"]),
         "synthesis": copy.deepcopy(prof.get("synthesis", {})),
     }
+
+
+def resumable(run_dir: str | os.PathLike, config: dict[str, Any], inputs: list[str | os.PathLike]) -> bool:
+    """Whether a rerun of a run may continue from ``run_dir/checkpoint.pt`` rather than start over.
+
+    True when the folder's config.json (written by the trainer) agrees with every field of ``config``
+    (``run_config`` output) and no input is newer than the checkpoint: the rerun then comes from an
+    interruption, and a checkpoint of the last epoch is finalised instead of retrained. A changed
+    configuration or input starts afresh, as Snakemake's rerun triggers intend.
+    """
+    run_dir = Path(run_dir)
+    checkpoint = run_dir / "checkpoint.pt"
+    try:
+        with open(run_dir / "config.json") as handle:
+            recorded = json.load(handle)
+        stamp = checkpoint.stat().st_mtime
+    except (OSError, json.JSONDecodeError):
+        return False
+    if not _agrees(recorded, json.loads(json.dumps(config))):
+        return False
+    return all(not os.path.exists(path) or os.path.getmtime(path) <= stamp for path in inputs)
+
+
+def _agrees(recorded: Any, wanted: Any) -> bool:
+    """Every field of ``wanted`` has the same value in ``recorded`` (which may hold more: filled defaults)."""
+    if isinstance(wanted, dict):
+        return isinstance(recorded, dict) and all(k in recorded and _agrees(recorded[k], v) for k, v in wanted.items())
+    return recorded == wanted

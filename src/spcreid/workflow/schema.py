@@ -10,6 +10,7 @@ package, so an installed ``spcreid`` (a container, a wheel) finds it without a s
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from functools import lru_cache
 from importlib import resources
@@ -58,13 +59,42 @@ def validate_params(params: dict[str, Any], source: str = "params.yaml") -> dict
 
     Raises SpcreidError naming the offending field (as a dotted path) and the rule it breaks.
     """
+    import jsonschema
+
     validator = _defaulting_validator(_schema())
-    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
-    if errors:
-        error = errors[0]
-        field = ".".join(str(p) for p in error.absolute_path) or "<top level>"
-        raise SpcreidError(f"{source}: field '{field}': {error.message}")
-    return params
+    # best_match descends into oneOf/anyOf branches, so a typo'd key inside an experiment is reported as
+    # "'samplng' was unexpected" instead of "is not valid under any of the given schemas".
+    errors = list(validator.iter_errors(params))
+    if not errors:
+        return params
+    # An unknown key is reported before the required key it was probably meant to be ('momentun' beside a
+    # missing 'momentum'): its message names both.
+    unknown = [e for e in _flatten(errors) if e.validator == "additionalProperties"]
+    error = jsonschema.exceptions.best_match(unknown or errors)
+    field = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    raise SpcreidError(
+        f"{source}: field '{field}': {error.message}{_suggestion(error)}; fix it in {source} "
+        "(the allowed keys and values are in spcreid/resources/params.schema.json)"
+    )
+
+
+def _flatten(errors):
+    for error in errors:
+        yield error
+        yield from _flatten(error.context or [])
+
+
+def _suggestion(error) -> str:
+    """For an unknown key, the allowed keys it is closest to."""
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return ""
+    allowed = sorted(error.schema.get("properties", {}))
+    unknown = [key for key in error.instance if key not in allowed]
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        hints.append(f"'{key}' -> did you mean '{close[0]}'?" if close else f"'{key}' is not a known key")
+    return f"; {'; '.join(hints)} (allowed: {', '.join(allowed)})" if hints else ""
 
 
 def method_defaults() -> dict[str, Any]:
