@@ -83,7 +83,7 @@ def _register_supervised(subparsers) -> None:
     )
     supervised.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     supervised.add_argument("--dataset", required=True, help="dataset key of the active profile, e.g. prcc")
-    supervised.add_argument("--seed", type=int, required=True)
+    supervised.add_argument("--seed", type=int, required=True, help="seed of the run")
     supervised.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
     supervised.add_argument("--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own")
     supervised.add_argument("--out", required=True, help="run folder")

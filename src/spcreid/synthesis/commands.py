@@ -9,12 +9,12 @@ import json
 def register_bench(bench_subparsers) -> None:
     bench = bench_subparsers.add_parser(
         "synthesis", help="copies/s of a synthesis backend on rendered toy people (median of --repeats); JSON")
-    bench.add_argument("--backend", default="parsing-swap")
+    bench.add_argument("--backend", default="parsing-swap", help="synthesis backend to time (default parsing-swap)")
     bench.add_argument("--sources", type=int, default=64, help="source images (default 64)")
     bench.add_argument("--copies", type=int, default=4, help="copies per source (default 4, the method's S)")
     bench.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported")
-    bench.add_argument("--height", type=int, default=128)
-    bench.add_argument("--width", type=int, default=64)
+    bench.add_argument("--height", type=int, default=128, help="image height (default 128)")
+    bench.add_argument("--width", type=int, default=64, help="image width (default 64)")
     bench.set_defaults(func=run_bench)
 
 
