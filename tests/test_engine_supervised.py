@@ -35,9 +35,9 @@ def test_monitor_values_match_a_hand_computed_example():
     assert label_quality(np.full(6, -1), pids, outfits)["ari_identity"] == pytest.approx(0.0, abs=1e-9)
     assert label_quality(labels, None, None) == {}
     line = epoch_summary({"epoch": 2, "loss": 1.5, "n_clusters": 2, "n_outliers": 2, "n_images": 6,
-                          "seconds": 0.5, **quality}, epochs=6)
+                          "lr": 0.00035, "seconds": 0.5, **quality}, epochs=6)
     assert line == ("epoch 2/6: loss 1.500, 2 clusters, 2/6 outliers, ARI id 0.76 outfit 0.42, "
-                    "NMI id 0.90 outfit 0.83, 0.5s")
+                    "NMI id 0.90 outfit 0.83, lr 3.50e-04, 0.5s")
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,8 @@
-"""The run's epoch log: ``log.jsonl``, one JSON object per finished epoch, and one summary line per epoch.
+"""The run's epoch log: ``log.jsonl``, one JSON object per finished epoch.
 
 The file is rewritten atomically after every epoch, so it always holds whole lines, and after a
 resume it holds exactly the epochs the checkpoint contains (lines of an epoch that was interrupted
 after logging but before checkpointing are dropped).
-
-The summary line goes to a stream (the trainer passes stderr, which Snakemake's ``log:`` captures), so a
-rule log reads as one line per epoch; progress bars are drawn only when stderr is a terminal.
 """
 
 from __future__ import annotations
@@ -13,26 +10,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from spcreid.errors import SpcreidError
 from spcreid.io import write_text
 
 
-def summary_line(record: dict[str, Any], epochs: int | None = None) -> str:
-    """``epoch 3/40: 512 clusters, 31 outliers, loss 4.2130, lr 3.50e-04, 12.3 s`` for one epoch record."""
-    of = f"/{epochs}" if epochs else ""
-    return (
-        f"epoch {record['epoch']}{of}: {record['n_clusters']} clusters, {record['n_outliers']} outliers, "
-        f"loss {record['loss']:.4f}, lr {record['lr']:.2e}, {record['seconds']:.1f} s"
-    )
-
-
 class EpochLog:
-    def __init__(self, path: str | os.PathLike, stream: TextIO | None = None, epochs: int | None = None):
+    def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.stream = stream
-        self.epochs = epochs
         self._records: list[dict[str, Any]] = []
 
     @property
@@ -51,8 +37,6 @@ class EpochLog:
     def append(self, record: dict[str, Any]) -> None:
         self._records.append(record)
         self._write()
-        if self.stream is not None:
-            print(summary_line(record, self.epochs), file=self.stream, flush=True)
 
     def _write(self) -> None:
         write_text(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self._records))

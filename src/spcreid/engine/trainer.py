@@ -186,6 +186,8 @@ def epoch_summary(record: dict[str, Any], epochs: int) -> str:
     if "ari_identity" in record:
         line += (f", ARI id {record['ari_identity']:.2f} outfit {record['ari_outfit']:.2f}, "
                  f"NMI id {record['nmi_identity']:.2f} outfit {record['nmi_outfit']:.2f}")
+    if "lr" in record:
+        line += f", lr {record['lr']:.2e}"
     return line + f", {record['seconds']:.1f}s"
 
 
@@ -228,7 +230,7 @@ class Trainer:
         )
         self.memories: list[ClusterMemory] = []
         self.start_epoch = 0
-        self.log = EpochLog(self.out_dir / "log.jsonl", stream=sys.stderr, epochs=int(self.train_cfg["epochs"]))
+        self.log = EpochLog(self.out_dir / "log.jsonl")
 
     # --- checkpointing -------------------------------------------------------------------------
 
