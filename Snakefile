@@ -41,10 +41,10 @@ localrules:
 
 
 rule all:
+    default_target: True
     input:
         rules.tables.output,
         rules.plots.output,
-    default_target: True
 
 
 rule metrics:

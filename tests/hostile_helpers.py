@@ -69,6 +69,7 @@ def leftovers(root: Path) -> list[str]:
     if not root.exists():
         return []
     return sorted(
-        str(p.relative_to(root)) for p in root.rglob("*")
+        str(p.relative_to(root))
+        for p in root.rglob("*")
         if p.name.endswith((".tmp", ".extracting", ".download")) or ".extracting" in p.parts
     )

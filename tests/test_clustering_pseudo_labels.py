@@ -85,9 +85,7 @@ def test_all_outliers():
 
 
 def test_renumbering_by_first_occurrence():
-    np.testing.assert_array_equal(
-        renumber_by_first_occurrence(np.array([5, 5, -1, 2, 7, 2])), [0, 0, -1, 1, 2, 1]
-    )
+    np.testing.assert_array_equal(renumber_by_first_occurrence(np.array([5, 5, -1, 2, 7, 2])), [0, 0, -1, 1, 2, 1])
     np.testing.assert_array_equal(renumber_by_first_occurrence(np.array([-1, -1])), [-1, -1])
 
 
@@ -100,9 +98,15 @@ def test_deterministic_and_accepts_torch_tensors():
     np.testing.assert_array_equal(pseudo_labels(3.0 * x, eps=0.5), first)
 
 
-@pytest.mark.parametrize("kwargs, message", [({"eps": 0.0}, "eps"), ({"eps": 1.5}, "eps"),
-                                              ({"eps": 0.4, "min_samples": 0}, "min_samples"),
-                                              ({"eps": 0.4, "k1": 0}, "k1")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"eps": 0.0}, "eps"),
+        ({"eps": 1.5}, "eps"),
+        ({"eps": 0.4, "min_samples": 0}, "min_samples"),
+        ({"eps": 0.4, "k1": 0}, "k1"),
+    ],
+)
 def test_bad_parameters_raise_user_errors(kwargs, message):
     x, _ = separated_clusters([10])
     with pytest.raises(SpcreidError, match=message):

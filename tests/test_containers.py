@@ -49,8 +49,9 @@ def _declared_pins() -> dict[str, str]:
 
 
 def _dockerfile_base() -> str:
-    froms = [line.split()[1] for line in (CONTAINERS / "Dockerfile").read_text().splitlines()
-             if line.startswith("FROM ")]
+    froms = [
+        line.split()[1] for line in (CONTAINERS / "Dockerfile").read_text().splitlines() if line.startswith("FROM ")
+    ]
     assert len(froms) == 1
     return froms[0]
 
@@ -182,12 +183,16 @@ def test_workflow_reads_the_recorded_digests_and_prefers_a_built_image():
     assert "sys.argv" not in text and "snakemake_interface" not in text
     assert re.search(r"^def check_images\(\):\n(?:    .*\n|\n)*?.*not os\.path\.exists\(image\)", text, flags=re.M)
     assert re.search(r"^onstart:\n(?:    #.*\n)*    check_images\(\)$", (REPO / "Snakefile").read_text(), flags=re.M)
-    ignored = subprocess.run(["git", "check-ignore", "containers/spcreid.sif"], cwd=REPO, capture_output=True, text=True)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "containers/spcreid.sif"], cwd=REPO, capture_output=True, text=True
+    )
     assert ignored.stdout.split() == ["containers/spcreid.sif"]
 
 
 def test_make_image_builds_the_path_the_workflow_uses():
-    result = subprocess.run(["make", "-n", "-B", "image", "APPTAINER=apptainer"], cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        ["make", "-n", "-B", "image", "APPTAINER=apptainer"], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     assert "apptainer build --force containers/spcreid.sif.tmp containers/Apptainer.def" in result.stdout
     assert "mv containers/spcreid.sif.tmp containers/spcreid.sif" in result.stdout

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_data_trees import TREES, VCCLOTHES_FILES, build_tree, expected_rows, run_cli, write_image, write_parsing
 
 from spcreid.data.manifest import read_manifest
 from spcreid.data.registry import load_dataset
 from spcreid.errors import SpcreidError
+from test_data_trees import TREES, VCCLOTHES_FILES, build_tree, expected_rows, run_cli, write_image, write_parsing
 
 
 def as_tuples(frame: pd.DataFrame) -> list[tuple]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
-from test_data_trees import TREES, VCCLOTHES_FILES, build_tree, run_cli, write_image, write_parsing
-
 from spcreid.data.verify import verify_dataset
+from test_data_trees import TREES, VCCLOTHES_FILES, build_tree, run_cli, write_image, write_parsing
 
 # hand counts of the tiny trees in test_data_trees
 PRCC_COUNTS = {
@@ -164,8 +163,19 @@ def test_count_mismatch_is_fatal_by_default_and_recorded(tmp_path, capsys):
 def test_allow_count_mismatch_accepts_and_records_it(tmp_path, capsys):
     root = build_tree(tmp_path / "raw", TREES["prcc"])
     out = tmp_path / "relaxed.json"
-    code = run_cli(["verify-data", "--dataset", "prcc", "--root", str(root), "--no-decode", "--json", str(out),
-                    "--allow-count-mismatch"])
+    code = run_cli(
+        [
+            "verify-data",
+            "--dataset",
+            "prcc",
+            "--root",
+            str(root),
+            "--no-decode",
+            "--json",
+            str(out),
+            "--allow-count-mismatch",
+        ]
+    )
     assert code == 0
     saved = json.loads(out.read_text())
     assert saved["ok"] is True and saved["problems"] == []

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_data_trees import data_parser, run_cli
 
 from spcreid.data import weights
 from spcreid.data.weights import WEIGHTS, check_weights, fetch_weights
 from spcreid.errors import SpcreidError
+from test_data_trees import data_parser, run_cli
 
 
 def sha256(path: Path) -> str:

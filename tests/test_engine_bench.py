@@ -12,9 +12,28 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_input_pipeline_bench_prints_measured_figures(capsys):
-    argv = ["bench", "input-pipeline", "--arch", "resnet18-small", "--height", "32", "--width", "16",
-            "--groups", "3", "--copies", "2", "--sources", "5", "--data-steps", "3", "--model-steps", "1",
-            "--device", "cpu"]
+    argv = [
+        "bench",
+        "input-pipeline",
+        "--arch",
+        "resnet18-small",
+        "--height",
+        "32",
+        "--width",
+        "16",
+        "--groups",
+        "3",
+        "--copies",
+        "2",
+        "--sources",
+        "5",
+        "--data-steps",
+        "3",
+        "--model-steps",
+        "1",
+        "--device",
+        "cpu",
+    ]
     assert spcreid_main(argv) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["batch_images"], result["views_per_group"], result["store_images"]) == (9, 3, 15)

@@ -128,8 +128,10 @@ def test_same_seed_same_batch_different_seed_different_batch(tmp_path, source):
 
 def test_batch_layouts_and_agreement_with_sample(tmp_path):
     sources = [save_png(tmp_path / f"s{i}.png", asymmetric_pixels(shift=10 * i)) for i in range(3)]
-    copies = [[save_png(tmp_path / f"s{i}c{k}.png", asymmetric_pixels(shift=10 * i + k + 1)) for k in range(2)]
-              for i in range(3)]
+    copies = [
+        [save_png(tmp_path / f"s{i}c{k}.png", asymmetric_pixels(shift=10 * i + k + 1)) for k in range(2)]
+        for i in range(3)
+    ]
     images = TrainImages(sources, copies=copies, height=HEIGHT, width=WIDTH, crop_margin=MARGIN)
     indices = [2, 0]
     source_major = images.batch(indices, torch.Generator().manual_seed(9))
@@ -138,8 +140,9 @@ def test_batch_layouts_and_agreement_with_sample(tmp_path):
     expected = torch.cat([images.sample(i, stream) for i in indices])
     assert torch.equal(source_major, expected)
     copy_major = images.batch(indices, torch.Generator().manual_seed(9), layout="copy-major")
-    assert torch.equal(copy_major.view(3, 2, 3, HEIGHT, WIDTH).transpose(0, 1).reshape(-1, 3, HEIGHT, WIDTH),
-                       source_major)
+    assert torch.equal(
+        copy_major.view(3, 2, 3, HEIGHT, WIDTH).transpose(0, 1).reshape(-1, 3, HEIGHT, WIDTH), source_major
+    )
     # Source-major position 1 is the first copy of source 2 (blue channel 100 + 21).
     assert to_uint8(source_major[1])[..., 2].max() == 100 + 21
 
@@ -150,15 +153,19 @@ def test_decoding_processes_do_not_change_the_store_or_the_batch(tmp_path):
     serial = TrainImages(sources, height=HEIGHT, width=WIDTH, crop_margin=MARGIN)
     parallel = TrainImages(sources, height=HEIGHT, width=WIDTH, crop_margin=MARGIN, workers=2)
     assert torch.equal(serial.build().groups, parallel.build().groups)
-    assert torch.equal(serial.batch(indices, torch.Generator().manual_seed(1)),
-                       parallel.batch(indices, torch.Generator().manual_seed(1)))
+    assert torch.equal(
+        serial.batch(indices, torch.Generator().manual_seed(1)),
+        parallel.batch(indices, torch.Generator().manual_seed(1)),
+    )
 
 
 def test_store_holds_exactly_what_direct_decoding_gives(tmp_path):
     """Images of other sizes and modes, so the store goes through real resizing and RGB conversion."""
     rng = np.random.default_rng(0)
-    sources = [save_png(tmp_path / f"s{i}.png", rng.integers(0, 256, (50 + 9 * i, 23 + i, 3), dtype=np.uint8))
-               for i in range(3)]
+    sources = [
+        save_png(tmp_path / f"s{i}.png", rng.integers(0, 256, (50 + 9 * i, 23 + i, 3), dtype=np.uint8))
+        for i in range(3)
+    ]
     gray = tmp_path / "gray.jpg"
     Image.fromarray(rng.integers(0, 256, (61, 30), dtype=np.uint8)).save(gray)
     copies = [[gray, sources[2]], [sources[0], gray], [sources[1], sources[1]]]

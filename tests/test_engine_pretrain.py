@@ -39,8 +39,22 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pretrain") / "toy"
-    argv = ["make-toy-data", "--out", str(root), "--seed", "7", "--identities", str(TOY_IDENTITIES),
-            "--images-per-camera", str(TOY_IMAGES_PER_CAMERA), "--height", "48", "--width", "24", "--quiet"]
+    argv = [
+        "make-toy-data",
+        "--out",
+        str(root),
+        "--seed",
+        "7",
+        "--identities",
+        str(TOY_IDENTITIES),
+        "--images-per-camera",
+        str(TOY_IMAGES_PER_CAMERA),
+        "--height",
+        "48",
+        "--width",
+        "24",
+        "--quiet",
+    ]
     assert spcreid_main(argv) == 0
     return root
 
@@ -75,13 +89,14 @@ def test_pretraining_set_uses_every_image_of_every_identity_labelled_by_outfit(t
 
 def test_class_balanced_batches_cover_every_class_once_with_k_images():
     labels = np.array([0] * 5 + [1] * 2 + [2] * 4)
-    batches = class_balanced_batches(labels, classes_per_batch=2, images_per_class=3,
-                                     generator=torch.Generator().manual_seed(0))
+    batches = class_balanced_batches(
+        labels, classes_per_batch=2, images_per_class=3, generator=torch.Generator().manual_seed(0)
+    )
     assert [len(b) for b in batches] == [6, 3]
     classes_seen = []
     for batch in batches:
         for start in range(0, len(batch), 3):
-            group = batch[start:start + 3]
+            group = batch[start : start + 3]
             assert len({labels[i] for i in group}) == 1  # K consecutive images of one class
             classes_seen.append(int(labels[group[0]]))
             if labels[group[0]] != 1:  # classes with >= K images give K distinct ones
@@ -136,9 +151,32 @@ def test_same_seed_same_bytes_other_seed_other_weights(toy, tmp_path):
 
 def test_cli_pretrains_and_prints_summary(toy, tmp_path, capsys):
     out = tmp_path / "w.pth"
-    argv = ["pretrain-backbone", "--data", str(toy), "--arch", "resnet18-small", "--height", "32", "--width", "16",
-            "--epochs", "1", "--seed", "0", "--classes-per-batch", "8", "--images-per-class", "2",
-            "--triplet-weight", "0", "--threads", "1", "--out", str(out), "--quiet"]
+    argv = [
+        "pretrain-backbone",
+        "--data",
+        str(toy),
+        "--arch",
+        "resnet18-small",
+        "--height",
+        "32",
+        "--width",
+        "16",
+        "--epochs",
+        "1",
+        "--seed",
+        "0",
+        "--classes-per-batch",
+        "8",
+        "--images-per-class",
+        "2",
+        "--triplet-weight",
+        "0",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     assert spcreid_main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["steps"] == 1 and summary["settings"]["triplet_weight"] == 0
@@ -158,8 +196,12 @@ def test_missing_data_folder_names_the_command_that_makes_it(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "change, message",
-    [({"epochs": 0}, "epochs"), ({"lr": 0.0}, "lr"), ({"images_per_class": 1}, "images-per-class"),
-     ({"arch": "vgg16"}, "unknown arch")],
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"lr": 0.0}, "lr"),
+        ({"images_per_class": 1}, "images-per-class"),
+        ({"arch": "vgg16"}, "unknown arch"),
+    ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(toy, tmp_path, change, message):
     out = tmp_path / "w.pth"

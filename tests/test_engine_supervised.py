@@ -34,19 +34,55 @@ def test_monitor_values_match_a_hand_computed_example():
     # Everything an outlier: no pair agrees, ARI 0, however the truth looks.
     assert label_quality(np.full(6, -1), pids, outfits)["ari_identity"] == pytest.approx(0.0, abs=1e-9)
     assert label_quality(labels, None, None) == {}
-    line = epoch_summary({"epoch": 2, "loss": 1.5, "n_clusters": 2, "n_outliers": 2, "n_images": 6,
-                          "lr": 0.00035, "seconds": 0.5, **quality}, epochs=6)
-    assert line == ("epoch 2/6: loss 1.500, 2 clusters, 2/6 outliers, ARI id 0.76 outfit 0.42, "
-                    "NMI id 0.90 outfit 0.83, lr 3.50e-04, 0.5s")
+    line = epoch_summary(
+        {
+            "epoch": 2,
+            "loss": 1.5,
+            "n_clusters": 2,
+            "n_outliers": 2,
+            "n_images": 6,
+            "lr": 0.00035,
+            "seconds": 0.5,
+            **quality,
+        },
+        epochs=6,
+    )
+    assert line == (
+        "epoch 2/6: loss 1.500, 2 clusters, 2/6 outliers, ARI id 0.76 outfit 0.42, "
+        "NMI id 0.90 outfit 0.83, lr 3.50e-04, 0.5s"
+    )
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
-    assert spcreid_main(["make-toy-data", "--out", str(root / "data"), "--seed", "5", "--identities", "8",
-                         "--images-per-camera", "2", "--height", "64", "--width", "32", "--quiet"]) == 0
-    assert spcreid_main(["prepare-data", "--dataset", "toy", "--root", str(root / "data"),
-                         "--out", str(root / "manifest.csv")]) == 0
+    assert (
+        spcreid_main(
+            [
+                "make-toy-data",
+                "--out",
+                str(root / "data"),
+                "--seed",
+                "5",
+                "--identities",
+                "8",
+                "--images-per-camera",
+                "2",
+                "--height",
+                "64",
+                "--width",
+                "32",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        spcreid_main(
+            ["prepare-data", "--dataset", "toy", "--root", str(root / "data"), "--out", str(root / "manifest.csv")]
+        )
+        == 0
+    )
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["profile"] = "embedded"
     train = params["profiles"]["embedded"]["train"]
@@ -59,8 +95,19 @@ def tiny(tmp_path_factory):
 
 def test_train_supervised_writes_a_run_that_evaluate_scores_the_same(tiny, capsys):
     run = tiny / "supervised"
-    argv = ["train-supervised", "--params", str(tiny / "params.yaml"), "--dataset", "prcc", "--seed", "1",
-            "--manifest", str(tiny / "manifest.csv"), "--out", str(run)]
+    argv = [
+        "train-supervised",
+        "--params",
+        str(tiny / "params.yaml"),
+        "--dataset",
+        "prcc",
+        "--seed",
+        "1",
+        "--manifest",
+        str(tiny / "manifest.csv"),
+        "--out",
+        str(run),
+    ]
     assert spcreid_main(argv) == 0
     assert {p.name for p in run.iterdir()} >= {"config.json", "log.jsonl", "checkpoint.pt", "model.pt", "metrics.json"}
     config = json.loads((run / "config.json").read_text())
@@ -73,8 +120,24 @@ def test_train_supervised_writes_a_run_that_evaluate_scores_the_same(tiny, capsy
     assert all(r["ari_outfit"] < 1.0 for r in log)
     assert "ARI id 1.00" in capsys.readouterr().err
     metrics = json.loads((run / "metrics.json").read_text())
-    assert spcreid_main(["evaluate", "--run", str(run), "--manifest", str(tiny / "manifest.csv"), "--protocol",
-                         "vcclothes", "--device", "cpu", "--out", str(tiny / "again.json")]) == 0
+    assert (
+        spcreid_main(
+            [
+                "evaluate",
+                "--run",
+                str(run),
+                "--manifest",
+                str(tiny / "manifest.csv"),
+                "--protocol",
+                "vcclothes",
+                "--device",
+                "cpu",
+                "--out",
+                str(tiny / "again.json"),
+            ]
+        )
+        == 0
+    )
     again = json.loads((tiny / "again.json").read_text())
     for setting in ("sc", "cc"):
         assert again[setting]["rank1"] == pytest.approx(metrics[setting]["rank1"])
@@ -83,12 +146,37 @@ def test_train_supervised_writes_a_run_that_evaluate_scores_the_same(tiny, capsy
 
 def test_pretrained_start_is_a_zero_epoch_run(tiny):
     run = tiny / "start"
-    argv = ["pretrained-start", "--params", str(tiny / "params.yaml"), "--dataset", "prcc",
-            "--manifest", str(tiny / "manifest.csv"), "--out", str(run)]
+    argv = [
+        "pretrained-start",
+        "--params",
+        str(tiny / "params.yaml"),
+        "--dataset",
+        "prcc",
+        "--manifest",
+        str(tiny / "manifest.csv"),
+        "--out",
+        str(run),
+    ]
     assert spcreid_main(argv) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["epochs"] == 0 and config["experiment"] == "pretrained-start"
     metrics = json.loads((run / "metrics.json").read_text())
-    assert spcreid_main(["evaluate", "--run", str(run), "--manifest", str(tiny / "manifest.csv"), "--protocol",
-                         "vcclothes", "--device", "cpu", "--out", str(tiny / "start.json")]) == 0
+    assert (
+        spcreid_main(
+            [
+                "evaluate",
+                "--run",
+                str(run),
+                "--manifest",
+                str(tiny / "manifest.csv"),
+                "--protocol",
+                "vcclothes",
+                "--device",
+                "cpu",
+                "--out",
+                str(tiny / "start.json"),
+            ]
+        )
+        == 0
+    )
     assert json.loads((tiny / "start.json").read_text())["cc"]["rank1"] == pytest.approx(metrics["cc"]["rank1"])

@@ -35,8 +35,22 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def toy(tmp_path_factory):
     root = tmp_path_factory.mktemp("toy")
     commands = [
-        ["make-toy-data", "--out", str(root / "data"), "--seed", "5", "--identities", "8",
-         "--images-per-camera", "2", "--height", "64", "--width", "32", "--quiet"],
+        [
+            "make-toy-data",
+            "--out",
+            str(root / "data"),
+            "--seed",
+            "5",
+            "--identities",
+            "8",
+            "--images-per-camera",
+            "2",
+            "--height",
+            "64",
+            "--width",
+            "32",
+            "--quiet",
+        ],
         ["prepare-data", "--dataset", "toy", "--root", str(root / "data"), "--out", str(root / "manifest.csv")],
         ["synthesize", "--manifest", str(root / "manifest.csv"), "--out", str(root / "synth"), "--copies", "2"],
     ]
@@ -68,8 +82,9 @@ def tiny_config(experiment: str, seed: int = 1, **overrides) -> dict:
     params["profile"] = "embedded"
     config = run_config(params, Run("prcc", experiment, seed))
     # Random init: the profile's pretrained trunk is a workflow output these loop tests do not need.
-    config["train"].update(height=32, width=16, epochs=1, iters_per_epoch=1, warmup_epochs=1, device="cpu",
-                           pretrained=None)
+    config["train"].update(
+        height=32, width=16, epochs=1, iters_per_epoch=1, warmup_epochs=1, device="cpu", pretrained=None
+    )
     config["method"].update(P=4, K=2, S=2, k1=6, k2=2)
     for dotted, value in overrides.items():
         section, key = dotted.split("__")
@@ -197,9 +212,27 @@ def test_config_errors_name_the_field(toy, tmp_path):
 
 
 def argv_train(params_path, toy, run):
-    return ["train", "--params", str(params_path), "--dataset", "prcc", "--experiment", "full", "--seed", "3",
-            "--manifest", str(toy["manifest"]), "--synthesis", str(toy["synth"]), "--out", str(run),
-            "--epochs", "1", "--iters", "1"]
+    return [
+        "train",
+        "--params",
+        str(params_path),
+        "--dataset",
+        "prcc",
+        "--experiment",
+        "full",
+        "--seed",
+        "3",
+        "--manifest",
+        str(toy["manifest"]),
+        "--synthesis",
+        str(toy["synth"]),
+        "--out",
+        str(run),
+        "--epochs",
+        "1",
+        "--iters",
+        "1",
+    ]
 
 
 def test_cli_train_then_evaluate_agree(toy, oracle_clusters, tmp_path, capsys):
@@ -215,8 +248,17 @@ def test_cli_train_then_evaluate_agree(toy, oracle_clusters, tmp_path, capsys):
     assert config["train"]["epochs"] == 1 and config["train"]["iters_per_epoch"] == 1 and config["seed"] == 3
 
     out = tmp_path / "metrics_again.json"
-    argv = ["evaluate", "--run", str(run), "--manifest", str(toy["manifest"]), "--protocol", "vcclothes",
-            "--out", str(out)]
+    argv = [
+        "evaluate",
+        "--run",
+        str(run),
+        "--manifest",
+        str(toy["manifest"]),
+        "--protocol",
+        "vcclothes",
+        "--out",
+        str(out),
+    ]
     assert spcreid_main(argv) == 0
     again, first = json.loads(out.read_text()), json.loads((run / "metrics.json").read_text())
     assert again.pop("per_query") == "metrics_again.per_query.npz" and first.pop("per_query") == "per_query.npz"
@@ -226,7 +268,11 @@ def test_cli_train_then_evaluate_agree(toy, oracle_clusters, tmp_path, capsys):
     # The metrics name their run, so tables can refuse files of another profile or run.
     recorded = json.loads(out.read_text())
     assert {key: recorded[key] for key in ("profile", "dataset", "experiment", "seed")} == {
-        "profile": "embedded", "dataset": "prcc", "experiment": "full", "seed": 3}
+        "profile": "embedded",
+        "dataset": "prcc",
+        "experiment": "full",
+        "seed": 3,
+    }
     assert len(recorded["config_hash"]) == 64
 
     skipped = tmp_path / "skipped"
@@ -234,8 +280,26 @@ def test_cli_train_then_evaluate_agree(toy, oracle_clusters, tmp_path, capsys):
     assert (skipped / "model.pt").is_file() and not (skipped / "metrics.json").exists()
 
     capsys.readouterr()
-    assert spcreid_main(["train", "--params", str(params_path), "--dataset", "prcc", "--experiment", "full",
-                         "--seed", "3", "--manifest", str(toy["manifest"]), "--out", str(run)]) == 2
+    assert (
+        spcreid_main(
+            [
+                "train",
+                "--params",
+                str(params_path),
+                "--dataset",
+                "prcc",
+                "--experiment",
+                "full",
+                "--seed",
+                "3",
+                "--manifest",
+                str(toy["manifest"]),
+                "--out",
+                str(run),
+            ]
+        )
+        == 2
+    )
     assert "--synthesis" in capsys.readouterr().err
 
 

@@ -11,10 +11,9 @@ import textwrap
 import time
 
 import pytest
-import test_engine_train
 import torch
-from test_engine_train import tiny_config
 
+import test_engine_train
 from spcreid.engine import trainer as trainer_module
 from spcreid.engine.checkpoint import save_model
 from spcreid.engine.guards import (
@@ -25,6 +24,7 @@ from spcreid.engine.guards import (
 )
 from spcreid.engine.trainer import train_run
 from spcreid.errors import SpcreidError
+from test_engine_train import tiny_config
 
 toy = test_engine_train.toy
 oracle_clusters = test_engine_train.oracle_clusters
@@ -46,8 +46,9 @@ HOLD_LOCK = textwrap.dedent(
 def other_trainer(tmp_path):
     """A live process holding a run folder's lock, as a leftover trainer of a killed Snakemake does."""
     run = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run)], stdout=subprocess.PIPE, text=True,
-                               env=os.environ)
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(run)], stdout=subprocess.PIPE, text=True, env=os.environ
+    )
     assert process.stdout.readline().strip() == "locked"
     yield run, process
     process.kill()

@@ -105,7 +105,18 @@ def test_bench_evaluate_prints_timings(capsys):
 
 
 def test_evaluate_refuses_a_per_query_file_that_is_not_npz(tmp_path, capsys):
-    argv = ["evaluate", "--run", str(tmp_path), "--manifest", str(tmp_path / "m.csv"), "--protocol", "prcc",
-            "--out", str(tmp_path / "m.json"), "--per-query", str(tmp_path / "q.csv")]
+    argv = [
+        "evaluate",
+        "--run",
+        str(tmp_path),
+        "--manifest",
+        str(tmp_path / "m.csv"),
+        "--protocol",
+        "prcc",
+        "--out",
+        str(tmp_path / "m.json"),
+        "--per-query",
+        str(tmp_path / "q.csv"),
+    ]
     assert main(argv) == 2
     assert "must end in .npz" in capsys.readouterr().err and not (tmp_path / "m.json").exists()

@@ -37,7 +37,12 @@ def test_single_shot_by_hand():
     assert result["rank1_std"] == pytest.approx(np.sqrt(result["rank1"] * (1 - result["rank1"])))
     assert (result["rank2"], result["rank2_std"]) == (1.0, 0.0)
     # n_gallery is the drawn gallery (one image of each of pids 1, 2, 3), not the full gallery of 4.
-    assert (result["trials"], result["n_valid_queries"], result["n_gallery"], result["n_gallery_full"]) == (200, 1, 3, 4)
+    assert (result["trials"], result["n_valid_queries"], result["n_gallery"], result["n_gallery_full"]) == (
+        200,
+        1,
+        3,
+        4,
+    )
 
 
 def test_single_cmc_takes_mAP_from_the_full_gallery():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from hostile_helpers import assert_refused, leftovers, snapshot, spcreid
 from test_data_trees import (
     TREES,
@@ -46,8 +47,7 @@ def add_train_copy_of_test_identity(root: Path, parsing: bool = False) -> None:
 
 
 def verify(capsys, dataset: str, root: Path, *extra):
-    return spcreid(capsys, "verify-data", "--dataset", dataset, "--root", root, "--no-counts", "--workers", "1",
-                   *extra)
+    return spcreid(capsys, "verify-data", "--dataset", dataset, "--root", root, "--no-counts", "--workers", "1", *extra)
 
 
 def problem_lines(outcome) -> list[str]:
@@ -131,21 +131,43 @@ def test_identity_overlap_of_a_custom_split_is_an_error_or_with_the_flag_a_warni
 TREE_PROBES = {
     # probe: (dataset, how to spoil a valid tree, the problem line must contain)
     "root folder does not exist": ("vcclothes", lambda r: shutil.rmtree(r), "does not exist; pass --root"),
-    "dataset folder empty": ("vcclothes", lambda r: [shutil.rmtree(r / "VC-Clothes"), (r / "VC-Clothes").mkdir()],
-                             "is empty; extract the VC-Clothes archive there"),
-    "split folder missing": ("vcclothes", lambda r: shutil.rmtree(r / "VC-Clothes/gallery"),
-                             "missing folder {root}/VC-Clothes/gallery"),
+    "dataset folder empty": (
+        "vcclothes",
+        lambda r: [shutil.rmtree(r / "VC-Clothes"), (r / "VC-Clothes").mkdir()],
+        "is empty; extract the VC-Clothes archive there",
+    ),
+    "split folder missing": (
+        "vcclothes",
+        lambda r: shutil.rmtree(r / "VC-Clothes/gallery"),
+        "missing folder {root}/VC-Clothes/gallery",
+    ),
     "file name not in the dataset's pattern": (
-        "vcclothes", lambda r: write_image(r / "VC-Clothes/train/img_0001.jpg"),
-        "{root}/VC-Clothes/train/img_0001.jpg: file name does not match"),
-    "camera out of range": ("vcclothes", lambda r: write_image(r / "VC-Clothes/train/0001-07-01-01.jpg"),
-                            "{root}/VC-Clothes/train/0001-07-01-01.jpg: camera 7 is outside 1..4"),
-    "truncated JPEG": ("vcclothes", lambda r: (r / "VC-Clothes/train/0001-01-01-01.jpg").write_bytes(
-        (r / "VC-Clothes/train/0001-01-01-01.jpg").read_bytes()[:40]), "{root}/VC-Clothes/train/0001-01-01-01.jpg"),
-    "not an image at all": ("vcclothes", lambda r: (r / "VC-Clothes/query/0300-03-01-05.jpg").write_text("hi"),
-                            "{root}/VC-Clothes/query/0300-03-01-05.jpg"),
+        "vcclothes",
+        lambda r: write_image(r / "VC-Clothes/train/img_0001.jpg"),
+        "{root}/VC-Clothes/train/img_0001.jpg: file name does not match",
+    ),
+    "camera out of range": (
+        "vcclothes",
+        lambda r: write_image(r / "VC-Clothes/train/0001-07-01-01.jpg"),
+        "{root}/VC-Clothes/train/0001-07-01-01.jpg: camera 7 is outside 1..4",
+    ),
+    "truncated JPEG": (
+        "vcclothes",
+        lambda r: (r / "VC-Clothes/train/0001-01-01-01.jpg").write_bytes(
+            (r / "VC-Clothes/train/0001-01-01-01.jpg").read_bytes()[:40]
+        ),
+        "{root}/VC-Clothes/train/0001-01-01-01.jpg",
+    ),
+    "not an image at all": (
+        "vcclothes",
+        lambda r: (r / "VC-Clothes/query/0300-03-01-05.jpg").write_text("hi"),
+        "{root}/VC-Clothes/query/0300-03-01-05.jpg",
+    ),
     "PRCC stray file beside the person folders": (
-        "prcc", lambda r: (r / "prcc/rgb/train/notes.txt").write_text("x"), "{root}/prcc/rgb/train/notes.txt"),
+        "prcc",
+        lambda r: (r / "prcc/rgb/train/notes.txt").write_text("x"),
+        "{root}/prcc/rgb/train/notes.txt",
+    ),
 }
 
 
@@ -204,7 +226,7 @@ def zip_of(path: Path, base: Path, extra=(), compression=zipfile.ZIP_DEFLATED) -
 
 def symlink_zip_entry(name: str, target: str):
     info = zipfile.ZipInfo(name)
-    info.external_attr = (0o120777 << 16)
+    info.external_attr = 0o120777 << 16
     return info, target
 
 
@@ -227,30 +249,47 @@ ARCHIVE_PROBES = {
     # probe: (build the archive from the PRCC source tree, fragment of the error line)
     "chained symlinks escape together": (
         lambda t, s: tar_with(t / "a.tar.gz", link("prcc/l", "."), link("prcc/l/x", "../.."), base=s),
-        "refusing to extract member 'prcc/l/x'"),
+        "refusing to extract member 'prcc/l/x'",
+    ),
     "truncated .tar.gz": (lambda t, s: truncated(tar_with(t / "a.tar.gz", base=s)), "delete it and download it again"),
-    "zip member with a bad CRC": (lambda t, s: bad_crc(zip_of(t / "a.zip", s, compression=zipfile.ZIP_STORED)),
-                                  "is damaged (BadZipFile: Bad CRC-32"),
-    "tar member with ..": (lambda t, s: tar_with(t / "a.tar.gz", regular("prcc/../../evil.txt"), base=s),
-                           "would be written outside"),
-    "tar member with an absolute path": (lambda t, s: tar_with(t / "a.tar", regular("/tmp/evil.txt"), base=s,
-                                                               mode="w"), "would be written outside"),
+    "zip member with a bad CRC": (
+        lambda t, s: bad_crc(zip_of(t / "a.zip", s, compression=zipfile.ZIP_STORED)),
+        "is damaged (BadZipFile: Bad CRC-32",
+    ),
+    "tar member with ..": (
+        lambda t, s: tar_with(t / "a.tar.gz", regular("prcc/../../evil.txt"), base=s),
+        "would be written outside",
+    ),
+    "tar member with an absolute path": (
+        lambda t, s: tar_with(t / "a.tar", regular("/tmp/evil.txt"), base=s, mode="w"),
+        "would be written outside",
+    ),
     "zip member with ..": (lambda t, s: zip_of(t / "a.zip", s, [("../evil.txt", "x")]), "would be written outside"),
-    "symlink in a zip": (lambda t, s: zip_of(t / "a.zip", s, [symlink_zip_entry("prcc/l", "/etc")]),
-                         "refusing to extract symbolic link 'prcc/l'"),
-    "tar symlink pointing outside": (lambda t, s: tar_with(t / "a.tar.gz", link("prcc/l", "/etc"), base=s),
-                                     "points outside"),
-    "tar hard link pointing outside": (lambda t, s: tar_with(t / "a.tar.gz", link("prcc/h", "../x", tarfile.LNKTYPE),
-                                                             base=s), "points outside"),
-    "tar device member": (lambda t, s: tar_with(t / "a.tar.gz", link("prcc/dev", "", tarfile.CHRTYPE), base=s),
-                          "is a device or fifo"),
+    "symlink in a zip": (
+        lambda t, s: zip_of(t / "a.zip", s, [symlink_zip_entry("prcc/l", "/etc")]),
+        "refusing to extract symbolic link 'prcc/l'",
+    ),
+    "tar symlink pointing outside": (
+        lambda t, s: tar_with(t / "a.tar.gz", link("prcc/l", "/etc"), base=s),
+        "points outside",
+    ),
+    "tar hard link pointing outside": (
+        lambda t, s: tar_with(t / "a.tar.gz", link("prcc/h", "../x", tarfile.LNKTYPE), base=s),
+        "points outside",
+    ),
+    "tar device member": (
+        lambda t, s: tar_with(t / "a.tar.gz", link("prcc/dev", "", tarfile.CHRTYPE), base=s),
+        "is a device or fifo",
+    ),
     "a web page instead of the archive": (
         lambda t, s: written(t / "a.zip", b"<!DOCTYPE html><html>quota exceeded</html>"),
-        "is a web page, not an archive"),
-    "random bytes": (lambda t, s: written(t / "a.zip", b"\x00junk" * 100),
-                     "is not a zip, tar, tar.gz or rar archive"),
+        "is a web page, not an archive",
+    ),
+    "random bytes": (lambda t, s: written(t / "a.zip", b"\x00junk" * 100), "is not a zip, tar, tar.gz or rar archive"),
     "archive without the dataset": (
-        lambda t, s: zip_of(t / "a.zip", build_tree(t / "other", TREES["ltcc"])), "holds no folder with train, val, test"),
+        lambda t, s: zip_of(t / "a.zip", build_tree(t / "other", TREES["ltcc"])),
+        "holds no folder with train, val, test",
+    ),
 }
 
 
@@ -273,11 +312,13 @@ def test_bad_archive_is_refused_and_leaves_nothing(probe, tmp_path, capsys):
 def test_wrong_or_malformed_sha256_and_missing_archive(tmp_path, capsys):
     archive = zip_of(tmp_path / "a.zip", prcc_source(tmp_path))
     dest = tmp_path / "raw"
-    outcome = spcreid(capsys, "fetch-data", "--dataset", "prcc", "--archive", archive, "--dest", dest,
-                      "--sha256", "0" * 64)
+    outcome = spcreid(
+        capsys, "fetch-data", "--dataset", "prcc", "--archive", archive, "--dest", dest, "--sha256", "0" * 64
+    )
     assert_refused(outcome, "fetch-data", archive, "expected " + "0" * 64)
-    outcome = spcreid(capsys, "fetch-data", "--dataset", "prcc", "--archive", archive, "--dest", dest,
-                      "--sha256", "abc")
+    outcome = spcreid(
+        capsys, "fetch-data", "--dataset", "prcc", "--archive", archive, "--dest", dest, "--sha256", "abc"
+    )
     assert_refused(outcome, "fetch-data", "--sha256 'abc'")
     outcome = spcreid(capsys, "fetch-data", "--dataset", "prcc", "--archive", tmp_path / "no.zip", "--dest", dest)
     assert_refused(outcome, "fetch-data", tmp_path / "no.zip")
@@ -313,11 +354,17 @@ class NotWeights:
 WEIGHT_PROBES = {
     # probe: (name, build --file, fragment of the error line)
     "random bytes": ("pise-texture", lambda p: written(p, b"\x00" * 64), "is not a loadable torch checkpoint"),
-    "truncated state dict": ("pise-texture", lambda p: truncated(state_dict_file(p)),
-                             "is not a loadable torch checkpoint"),
+    "truncated state dict": (
+        "pise-texture",
+        lambda p: truncated(state_dict_file(p)),
+        "is not a loadable torch checkpoint",
+    ),
     "a tensor, not a state dict": ("pise-texture", lambda p: torch.save(torch.ones(3), p) or p, "holds a Tensor"),
     "pickled arbitrary object (weights_only refuses)": (
-        "pise-texture", lambda p: torch.save({"x": NotWeights()}, p) or p, "is not a loadable torch checkpoint"),
+        "pise-texture",
+        lambda p: torch.save({"x": NotWeights()}, p) or p,
+        "is not a loadable torch checkpoint",
+    ),
     "hash prefix of another file": ("resnet50-imagenet", state_dict_file, "hash starts with 0676ba61"),
 }
 

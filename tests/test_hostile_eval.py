@@ -6,11 +6,11 @@ Each probe asserts one error line naming the file and the key or field, exit sta
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+
 from hostile_helpers import assert_refused, spcreid
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,8 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 def labels(nq=3, ng=4):
     return {
-        "q_pids": np.array([1, 2, 3][:nq]), "g_pids": np.array([1, 2, 3, 4][:ng]),
-        "q_camids": np.zeros(nq, dtype=np.int64), "g_camids": np.ones(ng, dtype=np.int64),
+        "q_pids": np.array([1, 2, 3][:nq]),
+        "g_pids": np.array([1, 2, 3, 4][:ng]),
+        "q_camids": np.zeros(nq, dtype=np.int64),
+        "g_camids": np.ones(ng, dtype=np.int64),
     }
 
 
@@ -41,16 +43,30 @@ NPZ_PROBES = {
     "float camera ids": (valid(q_camids=np.zeros(3)), [], ["q_camids has dtype float64"]),
     "NaN in the distance matrix": (valid(distmat=NAN_DIST), [], ["1 NaN/inf entries", "query 1, gallery 2"]),
     "inf in the query features": (
-        {"qf": INF_FEATURES, "gf": np.ones((4, 8), dtype=np.float32), **labels()}, [], ["qf contains NaN or inf"]),
+        {"qf": INF_FEATURES, "gf": np.ones((4, 8), dtype=np.float32), **labels()},
+        [],
+        ["qf contains NaN or inf"],
+    ),
     "feature dimensions differ": (
-        {"qf": np.ones((3, 8)), "gf": np.ones((4, 6)), **labels()}, [], ["qf has 8-d features but gf has 6-d"]),
+        {"qf": np.ones((3, 8)), "gf": np.ones((4, 6)), **labels()},
+        [],
+        ["qf has 8-d features but gf has 6-d"],
+    ),
     "labels shorter than the matrix": (valid(g_pids=np.array([1, 2, 3])), [], ["g_pids has 3 entries", "4 columns"]),
     "2-d pids": (valid(q_pids=np.array([[1, 2, 3]])), [], ["q_pids must be a 1-d array, got shape (1, 3)"]),
     "1-d distance matrix": (valid(distmat=np.ones(12)), [], ["(n_query, n_gallery) array, got shape (12,)"]),
     "complex distance matrix": (valid(distmat=np.ones((3, 4), dtype=complex)), [], ["must hold real numbers"]),
-    "pickled objects": (valid(q_pids=np.array([1, "a", None], dtype=object)), [], ["key 'q_pids' holds Python objects"]),
+    "pickled objects": (
+        valid(q_pids=np.array([1, "a", None], dtype=object)),
+        [],
+        ["key 'q_pids' holds Python objects"],
+    ),
     "missing label key": (valid(g_camids=None), [], ["missing key(s) ['g_camids']"]),
-    "clothes ids missing for the cc setting": (valid(), ["--setting", "cc"], ["missing key(s) ['q_clothes', 'g_clothes']"]),
+    "clothes ids missing for the cc setting": (
+        valid(),
+        ["--setting", "cc"],
+        ["missing key(s) ['q_clothes', 'g_clothes']"],
+    ),
 }
 
 
@@ -89,9 +105,8 @@ def test_unreadable_or_missing_npz(content, tmp_path, capsys):
 @pytest.fixture
 def metrics_dir(tmp_path):
     """Every run's metrics file of the repository's params, as `spcreid evaluate` writes them, to spoil one of."""
-    from test_tables import write_all_runs
-
     from spcreid.workflow.experiments import load_params
+    from test_tables import write_all_runs
 
     write_all_runs(tmp_path / "metrics", load_params(REPO / "params.yaml"))
     return tmp_path / "metrics"
@@ -133,8 +148,18 @@ def test_unusable_metrics_stop_the_tables(probe, metrics_dir, tmp_path, capsys):
     spoil, fragment = METRICS_PROBES[probe]
     write_spoiled(metrics_dir / SPOILED, spoil)
     out = tmp_path / "tables"
-    outcome = spcreid(capsys, "make-tables", "--params", REPO / "params.yaml", "--metrics-dir", metrics_dir,
-                      "--paper-dir", REPO / "results/published", "--out", out)
+    outcome = spcreid(
+        capsys,
+        "make-tables",
+        "--params",
+        REPO / "params.yaml",
+        "--metrics-dir",
+        metrics_dir,
+        "--paper-dir",
+        REPO / "results/published",
+        "--out",
+        out,
+    )
     assert_refused(outcome, "make-tables", metrics_dir / SPOILED, fragment)
     assert not out.exists()
 
@@ -143,8 +168,19 @@ def test_nan_metrics_leave_a_blank_cell_only_with_allow_missing(metrics_dir, tmp
     # Defect 6: NaN rank1/mAP used to become a '-' cell with exit status 0.
     write_spoiled(metrics_dir / SPOILED, spoil_value(float("nan")))
     out = tmp_path / "tables"
-    outcome = spcreid(capsys, "make-tables", "--params", REPO / "params.yaml", "--metrics-dir", metrics_dir,
-                      "--paper-dir", REPO / "results/published", "--out", out, "--allow-missing")
+    outcome = spcreid(
+        capsys,
+        "make-tables",
+        "--params",
+        REPO / "params.yaml",
+        "--metrics-dir",
+        metrics_dir,
+        "--paper-dir",
+        REPO / "results/published",
+        "--out",
+        out,
+        "--allow-missing",
+    )
     assert outcome.code == 0, outcome.err
     assert f"warning: {metrics_dir / SPOILED}: setting 'cc' (multi) has rank1 = nan" in outcome.out
     import pandas as pd

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hostile_helpers import assert_refused, spcreid
 
+from hostile_helpers import assert_refused, spcreid
 from spcreid.errors import SpcreidError
 from spcreid.workflow.experiments import load_params
 
@@ -47,11 +47,17 @@ PROFILE_LINE = line_of(PARAMS, "profile: embedded")
 PROBES = {
     "duplicate experiment (second full_eps0.6 with eps 0.9)": (
         replace("  full_eps0.7:", "  full_eps0.6:    {eps: 0.9}\n  full_eps0.7:"),
-        ["key 'full_eps0.6' appears twice", f"lines {line_of(PARAMS, 'full_eps0.6:')} and {line_of(PARAMS, 'full_eps0.7:')}"],
+        [
+            "key 'full_eps0.6' appears twice",
+            f"lines {line_of(PARAMS, 'full_eps0.6:')} and {line_of(PARAMS, 'full_eps0.7:')}",
+        ],
     ),
     "duplicate nested key (method.eps twice)": (
         replace("  min_samples: 4\n", "  min_samples: 4\n  eps: 0.9\n"),
-        ["key 'eps' appears twice", f"lines {line_of(PARAMS, '  eps: 0.4')} and {line_of(PARAMS, 'min_samples: 4') + 1}"],
+        [
+            "key 'eps' appears twice",
+            f"lines {line_of(PARAMS, '  eps: 0.4')} and {line_of(PARAMS, 'min_samples: 4') + 1}",
+        ],
     ),
     "duplicate top-level key (profile twice)": (
         replace("profile: embedded\n", "profile: embedded\nprofile: paper\n"),
@@ -104,8 +110,18 @@ def test_bad_params_are_refused_with_the_field_named(probe, tmp_path, capsys):
     params = tmp_path / "params.yaml"
     params.write_text(edit(PARAMS))
     out = tmp_path / "tables"
-    outcome = spcreid(capsys, "make-tables", "--params", params, "--metrics-dir", tmp_path / "metrics",
-                      "--paper-dir", REPO / "results/published", "--out", out)
+    outcome = spcreid(
+        capsys,
+        "make-tables",
+        "--params",
+        params,
+        "--metrics-dir",
+        tmp_path / "metrics",
+        "--paper-dir",
+        REPO / "results/published",
+        "--out",
+        out,
+    )
     line = assert_refused(outcome, "make-tables", params, *fragments)
     assert "\n" not in line
     assert not out.exists()

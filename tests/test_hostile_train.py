@@ -11,9 +11,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import test_engine_train
 import torch
 import yaml
+
+import test_engine_train
 from hostile_helpers import assert_refused, snapshot, spcreid
 from workflow_helpers import copy_workflow, snakemake
 
@@ -36,8 +37,25 @@ def tiny_params(path: Path, **method) -> Path:
 
 
 def train(capsys, toy, params: Path, out: Path, *extra, experiment="baseline"):
-    return spcreid(capsys, "train", "--params", params, "--dataset", "prcc", "--experiment", experiment,
-                   "--seed", "1", "--manifest", toy["manifest"], "--out", out, "--threads", "1", *extra)
+    return spcreid(
+        capsys,
+        "train",
+        "--params",
+        params,
+        "--dataset",
+        "prcc",
+        "--experiment",
+        experiment,
+        "--seed",
+        "1",
+        "--manifest",
+        toy["manifest"],
+        "--out",
+        out,
+        "--threads",
+        "1",
+        *extra,
+    )
 
 
 def assert_no_final_outputs(run: Path) -> None:
@@ -63,8 +81,7 @@ def test_second_trainer_in_the_same_run_folder(toy, tmp_path, capsys):
             print("locked", flush=True)
             time.sleep(120)
     """)
-    holder = subprocess.Popen([sys.executable, "-c", hold, str(run)], stdout=subprocess.PIPE, text=True,
-                              env=os.environ)
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(run)], stdout=subprocess.PIPE, text=True, env=os.environ)
     try:
         assert holder.stdout.readline().strip() == "locked"
         before = snapshot(run)
@@ -99,11 +116,14 @@ TRAIN_PROBES = {
     "--threads 0": (lambda t, r: ["--threads", "0"], ["--threads must be >= 1"]),
     "unknown experiment": (lambda t, r: ["--experiment", "ful"], ["unknown experiment 'ful'"]),
     "augmenting experiment without --synthesis": (
-        lambda t, r: ["--experiment", "full"], ["no --synthesis folder was given", "pass --synthesis DIR"]),
+        lambda t, r: ["--experiment", "full"],
+        ["no --synthesis folder was given", "pass --synthesis DIR"],
+    ),
     "missing manifest": (lambda t, r: ["--manifest", t / "none.csv"], ["none.csv"]),
     "corrupt checkpoint with --resume": (
         lambda t, r: (r.mkdir(), (r / "checkpoint.pt").write_bytes(b"PK\x03\x04junk"), ["--resume"])[-1],
-        ["checkpoint.pt cannot be read", "train again without --resume"]),
+        ["checkpoint.pt cannot be read", "train again without --resume"],
+    ),
     "CUDA asked for on a machine without it": (lambda t, r: ["--device", "cuda"], ["no CUDA GPU is visible"]),
 }
 
@@ -140,8 +160,14 @@ def test_resume_with_a_checkpoint_of_another_configuration(toy, oracle_clusters,
     before = snapshot(run)
     other = tiny_params(tmp_path / "other.yaml", alpha=0.5)
     outcome = train(capsys, toy, other, run, "--resume")
-    assert_refused(outcome, "train", run / "checkpoint.pt", "different configuration", "method.alpha: 0.3 -> 0.5",
-                   "rerun without --resume")
+    assert_refused(
+        outcome,
+        "train",
+        run / "checkpoint.pt",
+        "different configuration",
+        "method.alpha: 0.3 -> 0.5",
+        "rerun without --resume",
+    )
     assert snapshot(run) == before  # the finished run is intact
 
 
@@ -173,11 +199,14 @@ def test_dag_refuses_duplicate_params_keys_before_any_job(workdir):
     assert "Traceback" not in log and not (workdir / "work").exists()
 
 
-@pytest.mark.parametrize("option, fragment", [
-    ("profil=paper", "unknown --config key(s) ['profil']"),
-    ("gallery_mode=all", "--config gallery_mode=all: use multi, single or single-cmc"),
-    ("main_image=docker://spcreid:latest", "give a digest-pinned docker://NAME@sha256"),
-])
+@pytest.mark.parametrize(
+    "option, fragment",
+    [
+        ("profil=paper", "unknown --config key(s) ['profil']"),
+        ("gallery_mode=all", "--config gallery_mode=all: use multi, single or single-cmc"),
+        ("main_image=docker://spcreid:latest", "give a digest-pinned docker://NAME@sha256"),
+    ],
+)
 def test_dag_refuses_bad_options(option, fragment, workdir):
     result = snakemake(workdir, "-n", "--config", option)
     assert result.returncode == 1
@@ -208,10 +237,32 @@ def test_sigint_then_resume_and_a_second_trainer_meanwhile(toy, oracle_clusters,
 
     params = tiny_params(tmp_path / "params.yaml")
     run = tmp_path / "run"
-    argv = ["train", "--params", params, "--dataset", "prcc", "--experiment", "baseline", "--seed", "1",
-            "--manifest", toy["manifest"], "--out", run, "--threads", "1", "--epochs", "15"]
-    child = subprocess.Popen([sys.executable, "-c", ORACLE_CLI, str(toy["manifest"]), *map(str, argv)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+    argv = [
+        "train",
+        "--params",
+        params,
+        "--dataset",
+        "prcc",
+        "--experiment",
+        "baseline",
+        "--seed",
+        "1",
+        "--manifest",
+        toy["manifest"],
+        "--out",
+        run,
+        "--threads",
+        "1",
+        "--epochs",
+        "15",
+    ]
+    child = subprocess.Popen(
+        [sys.executable, "-c", ORACLE_CLI, str(toy["manifest"]), *map(str, argv)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (run / "checkpoint.pt").exists():

@@ -9,7 +9,6 @@ import torchvision
 from spcreid.errors import SpcreidError
 from spcreid.models import GeneralizedMeanPool, GlobalAvgPool, build_model
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

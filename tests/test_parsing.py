@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_data_trees import PRCC_FILES
 
 from spcreid import cli
 from spcreid.data import parsing_labels as L
@@ -18,15 +17,30 @@ from spcreid.device import arch_supported, resolve_device
 from spcreid.errors import SpcreidError
 from spcreid.parsing import schp
 from spcreid.parsing.run import letterbox, run_parser, use_existing_maps
+from test_data_trees import PRCC_FILES
 
 # Written from SCHP's LIP label list, one line per class, by reading what each garment is.
 LIP_EXPECTED = [
-    ("background", L.BACKGROUND), ("hat", L.HAIR), ("hair", L.HAIR), ("glove", L.ARMS),
-    ("sunglasses", L.FACE), ("upper-clothes", L.UPPER_CLOTHES), ("dress", L.UPPER_CLOTHES),
-    ("coat", L.UPPER_CLOTHES), ("socks", L.SHOES), ("pants", L.LOWER_CLOTHES),
-    ("jumpsuits", L.UPPER_CLOTHES), ("scarf", L.UPPER_CLOTHES), ("skirt", L.LOWER_CLOTHES),
-    ("face", L.FACE), ("left-arm", L.ARMS), ("right-arm", L.ARMS), ("left-leg", L.LEGS),
-    ("right-leg", L.LEGS), ("left-shoe", L.SHOES), ("right-shoe", L.SHOES),
+    ("background", L.BACKGROUND),
+    ("hat", L.HAIR),
+    ("hair", L.HAIR),
+    ("glove", L.ARMS),
+    ("sunglasses", L.FACE),
+    ("upper-clothes", L.UPPER_CLOTHES),
+    ("dress", L.UPPER_CLOTHES),
+    ("coat", L.UPPER_CLOTHES),
+    ("socks", L.SHOES),
+    ("pants", L.LOWER_CLOTHES),
+    ("jumpsuits", L.UPPER_CLOTHES),
+    ("scarf", L.UPPER_CLOTHES),
+    ("skirt", L.LOWER_CLOTHES),
+    ("face", L.FACE),
+    ("left-arm", L.ARMS),
+    ("right-arm", L.ARMS),
+    ("left-leg", L.LEGS),
+    ("right-leg", L.LEGS),
+    ("left-shoe", L.SHOES),
+    ("right-shoe", L.SHOES),
 ]
 TRAIN_FILES = [f for f in PRCC_FILES if f[4] == "train"]
 H, W = 64, 32
@@ -54,7 +68,9 @@ def test_activated_batch_norm_is_inplace_abn_at_inference():
     assert y[0].item() == pytest.approx(1.0 * gamma + 0.5)  # (3 - 1) / 2 = 1
     assert y[1].item() == pytest.approx(0.01 * (-1.0 * gamma + 0.5))  # leaky ReLU, slope 0.01
     none = schp.activated_batch_norm_class()(1, activation="none").eval()
-    assert none(torch.tensor([-3.0]).view(1, 1, 1, 1)).item() == pytest.approx(-3.0 * (1 + 1e-5) / np.sqrt(1 + 1e-5), rel=1e-6)  # weight 1: scale |1| + eps
+    assert none(torch.tensor([-3.0]).view(1, 1, 1, 1)).item() == pytest.approx(
+        -3.0 * (1 + 1e-5) / np.sqrt(1 + 1e-5), rel=1e-6
+    )  # weight 1: scale |1| + eps
     assert set(bn.state_dict()) == {"weight", "bias", "running_mean", "running_var"}  # InPlaceABN's names
 
 
@@ -89,7 +105,7 @@ def test_letterbox_keeps_aspect_and_normalises_bgr():
 def write_person(path, top=(255, 0, 0), bottom=(0, 0, 255)):
     pixels = np.zeros((H, W, 3), dtype=np.uint8)
     pixels[: H // 2] = top
-    pixels[H // 2:] = bottom
+    pixels[H // 2 :] = bottom
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels).save(path)
 
@@ -125,8 +141,21 @@ def colour_weights(tmp_path):
 def test_stand_in_parser_end_to_end_through_the_cli(tmp_path, prcc_manifest, colour_weights, capsys, one_torch_thread):
     root, manifest = prcc_manifest
     out = tmp_path / "parsing"
-    argv = ["parse", "--manifest", str(manifest), "--weights", str(colour_weights), "--out", str(out),
-            "--network", "stand-in", "--device", "cpu", "--batch", "2"]
+    argv = [
+        "parse",
+        "--manifest",
+        str(manifest),
+        "--weights",
+        str(colour_weights),
+        "--out",
+        str(out),
+        "--network",
+        "stand-in",
+        "--device",
+        "cpu",
+        "--batch",
+        "2",
+    ]
     assert cli.main(argv) == 0
     info = json.loads((out / "parsing.json").read_text())
     assert info["parsed"] == len(TRAIN_FILES) == 5 and info["network"] == "stand-in"
@@ -134,11 +163,11 @@ def test_stand_in_parser_end_to_end_through_the_cli(tmp_path, prcc_manifest, col
     parsed = read_manifest(out / "manifest.csv")
     assert sorted(parsed["path"]) == sorted(str(root / f[0]) for f in TRAIN_FILES)
     for image, parsing in zip(parsed["path"], parsed["parsing"]):
-        assert parsing == str(out / "maps" / image[len(str(root / "prcc/rgb/train")) + 1:-4]) + ".png"
+        assert parsing == str(out / "maps" / image[len(str(root / "prcc/rgb/train")) + 1 : -4]) + ".png"
         labels = np.asarray(Image.open(parsing))
         assert labels.shape == (H, W)
         assert (labels[: int(H * 0.4)] == L.UPPER_CLOTHES).all()  # red -> LIP 5 -> upper clothes
-        assert (labels[int(H * 0.6):] == L.LOWER_CLOTHES).all()  # blue -> LIP 9 -> lower clothes
+        assert (labels[int(H * 0.6) :] == L.LOWER_CLOTHES).all()  # blue -> LIP 9 -> lower clothes
     # Synthesis takes the parsed manifest as it is.
     from spcreid.synthesis.precompute import precompute
 
@@ -155,8 +184,13 @@ def test_stand_in_parser_end_to_end_through_the_cli(tmp_path, prcc_manifest, col
 
 def test_parser_checkpoint_errors_name_the_file(tmp_path, prcc_manifest):
     _, manifest = prcc_manifest
-    run = lambda w, network="stand-in": run_parser(manifest, w, tmp_path / "out", network=network, device="cpu")
-    with pytest.raises(SpcreidError, match=r"absent\.pth do not exist; fetch them with `spcreid fetch-weights --name schp-lip"):
+
+    def run(w, network="stand-in"):
+        return run_parser(manifest, w, tmp_path / "out", network=network, device="cpu")
+
+    with pytest.raises(
+        SpcreidError, match=r"absent\.pth do not exist; fetch them with `spcreid fetch-weights --name schp-lip"
+    ):
         run(tmp_path / "absent.pth")
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")

@@ -32,7 +32,12 @@ def test_schp_network_loads_its_checkpoint_format_and_parses(tmp_path, one_torch
     loaded = schp.load_checkpoint(schp.build_network("schp", SCHP_ROOT), path)
     with torch.inference_mode():
         output = loaded(torch.zeros(1, 3, schp.INPUT_SIZE, schp.INPUT_SIZE))
-    assert [tuple(t.shape) for t in output[0]] == [(1, 20, 119, 119)] * 2 and tuple(output[1][0].shape) == (1, 2, 119, 119)
+    assert [tuple(t.shape) for t in output[0]] == [(1, 20, 119, 119)] * 2 and tuple(output[1][0].shape) == (
+        1,
+        2,
+        119,
+        119,
+    )
     import numpy as np
 
     (labels,) = parse_images(loaded, [np.zeros((128, 64, 3), np.uint8)], torch.device("cpu"))

@@ -40,12 +40,14 @@ def test_choice_depends_on_seed_and_key_not_on_order():
 
 def test_permuting_identity_and_outfit_labels_changes_no_donor(tmp_path):
     """The production planner on a real manifest layout: pid / clothes_id columns do not enter the choice."""
-    rows = pd.DataFrame({
-        "path": [str(tmp_path / "train" / name) for name in keys()],
-        "pid": [int(name[:4]) for name in keys()],
-        "clothes_id": [1 + int(name[5:7]) % 2 for name in keys()],
-        "parsing": [str(tmp_path / "parsing" / name.replace(".jpg", ".png")) for name in keys()],
-    })
+    rows = pd.DataFrame(
+        {
+            "path": [str(tmp_path / "train" / name) for name in keys()],
+            "pid": [int(name[:4]) for name in keys()],
+            "clothes_id": [1 + int(name[5:7]) % 2 for name in keys()],
+            "parsing": [str(tmp_path / "parsing" / name.replace(".jpg", ".png")) for name in keys()],
+        }
+    )
     shuffled = rows.copy()
     rng = np.random.default_rng(3)
     shuffled["pid"] = rng.permutation(rows["pid"].to_numpy())

@@ -5,7 +5,6 @@ import pytest
 from PIL import Image
 
 from spcreid.data import toy
-
 from spcreid.data.parsing_labels import ARMS, BACKGROUND, FACE, HAIR, LEGS, LOWER_CLOTHES, SHOES, UPPER_CLOTHES
 from spcreid.errors import SpcreidError
 from spcreid.synthesis.base import Person, check_person, get_synthesizer, load_person
@@ -30,7 +29,9 @@ def body_parsing() -> np.ndarray:
 
 def flat_person(upper, lower, noise_seed=None) -> Person:
     rng = np.random.default_rng(noise_seed)
-    image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8) if noise_seed is not None else np.full((H, W, 3), 90, np.uint8)
+    image = (
+        rng.integers(0, 256, (H, W, 3), dtype=np.uint8) if noise_seed is not None else np.full((H, W, 3), 90, np.uint8)
+    )
     parsing = body_parsing()
     image[parsing == UPPER_CLOTHES] = upper
     image[parsing == LOWER_CLOTHES] = lower
@@ -94,8 +95,11 @@ def test_short_to_long_sleeves_cover_the_arms():
 
 
 def test_shoes_are_redrawn_with_the_donors_style_and_colour():
-    source, donor, a, b = find_pair(lambda a, b: a.shoe_style == "low" and b.shoe_style == "boots"
-                                    and np.abs(np.subtract(a.shoes, b.shoes)).max() > 0.4)
+    source, donor, a, b = find_pair(
+        lambda a, b: (
+            a.shoe_style == "low" and b.shoe_style == "boots" and np.abs(np.subtract(a.shoes, b.shoes)).max() > 0.4
+        )
+    )
     copy, labels = ParsingSwap(shading_strength=0.0).swap_with_parsing(source, donor)
     assert (labels == SHOES).sum() > 1.5 * (source.parsing == SHOES).sum()  # boots reach up the shin
     shoes = labels == SHOES
@@ -170,8 +174,25 @@ def test_bench_synthesis_reports_each_repeat_and_the_median(capsys):
 
     from spcreid.cli import main as spcreid_main
 
-    assert spcreid_main(["bench", "synthesis", "--sources", "8", "--copies", "2", "--repeats", "3",
-                         "--height", "64", "--width", "32"]) == 0
+    assert (
+        spcreid_main(
+            [
+                "bench",
+                "synthesis",
+                "--sources",
+                "8",
+                "--copies",
+                "2",
+                "--repeats",
+                "3",
+                "--height",
+                "64",
+                "--width",
+                "32",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["sources"] == 8 and result["copies_per_source"] == 2 and result["image_size"] == [64, 32]
     assert len(result["copies_per_s"]) == 3 and all(v > 0 for v in result["copies_per_s"])

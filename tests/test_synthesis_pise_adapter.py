@@ -54,16 +54,26 @@ def person_tree(root, count=4):
         parsing_path = root / "parsing" / path.relative_to(root / "images")
         parsing_path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(parsing, mode="L").save(parsing_path)
-        rows.append({"path": str(path), "pid": n // 2, "camid": n % 2, "clothes_id": n % 2, "split": "train",
-                     "role": "train", "parsing": str(parsing_path)})
+        rows.append(
+            {
+                "path": str(path),
+                "pid": n // 2,
+                "camid": n % 2,
+                "clothes_id": n % 2,
+                "split": "train",
+                "role": "train",
+                "parsing": str(parsing_path),
+            }
+        )
     manifest = root / "manifest.csv"
     write_manifest(make_manifest(rows), manifest)
     return manifest
 
 
 def test_generator_gets_pise_inputs_and_donor_clothing_codes(checkpoint, one_torch_thread):
-    synth = PiseSynthesizer(pise_checkpoint=checkpoint.parent, pise_network="stand-in", device="cpu",
-                            keypoints_of=fixed_keypoints)
+    synth = PiseSynthesizer(
+        pise_checkpoint=checkpoint.parent, pise_network="stand-in", device="cpu", keypoints_of=fixed_keypoints
+    )
     generator = synth.generator()
     seen = {"zencoder": [], "parenc": [], "efb": []}
     generator.Zencoder.register_forward_hook(lambda m, args, out: seen["zencoder"].append((args, out)))
@@ -80,7 +90,9 @@ def test_generator_gets_pise_inputs_and_donor_clothing_codes(checkpoint, one_tor
 
     (src_img, src_par), src_out = seen["zencoder"][0]
     (donor_img, _), donor_out = seen["zencoder"][1]
-    expected_img, expected_par, expected_pose = inputs.person_tensors(source.image, source.parsing, fixed_keypoints([0])[0])
+    expected_img, expected_par, expected_pose = inputs.person_tensors(
+        source.image, source.parsing, fixed_keypoints([0])[0]
+    )
     assert src_img.shape == (1, 3, 256, 256) and torch.equal(src_img[0], expected_img)
     assert torch.equal(src_par[0], expected_par) and (src_img[0, :, :, :40] == 1).all()  # white padding
     assert torch.equal(donor_img[0], inputs.person_tensors(donor.image, donor.parsing, None)[0])
@@ -96,20 +108,48 @@ def test_generator_gets_pise_inputs_and_donor_clothing_codes(checkpoint, one_tor
     assert torch.equal(exist, src_out[1])
 
 
-def test_cache_run_writes_and_indexes_like_parsing_swap(tmp_path, checkpoint, keypoint_weights, capsys,
-                                                        one_torch_thread):
+def test_cache_run_writes_and_indexes_like_parsing_swap(
+    tmp_path, checkpoint, keypoint_weights, capsys, one_torch_thread
+):
     manifest = person_tree(tmp_path / "data")
     out = tmp_path / "synth"
     # The command line the synthesize_pise rule runs, with the stand-in generator and detector.
-    argv = ["synthesize", "--manifest", str(manifest), "--backend", "pise", "--copies", "2", "--seed", "0",
-            "--pise-checkpoint", str(checkpoint), "--keypoint-weights", str(keypoint_weights),
-            "--pise-network", "stand-in", "--device", "cpu", "--pise-batch", "3", "--keypoint-min-size", "64",
-            "--out", str(out)]
+    argv = [
+        "synthesize",
+        "--manifest",
+        str(manifest),
+        "--backend",
+        "pise",
+        "--copies",
+        "2",
+        "--seed",
+        "0",
+        "--pise-checkpoint",
+        str(checkpoint),
+        "--keypoint-weights",
+        str(keypoint_weights),
+        "--pise-network",
+        "stand-in",
+        "--device",
+        "cpu",
+        "--pise-batch",
+        "3",
+        "--keypoint-min-size",
+        "64",
+        "--out",
+        str(out),
+    ]
     assert cli.main(argv) == 0
     stats = json.loads(capsys.readouterr().out.split("\n}\n")[0] + "\n}")
     assert stats["copies_written"] == 8 and stats["sources_synthesized"] == 4 and stats["backend"] == "pise"
-    options = {"pise_checkpoint": str(checkpoint), "pise_network": "stand-in", "device": "cpu", "batch_size": 3,
-               "keypoint_weights": str(keypoint_weights), "keypoint_min_size": 64}
+    options = {
+        "pise_checkpoint": str(checkpoint),
+        "pise_network": "stand-in",
+        "device": "cpu",
+        "batch_size": 3,
+        "keypoint_weights": str(keypoint_weights),
+        "keypoint_min_size": 64,
+    }
     cache = SynthesisCache(out)
     assert len(cache) == 4 and cache.copies_per_source == 2 and cache.backend == "pise"
     index = read_index(out)
@@ -123,7 +163,9 @@ def test_cache_run_writes_and_indexes_like_parsing_swap(tmp_path, checkpoint, ke
 
 
 def test_checkpoint_and_source_errors_name_the_file(tmp_path):
-    build = lambda: adapter.build_generator("stand-in")
+    def build():
+        return adapter.build_generator("stand-in")
+
     with pytest.raises(SpcreidError, match=r"absent\.pth does not exist; fetch PISE's texture-transfer generator"):
         adapter.load_generator(build(), tmp_path / "absent.pth")
     junk = tmp_path / "junk.pth"
@@ -150,8 +192,13 @@ def test_missing_parsing_maps_fail_before_any_work(tmp_path, checkpoint):
     manifest = person_tree(tmp_path / "data")
     next((tmp_path / "data" / "parsing").rglob("p1.png")).unlink()
     with pytest.raises(SpcreidError, match=r"parsing map .*p1\.png of image .* does not exist \(1 of 4"):
-        precompute(manifest, tmp_path / "synth", backend="pise", copies=1,
-                   backend_options={"pise_checkpoint": str(checkpoint), "pise_network": "stand-in", "device": "cpu"})
+        precompute(
+            manifest,
+            tmp_path / "synth",
+            backend="pise",
+            copies=1,
+            backend_options={"pise_checkpoint": str(checkpoint), "pise_network": "stand-in", "device": "cpu"},
+        )
     assert not (tmp_path / "synth").exists()
 
 
@@ -167,8 +214,9 @@ def test_pise_source_tree_is_imported_without_its_package_inits(tmp_path):
         "import torch.nn as nn\nclass VggEncoder(nn.Module):\n"
         "    def __init__(self):\n        raise FileNotFoundError('/home/zjs/.torch/models/vgg19-dcbb9e9d.pth')\n"
     )
-    (tmp_path / "util" / "util.py").write_text("import imageio\nfrom natsort import natsorted\n"
-                                               "def feature_normalize(x):\n    return x\n")
+    (tmp_path / "util" / "util.py").write_text(
+        "import imageio\nfrom natsort import natsorted\ndef feature_normalize(x):\n    return x\n"
+    )
     (net / "generator_texture_transfer.py").write_text(
         "import torch.nn as nn\nfrom model.networks.base_function import *\nfrom util.util import feature_normalize\n"
         "class PoseGenerator(nn.Module):\n"

@@ -88,6 +88,8 @@ def test_person_tensors_are_what_pise_generator_gets():
     assert one_hot[3, 100, 128] == 1  # upper clothes -> PISE label 3 (issue20 order)
     # heatmaps at the scaled keypoint, shifted by the padding: (rint(32.5*4-.5), rint(16.5*5.5-.5)+40) = (130, 130)
     assert pose[0, 130, 130] == pytest.approx(1.0) and not pose[1:].any()
-    assert torch.equal(pose, torch.from_numpy(inputs.pose_heatmaps(inputs.scale_keypoints(kp, (64, 32)))).permute(2, 0, 1))
+    assert torch.equal(
+        pose, torch.from_numpy(inputs.pose_heatmaps(inputs.scale_keypoints(kp, (64, 32)))).permute(2, 0, 1)
+    )
     assert inputs.person_tensors(image, parsing, None)[2] is None
     assert inputs.clothes_labels("issue20") == (3, 4) and inputs.clothes_labels("issue2") == (2, 3)

@@ -18,8 +18,25 @@ def coco_person(score=0.9):
 def test_joint_order_matches_openpose():
     out = coco_to_openpose(coco_person())
     assert out.shape == (18, 2) and out.dtype == np.int64
-    expected_coco = {0: 0, 2: 6, 3: 8, 4: 10, 5: 5, 6: 7, 7: 9, 8: 12, 9: 14, 10: 16, 11: 11, 12: 13, 13: 15,
-                     14: 2, 15: 1, 16: 4, 17: 3}
+    expected_coco = {
+        0: 0,
+        2: 6,
+        3: 8,
+        4: 10,
+        5: 5,
+        6: 7,
+        7: 9,
+        8: 12,
+        9: 14,
+        10: 16,
+        11: 11,
+        12: 13,
+        13: 15,
+        14: 2,
+        15: 1,
+        16: 4,
+        17: 3,
+    }
     for joint, c in expected_coco.items():
         assert tuple(out[joint]) == (100 + 2 * c, 10 + c), joint  # rows are (y, x)
     # Neck: midpoint of the shoulders (COCO 5 at (110, 15), COCO 6 at (112, 16)) -> (111, 15.5 -> 16).

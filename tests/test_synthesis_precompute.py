@@ -49,16 +49,26 @@ def dataset(tmp_path):
                 par_path.parent.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(image).save(img_path, quality=95)
                 Image.fromarray(parsing).save(par_path)
-                rows.append({"path": str(img_path), "pid": pid, "camid": outfit, "clothes_id": outfit,
-                             "split": "train", "role": "train", "parsing": str(par_path)})
+                rows.append(
+                    {
+                        "path": str(img_path),
+                        "pid": pid,
+                        "camid": outfit,
+                        "clothes_id": outfit,
+                        "split": "train",
+                        "role": "train",
+                        "parsing": str(par_path),
+                    }
+                )
     manifest = tmp_path / "data" / "manifest.csv"
     write_manifest(make_manifest(rows), manifest)
     return manifest
 
 
 def run_cli(manifest, out, *extra):
-    return main(["synthesize", "--manifest", str(manifest), "--copies", str(COPIES), "--seed", "0",
-                 "--out", str(out), *extra])
+    return main(
+        ["synthesize", "--manifest", str(manifest), "--copies", str(COPIES), "--seed", "0", "--out", str(out), *extra]
+    )
 
 
 def test_cli_writes_cache_index_and_rate(dataset, tmp_path, capsys):
@@ -180,7 +190,7 @@ def test_preview_contact_sheet(dataset, tmp_path):
     scale = round(160 / H)
     # 3 rows (one per identity) under a 16 px header; columns: source, parsing, 3 copies; 4 px gaps.
     assert sheet.shape == (16 + 3 * (H * scale + 4), 5 * (W * scale + 4) - 4, 3)
-    first_row = sheet[16:16 + H * scale]
-    source_cell = first_row[:, :W * scale]
+    first_row = sheet[16 : 16 + H * scale]
+    source_cell = first_row[:, : W * scale]
     expected = np.asarray(Image.open(sorted((dataset.parent / "train").glob("*.jpg"))[0]))
     assert np.array_equal(source_cell[::scale, ::scale], expected)

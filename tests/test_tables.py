@@ -11,7 +11,6 @@ import statistics
 import numpy as np
 import pandas as pd
 import pytest
-from workflow_helpers import REPO
 
 from spcreid.cli import main
 from spcreid.errors import SpcreidError
@@ -22,6 +21,7 @@ from spcreid.workflow.paired import paired_test
 from spcreid.workflow.plots import write_plots
 from spcreid.workflow.references import reference_runs
 from spcreid.workflow.tables import build_table, read_paper_table, write_tables
+from workflow_helpers import REPO
 
 N_QUERIES = 10
 PAPER = REPO / "results/published"
@@ -69,20 +69,37 @@ def write_run(root, run, profile="embedded", layout="modes", single=False, value
             trial = np.append(np.where(hits(5) == 1, 1, 2), 0)
             arrays[f"{setting}/single/first_rank"] = np.tile(trial, (10, 1))
             arrays[f"{setting}/single/ap"] = np.tile(np.append(np.full(N_QUERIES, 0.6), 0.0), (10, 1))
-            modes["single"] = {"rank1": 0.5, "rank1_std": 0.05, "mAP": 0.6, "mAP_std": 0.04, "trials": 10,
-                               "gallery_mode": "single"}
+            modes["single"] = {
+                "rank1": 0.5,
+                "rank1_std": 0.05,
+                "mAP": 0.6,
+                "mAP_std": 0.04,
+                "trials": 10,
+                "gallery_mode": "single",
+            }
             # single-cmc (single-shot CMC, multi-shot mAP) is stored too but has no row of its own.
             modes["single-cmc"] = {"rank1": 0.5, "mAP": float(ap), "trials": 10, "gallery_mode": "single-cmc"}
             arrays[f"{setting}/single-cmc/first_rank"] = arrays[f"{setting}/single/first_rank"]
             arrays[f"{setting}/single-cmc/ap"] = arrays[f"{setting}/multi/ap"]
         settings[setting] = modes
-    identity = {"profile": profile, "dataset": run.dataset, "experiment": run.experiment, "seed": run.seed,
-                "config_hash": "0" * 64}
+    identity = {
+        "profile": profile,
+        "dataset": run.dataset,
+        "experiment": run.experiment,
+        "seed": run.seed,
+        "config_hash": "0" * 64,
+    }
     headline = {setting: modes["multi"] for setting, modes in settings.items()}
     path = root / run.dataset / run.experiment / f"seed{run.seed}.json"
     if layout == "modes":
-        payload = {**identity, **headline, "settings": settings, "headline_gallery_mode": "multi",
-                   "gallery_modes": list(settings["cc"]), "per_query": f"seed{run.seed}.per_query.npz"}
+        payload = {
+            **identity,
+            **headline,
+            "settings": settings,
+            "headline_gallery_mode": "multi",
+            "gallery_modes": list(settings["cc"]),
+            "per_query": f"seed{run.seed}.per_query.npz",
+        }
     else:
         payload = {**identity, **headline}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,6 +132,7 @@ def row(frame, name, column="Method", source="ours"):
 
 # ---- Per-query files and the paired test ------------------------------------------------------------------------
 
+
 def test_per_query_file_multi_and_single_shot_by_hand(tmp_path):
     arrays = {
         "cc/query_row": np.array([4, 5, 6, 7]),
@@ -146,11 +164,19 @@ def test_per_query_file_multi_and_single_shot_by_hand(tmp_path):
 
 def test_bad_per_query_files_are_refused(tmp_path):
     with pytest.raises(SpcreidError, match=r"x\.npz \[cc/multi\]: query_index repeats"):
-        save_per_query(tmp_path / "x.npz", {"cc/query_row": np.array([1, 1]), "cc/multi/first_rank": np.array([1, 1]),
-                                            "cc/multi/ap": np.ones(2)})
+        save_per_query(
+            tmp_path / "x.npz",
+            {"cc/query_row": np.array([1, 1]), "cc/multi/first_rank": np.array([1, 1]), "cc/multi/ap": np.ones(2)},
+        )
     with pytest.raises(SpcreidError, match=r"ap must be finite fractions"):
-        save_per_query(tmp_path / "x.npz", {"cc/query_row": np.array([1, 2]), "cc/multi/first_rank": np.array([1, 1]),
-                                            "cc/multi/ap": np.array([np.nan, 1.0])})
+        save_per_query(
+            tmp_path / "x.npz",
+            {
+                "cc/query_row": np.array([1, 2]),
+                "cc/multi/first_rank": np.array([1, 1]),
+                "cc/multi/ap": np.array([np.nan, 1.0]),
+            },
+        )
     with pytest.raises(SpcreidError, match=r"'cc/query_row' is missing"):
         save_per_query(tmp_path / "x.npz", {"cc/multi/first_rank": np.array([1]), "cc/multi/ap": np.ones(1)})
     assert not (tmp_path / "x.npz").exists()
@@ -175,6 +201,7 @@ def test_paired_test_by_hand():
 
 # ---- Tables ----------------------------------------------------------------------------------------------------
 
+
 def test_ablation_table_mean_std_paper_diff_and_paired_tests(params, metrics_dir):
     frame = build_table(params, "table2", metrics_dir, PAPER)
     baseline = row(frame, "Baseline")
@@ -184,7 +211,11 @@ def test_ablation_table_mean_std_paper_diff_and_paired_tests(params, metrics_dir
     assert baseline["mAP ours"] == pytest.approx(26.0) and baseline["mAP diff"] == pytest.approx(26.0 - 27.4)
     assert baseline["Seeds"] == 2 and baseline["Compared"] == "reference row" and pd.isna(baseline["R1 p"])
     assert (baseline["Profile"], baseline["Dataset"], baseline["Setting"], baseline["Gallery"]) == (
-        "embedded", "prcc", "cc", "multi-shot")
+        "embedded",
+        "prcc",
+        "cc",
+        "multi-shot",
+    )
 
     same = row(frame, "+Ca")
     assert same["R1 vs ref"] == 0.0 and same["R1 p"] == 1.0 and same["R1 vs ref low"] <= 0 <= same["R1 vs ref high"]
@@ -204,8 +235,12 @@ def test_ablation_table_mean_std_paper_diff_and_paired_tests(params, metrics_dir
 def test_reference_rows_form_their_own_labelled_block(params, metrics_dir):
     frame = build_table(params, "table3", metrics_dir, PAPER)
     assert frame["Source"].tolist() == ["ours"] * 4 + ["reference: upper bound"] + ["reference: lower bound"] * 2
-    oracle = row(frame, "Supervised oracle (true identity labels, same backbone and budget)", "Sampling",
-                 "reference: upper bound")
+    oracle = row(
+        frame,
+        "Supervised oracle (true identity labels, same backbone and budget)",
+        "Sampling",
+        "reference: upper bound",
+    )
     assert oracle["R1 ours"] == pytest.approx(95.0) and oracle["R1 ours std"] == pytest.approx(math.sqrt(50))
     assert pd.isna(oracle["R1 paper"]) and pd.isna(oracle["R1 p"])
     histogram = row(frame, "Colour histogram", "Sampling", "reference: lower bound")
@@ -216,7 +251,11 @@ def test_reference_rows_form_their_own_labelled_block(params, metrics_dir):
     table1 = build_table(params, "table1", metrics_dir, PAPER)
     oracle_rows = table1[table1["Source"] == "reference: upper bound"]
     assert sorted(zip(oracle_rows["Dataset"], oracle_rows["Setting"])) == [
-        ("prcc", "cc"), ("prcc", "sc"), ("vcclothes", "cc"), ("vcclothes", "sc")]
+        ("prcc", "cc"),
+        ("prcc", "sc"),
+        ("vcclothes", "cc"),
+        ("vcclothes", "sc"),
+    ]
 
 
 def test_table1_quotes_literature_without_ours(params, metrics_dir):
@@ -249,13 +288,15 @@ def test_prcc_multi_and_single_shot_rows_headline_is_multi(params, tmp_path):
     assert frame[frame["Source"] == "ours"]["Gallery"].tolist() == ["multi-shot"] * 4 + ["single-shot (10 trials)"] * 2
     # The reference rows stay in one block per bound, each with its multi-shot rows first.
     refs = frame[frame["Source"].str.startswith("reference")]
-    assert list(zip(refs["Source"], refs["Gallery"], refs["Method"].str[:10])) == [
-        ("reference: upper bound", "multi-shot", "Supervised")] * 4 + [
-        ("reference: upper bound", "single-shot (10 trials)", "Supervised")] * 2 + [
-        ("reference: lower bound", "multi-shot", "Pretrained")] * 4 + [
-        ("reference: lower bound", "multi-shot", "Colour his")] * 4 + [
-        ("reference: lower bound", "single-shot (10 trials)", "Pretrained")] * 2 + [
-        ("reference: lower bound", "single-shot (10 trials)", "Colour his")] * 2
+    assert (
+        list(zip(refs["Source"], refs["Gallery"], refs["Method"].str[:10]))
+        == [("reference: upper bound", "multi-shot", "Supervised")] * 4
+        + [("reference: upper bound", "single-shot (10 trials)", "Supervised")] * 2
+        + [("reference: lower bound", "multi-shot", "Pretrained")] * 4
+        + [("reference: lower bound", "multi-shot", "Colour his")] * 4
+        + [("reference: lower bound", "single-shot (10 trials)", "Pretrained")] * 2
+        + [("reference: lower bound", "single-shot (10 trials)", "Colour his")] * 2
+    )
     # Paired tests run within a gallery mode: single-shot rows against the single-shot reference row.
     table2 = build_table(params, "table2", root, PAPER)
     singles = table2[(table2["Source"] == "ours") & (table2["Gallery"] != "multi-shot")]
@@ -283,11 +324,20 @@ def test_written_files_csv_markdown_booktabs_html_and_summary(params, metrics_di
 
     markdown = (out / "table2.md").read_text()
     assert "[profile embedded, seeds 1, 2;" in markdown
-    assert "| Baseline |  |  |  | 35.0 ± 7.1 | 29.6 | +5.4 | ref | ref | 26.0 ± 1.4 | 27.4 | -1.4 | ref | ref |" in markdown
+    assert (
+        "| Baseline |  |  |  | 35.0 ± 7.1 | 29.6 | +5.4 | ref | ref | 26.0 ± 1.4 | 27.4 | -1.4 | ref | ref |"
+        in markdown
+    )
     assert "| +Ca | ✓ |  |  | 35.0 ± 7.1 | 30.3 | +4.7 | +0.0 [+0.0, +0.0] | 1.000 |" in markdown
-    assert "| +Ca+Ci+Cs (Sync-Person-Cloud) | ✓ | ✓ | ✓ | 85.0 ± 7.1 | 43.7 | +41.3 | +50.0 [+30.0, +70.0] | 0.00" in markdown
-    assert markdown.index("*Ours*") < markdown.index("*Reference row, upper bound*") < markdown.index(
-        "*Reference rows, lower bounds*")
+    assert (
+        "| +Ca+Ci+Cs (Sync-Person-Cloud) | ✓ | ✓ | ✓ | 85.0 ± 7.1 | 43.7 | +41.3 | +50.0 [+30.0, +70.0] | 0.00"
+        in markdown
+    )
+    assert (
+        markdown.index("*Ours*")
+        < markdown.index("*Reference row, upper bound*")
+        < markdown.index("*Reference rows, lower bounds*")
+    )
     assert "paired permutation test" in markdown
 
     latex = (out / "table2.tex").read_text()
@@ -300,8 +350,13 @@ def test_written_files_csv_markdown_booktabs_html_and_summary(params, metrics_di
 
     summary = json.loads((out / "summary.json").read_text())
     # Four decimals: sqrt(50) = 7.07107, sqrt(2) = 1.41421.
-    assert summary["table4"]["0.4"]["prcc_cc"] == {"R1": 85.0, "R1_std": 7.0711, "mAP": 37.0, "mAP_std": 1.4142,
-                                                  "seeds": 2}
+    assert summary["table4"]["0.4"]["prcc_cc"] == {
+        "R1": 85.0,
+        "R1_std": 7.0711,
+        "mAP": 37.0,
+        "mAP_std": 1.4142,
+        "seeds": 2,
+    }
     assert summary["table2"]["supervised"]["prcc_cc"]["R1"] == pytest.approx(95.0)
     # Literature rows and the paper's constants are not metrics of this reproduction.
     assert set(summary["table1"]) == {"Sync-Person-Cloud", "supervised", "pretrained-start", "colour-histogram"}
@@ -310,10 +365,14 @@ def test_written_files_csv_markdown_booktabs_html_and_summary(params, metrics_di
 
 # ---- Refusals --------------------------------------------------------------------------------------------------
 
+
 def test_metrics_of_another_profile_are_refused_naming_the_file(params, metrics_dir):
     write_run(metrics_dir, Run("prcc", "ca", 2), profile="paper")
-    with pytest.raises(SpcreidError, match=r"prcc/ca/seed2\.json is a run of profile 'paper', but these tables are "
-                                           r"for profile 'embedded'"):
+    with pytest.raises(
+        SpcreidError,
+        match=r"prcc/ca/seed2\.json is a run of profile 'paper', but these tables are "
+        r"for profile 'embedded'",
+    ):
         build_table(params, "table2", metrics_dir, PAPER)
     # A file that does not say which profile made it cannot be trusted either.
     path = metrics_dir / "prcc/ca/seed2.json"
@@ -336,8 +395,11 @@ def test_nan_metrics_are_refused_or_left_out_with_allow_missing(params, metrics_
     # Only the flat (headline) key: it is what the tables read for the multi-shot rows.
     data["cc"]["rank1"] = float("nan")
     path.write_text(json.dumps(data))  # json writes NaN
-    with pytest.raises(SpcreidError, match=r"prcc/full/seed2\.json: setting 'cc' \(multi\) has rank1 = nan, not a "
-                                           r"fraction in \[0, 1\]"):
+    with pytest.raises(
+        SpcreidError,
+        match=r"prcc/full/seed2\.json: setting 'cc' \(multi\) has rank1 = nan, not a "
+        r"fraction in \[0, 1\]",
+    ):
         build_table(params, "table3", metrics_dir, PAPER)
     frame = build_table(params, "table3", metrics_dir, PAPER, allow_missing=True)
     both = row(frame, "Both", "Sampling")
@@ -346,7 +408,9 @@ def test_nan_metrics_are_refused_or_left_out_with_allow_missing(params, metrics_
     for bad in (None, "0.5", 51.0, float("inf"), True):
         data["cc"]["rank1"] = bad
         path.write_text(json.dumps(data))
-        with pytest.raises(SpcreidError, match=rf"seed2\.json: setting 'cc' \(multi\) has rank1 = {re.escape(repr(bad))},"):
+        with pytest.raises(
+            SpcreidError, match=rf"seed2\.json: setting 'cc' \(multi\) has rank1 = {re.escape(repr(bad))},"
+        ):
             build_table(params, "table3", metrics_dir, PAPER)
 
 
@@ -366,11 +430,19 @@ def test_per_query_file_missing_or_disagreeing_is_reported(params, metrics_dir):
     frame = build_table(params, "table2", metrics_dir, PAPER, allow_missing=True)
     assert pd.isna(row(frame, "+Ca")["R1 p"]) and row(frame, "+Ca")["R1 ours"] == pytest.approx(35.0)
     # A per-query file from another evaluation than its metrics file.
-    save_per_query(per_query_path(metrics_dir / "prcc/ca/seed1.json"),
-                   {"cc/query_row": np.arange(N_QUERIES), "cc/multi/first_rank": np.where(hits(9) == 1, 1, 2),
-                    "cc/multi/ap": np.full(N_QUERIES, 0.25)})
-    with pytest.raises(SpcreidError, match=r"ca/seed1\.per_query\.npz: mean per-query rank1 is 0\.900000 but "
-                                           r"seed1\.json says 0\.300000"):
+    save_per_query(
+        per_query_path(metrics_dir / "prcc/ca/seed1.json"),
+        {
+            "cc/query_row": np.arange(N_QUERIES),
+            "cc/multi/first_rank": np.where(hits(9) == 1, 1, 2),
+            "cc/multi/ap": np.full(N_QUERIES, 0.25),
+        },
+    )
+    with pytest.raises(
+        SpcreidError,
+        match=r"ca/seed1\.per_query\.npz: mean per-query rank1 is 0\.900000 but "
+        r"seed1\.json says 0\.300000",
+    ):
         build_table(params, "table2", metrics_dir, PAPER)
 
 
@@ -401,13 +473,18 @@ def test_compare_to_must_name_a_row(params):
 
 # ---- Metrics files record their run -----------------------------------------------------------------------------
 
+
 def test_run_identity_and_config_hash(params):
     from spcreid.workflow.experiments import run_config
 
     config = run_config(params, Run("prcc", "full", 3))
     identity = run_identity({**config, "inputs": {"manifest": "/somewhere/else.csv"}})
     assert {k: identity[k] for k in ("profile", "dataset", "experiment", "seed")} == {
-        "profile": "embedded", "dataset": "prcc", "experiment": "full", "seed": 3}
+        "profile": "embedded",
+        "dataset": "prcc",
+        "experiment": "full",
+        "seed": 3,
+    }
     # Machine-specific input paths do not change the hash; any resolved setting does.
     assert identity["config_hash"] == config_hash(config) and len(identity["config_hash"]) == 64
     other = run_config(params, Run("prcc", "full_eps0.2", 3))
@@ -426,20 +503,24 @@ def test_both_metrics_layouts_are_read(tmp_path, params):
 
 # ---- Plots and the command line ---------------------------------------------------------------------------------
 
+
 def test_plots_png_svg_pdf_titled_with_profile_and_eps_curve(params, metrics_dir, tmp_path):
     out = tmp_path / "plots"
     written = write_plots(params, metrics_dir, PAPER, out)
     stems = ("ablation_components", "ablation_sampling", "eps_curve")
     assert {p.name for p in written} == {f"{s}.{fmt}" for s in stems for fmt in ("png", "svg", "pdf")} | {
-        "eps_curve.csv"}
+        "eps_curve.csv"
+    }
     for stem in stems:
         assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
         svg = (out / f"{stem}.svg").read_text()
         assert svg.lstrip().startswith("<?xml") and "profile embedded" in svg
     # The reference rows are drawn, labelled with their values.
-    assert "Supervised oracle (true identity labels, same backbone and budget): 95.0" in (
-        out / "ablation_components.svg").read_text()
+    assert (
+        "Supervised oracle (true identity labels, same backbone and budget): 95.0"
+        in (out / "ablation_components.svg").read_text()
+    )
     curve = pd.read_csv(out / "eps_curve.csv")
     # x is the eps each experiment really uses, sorted; the full model (eps 0.4) carries the known values.
     assert curve["eps"].tolist() == [0.2, 0.3, 0.4, 0.5, 0.6, 0.7]

@@ -14,8 +14,11 @@ SMALL_ARGS = ["--identities", "4", "--images-per-camera", "2", "--height", "64",
 
 @pytest.mark.parametrize(
     "args, flag",
-    [(["--identities", "1"], "--identities"), (["--images-per-camera", "1"], "--images-per-camera"),
-     (["--height", "10"], "--height")],
+    [
+        (["--identities", "1"], "--identities"),
+        (["--images-per-camera", "1"], "--images-per-camera"),
+        (["--height", "10"], "--height"),
+    ],
 )
 def test_bad_arguments_exit_2_with_a_one_line_message(tmp_path, capsys, args, flag):
     out = tmp_path / "toy"

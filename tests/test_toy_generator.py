@@ -252,8 +252,13 @@ def test_refuses_to_replace_a_folder_that_is_not_a_toy_dataset(tmp_path):
 
 @pytest.mark.parametrize(
     "field, value, flag",
-    [("identities", 1, "--identities"), ("images_per_camera", 1, "--images-per-camera"),
-     ("height", 8, "--height"), ("width", 0, "--width"), ("seed", -1, "--seed")],
+    [
+        ("identities", 1, "--identities"),
+        ("images_per_camera", 1, "--images-per-camera"),
+        ("height", 8, "--height"),
+        ("width", 0, "--width"),
+        ("seed", -1, "--seed"),
+    ],
 )
 def test_bad_parameters_name_the_flag(tmp_path, field, value, flag):
     config = toy.ToyConfig(**{**SMALL.__dict__, field: value})

@@ -56,8 +56,10 @@ def test_paper_profile_plans_real_data_weights_pise_and_gpu_training(workdir):
     for rule in ("fetch_data", "verify_data", "prepare_manifest", "fetch_weights", "parse", "synthesize_pise"):
         assert re.search(rf"^rule {rule}:", out, re.M), rule
     # Parsing feeds synthesis; PISE runs in process on the GPU, no container inside the job.
-    assert ("spcreid parse --manifest data/paper/manifests/prcc.csv --out data/paper/parsing/prcc --weights "
-            "data/paper/weights/schp-lip.pth --network schp --device cuda --batch 16") in out
+    assert (
+        "spcreid parse --manifest data/paper/manifests/prcc.csv --out data/paper/parsing/prcc --weights "
+        "data/paper/weights/schp-lip.pth --network schp --device cuda --batch 16"
+    ) in out
     assert "spcreid synthesize --manifest data/paper/parsing/prcc/manifest.csv --backend pise" in out
     assert "apptainer" not in out and "--allow-count-mismatch" not in out
     for rule in ("parse", "synthesize_pise"):
@@ -66,8 +68,11 @@ def test_paper_profile_plans_real_data_weights_pise_and_gpu_training(workdir):
     assert "make_toy_data" not in out
     assert "spcreid fetch-data --dataset prcc --dest data/paper/raw" in out
     assert len(planned_train_jobs(result)) == 14
-    train_blocks = [block for block in out.split("\n\n") if block.lstrip().startswith(("rule train:", "[")) and
-                    "rule train:" in block]
+    train_blocks = [
+        block
+        for block in out.split("\n\n")
+        if block.lstrip().startswith(("rule train:", "[")) and "rule train:" in block
+    ]
     assert train_blocks and all("gpu=1" in block for block in train_blocks)
     assert "--profile paper" in out
     assert "--pretrained" not in out  # the weights reach training through params.yaml, not the command line
@@ -85,8 +90,10 @@ def test_paper_profile_switches_for_own_maps_and_relaxed_counts(workdir):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "spcreid verify-data --dataset prcc --root data/paper/raw --workers 1 --allow-count-mismatch" in out
-    assert ("spcreid parse --manifest data/paper/manifests/prcc.csv --out data/paper/parsing/prcc --maps "
-            "'external/my maps' --data-root data/paper/raw --maps-labels lip") in out
+    assert (
+        "spcreid parse --manifest data/paper/manifests/prcc.csv --out data/paper/parsing/prcc --maps "
+        "'external/my maps' --data-root data/paper/raw --maps-labels lip"
+    ) in out
     assert "schp-lip" not in out  # no parser weights to fetch
     parse_blocks = [b for b in out.split("\n\n") if "rule parse:" in b]
     assert parse_blocks and all("gpu=0" in b for b in parse_blocks)
@@ -123,8 +130,14 @@ def _interrupted_run(workdir, experiment, *, finished_training=False):
 
 
 def _train_commands(workdir, *extra):
-    result = snakemake(workdir, "-n", "-p", *extra, "work/embedded/runs/prcc/full/seed1/model.pt",
-                       "work/embedded/runs/prcc/baseline/seed1/model.pt")
+    result = snakemake(
+        workdir,
+        "-n",
+        "-p",
+        *extra,
+        "work/embedded/runs/prcc/full/seed1/model.pt",
+        "work/embedded/runs/prcc/baseline/seed1/model.pt",
+    )
     assert result.returncode == 0, result.stderr
     return {m[2]: m[0] for m in TRAIN_CMD.finditer(result.stdout)}
 
@@ -183,8 +196,9 @@ def test_every_rule_runs_in_a_digest_pinned_container(workdir, tmp_path_factory)
     for path, uri in released.items():
         (workdir / path).write_text(uri + "\n")
     for profile in ("embedded", "paper"):
-        result = snakemake(workdir, "-n", "--use-singularity", "--config", f"profile={profile}",
-                           path_prefix=str(bin_dir))
+        result = snakemake(
+            workdir, "-n", "--use-singularity", "--config", f"profile={profile}", path_prefix=str(bin_dir)
+        )
         assert result.returncode == 0, result.stderr
         images = set(re.findall(r"Singularity image (\S+) will be pulled", result.stdout + result.stderr))
         assert images == set(released.values()), result.stdout

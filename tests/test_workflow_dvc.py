@@ -18,7 +18,8 @@ DVC = str(Path(sys.executable).with_name("dvc"))
 def test_stages_run_snakemake_targets_that_exist():
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     snakefile = (REPO / "Snakefile").read_text() + "".join(
-        p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
+        p.read_text() for p in (REPO / "workflow/rules").glob("*.smk")
+    )
     for name, stage in stages.items():
         assert stage["cmd"].startswith("snakemake "), name
         for target in re.findall(r"(?<=\s)([a-z_]+)(?=\s|$)", stage["cmd"].split("--report")[0]):
@@ -38,7 +39,7 @@ def test_runs_stage_depends_on_the_code_and_every_params_section():
     assert yaml.safe_load((REPO / "dvc.yaml").read_text())["metrics"] == ["results/${profile}/tables/summary.json"]
     # Outputs managed by Snakemake stay in place while DVC runs it (persist), so finished jobs are kept.
     for out in runs["outs"] + tables["outs"]:
-        (path, options), = out.items()
+        ((path, options),) = out.items()
         assert options["persist"] is True and options["cache"] is False, path
 
 
@@ -52,7 +53,7 @@ def test_dvc_managed_inputs_are_read_through_ancient():
     rules = (REPO / "workflow/rules").glob("*.smk")
     text = "\n".join(p.read_text() for p in rules)
     # Downloaded weights and raw datasets are what `dvc pull` restores with fresh mtimes.
-    weights = list(re.finditer(r'^\s*(\w+=)?(ancient\()?f"\{DATA\}/weights/[^"]+"', text, re.M))
+    weights = list(re.finditer(r'^\s*(\w+=|return )?(ancient\()?f"\{DATA\}/weights/[^"]+"', text, re.M))
     assert len(weights) >= 5
     for match in weights:
         if not match[2]:
@@ -92,8 +93,7 @@ def test_stage_outputs_are_folders_that_hold_every_rule_output(tmp_path):
 
 
 def test_dvc_metrics_and_plots_read_the_committed_results():
-    metrics = subprocess.run([DVC, "metrics", "show", "--json"], cwd=REPO, capture_output=True, text=True,
-                             timeout=120)
+    metrics = subprocess.run([DVC, "metrics", "show", "--json"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert metrics.returncode == 0, metrics.stderr
     shown = json.loads(metrics.stdout)
     profile = yaml.safe_load((REPO / "params.yaml").read_text())["profile"]

@@ -19,17 +19,31 @@ def _reduce(params):
     embedded["train"].update(epochs=1, iters_per_epoch=2, warmup_epochs=0)
     embedded["toy"].update(identities=48, images_per_camera=3)
     embedded["pretrain"]["epochs"] = 2
-    cell = lambda row, dataset, setting, experiment: dict(row=row, dataset=dataset, setting=setting,
-                                                          experiment=experiment)
+
+    def cell(row, dataset, setting, experiment):
+        return dict(row=row, dataset=dataset, setting=setting, experiment=experiment)
+
     # Four distinct runs behind six cells: the full PRCC model is shared by every table.
     params["tables"] = {
-        "table1": {"title": "T1", "rows": [cell("Sync-Person-Cloud", "prcc", "cc", "full"),
-                                           cell("Sync-Person-Cloud", "vcclothes", "sc", "full")]},
-        "table2": {"title": "T2", "rows": [cell("Baseline", "prcc", "cc", "baseline"),
-                                           cell("+Ca+Ci+Cs (Sync-Person-Cloud)", "prcc", "cc", "full")]},
+        "table1": {
+            "title": "T1",
+            "rows": [
+                cell("Sync-Person-Cloud", "prcc", "cc", "full"),
+                cell("Sync-Person-Cloud", "vcclothes", "sc", "full"),
+            ],
+        },
+        "table2": {
+            "title": "T2",
+            "rows": [
+                cell("Baseline", "prcc", "cc", "baseline"),
+                cell("+Ca+Ci+Cs (Sync-Person-Cloud)", "prcc", "cc", "full"),
+            ],
+        },
         "table3": {"title": "T3", "rows": [cell("Both", "prcc", "cc", "full")]},
-        "table4": {"title": "T4", "rows": [cell("0.4", "prcc", "cc", "full"),
-                                           cell("0.2", "prcc", "cc", "full_eps0.2")]},
+        "table4": {
+            "title": "T4",
+            "rows": [cell("0.4", "prcc", "cc", "full"), cell("0.2", "prcc", "cc", "full_eps0.2")],
+        },
     }
 
 
@@ -39,9 +53,16 @@ def test_embedded_dag_builds_the_tables_and_resumes_nothing_twice(tmp_path):
     result = snakemake(root, "--cores", "2", timeout=1800)
     assert result.returncode == 0, result.stderr[-4000:]
 
-    runs = sorted(p.relative_to(root / "results/embedded/metrics").as_posix() for p in (root / "results/embedded/metrics").rglob("*.json"))
-    assert runs == ["prcc/baseline/seed1.json", "prcc/full/seed1.json", "prcc/full_eps0.2/seed1.json",
-                    "vcclothes/full/seed1.json"]
+    runs = sorted(
+        p.relative_to(root / "results/embedded/metrics").as_posix()
+        for p in (root / "results/embedded/metrics").rglob("*.json")
+    )
+    assert runs == [
+        "prcc/baseline/seed1.json",
+        "prcc/full/seed1.json",
+        "prcc/full_eps0.2/seed1.json",
+        "vcclothes/full/seed1.json",
+    ]
     full = json.loads((root / "results/embedded/metrics/prcc/full/seed1.json").read_text())
     table2 = pd.read_csv(root / "results/embedded/tables/table2.csv")
     row = table2[table2["Method"] == "+Ca+Ci+Cs (Sync-Person-Cloud)"].iloc[0]

@@ -76,8 +76,17 @@ def test_hostile_dataset_root_is_an_argument_not_shell_code(workdir):
             spec["root"] = root
 
     edit_params(workdir, edit)
-    result = snakemake(workdir, "--cores", "1", "--config", "profile=paper",
-                       "fetch_prcc=--archive=missing.zip", "--", f"{root}/prcc", timeout=300)
+    result = snakemake(
+        workdir,
+        "--cores",
+        "1",
+        "--config",
+        "profile=paper",
+        "fetch_prcc=--archive=missing.zip",
+        "--",
+        f"{root}/prcc",
+        timeout=300,
+    )
     assert result.returncode != 0
     assert not list(workdir.rglob("PWNED"))
     log = (workdir / f"work/paper/logs/fetch_data/{root}/prcc.log").read_text()

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from spcreid.workflow.experiments import load_params, runs
-from workflow_helpers import REPO, copy_workflow, snakemake
+from workflow_helpers import copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +33,14 @@ def test_rehearsal_runs_every_paper_rule_and_fills_the_tables(tmp_path):
     assert {p.name for p in inputs.iterdir()} >= {"prcc.zip", "VC-Clothes.zip", "LTCC_ReID.tar.gz", "SHA256SUMS"}
 
     # The rehearsal plans exactly the paper profile's rules.
-    plan = {profile: set(re.findall(r"^rule (\w+):", snakemake(root, "-n", "--config", f"profile={profile}").stdout,
-                                    re.M)) for profile in ("paper", "rehearsal")}
-    assert plan["rehearsal"] == plan["paper"] and {"fetch_data", "verify_data", "parse", "synthesize_pise"} <= plan["paper"]
+    plan = {
+        profile: set(re.findall(r"^rule (\w+):", snakemake(root, "-n", "--config", f"profile={profile}").stdout, re.M))
+        for profile in ("paper", "rehearsal")
+    }
+    assert (
+        plan["rehearsal"] == plan["paper"]
+        and {"fetch_data", "verify_data", "parse", "synthesize_pise"} <= plan["paper"]
+    )
 
     result = snakemake(root, "--cores", "2", "--config", "profile=rehearsal", timeout=3000)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -44,8 +49,11 @@ def test_rehearsal_runs_every_paper_rule_and_fills_the_tables(tmp_path):
     metrics = root / "results/rehearsal/metrics"
     for run in runs(params):
         record = json.loads((metrics / run.dataset / run.experiment / f"seed{run.seed}.json").read_text())
-        assert (record["profile"], record["dataset"], record["experiment"]) == ("rehearsal", run.dataset,
-                                                                                 run.experiment)
+        assert (record["profile"], record["dataset"], record["experiment"]) == (
+            "rehearsal",
+            run.dataset,
+            run.experiment,
+        )
     # PRCC under its own protocol: every gallery mode, single-shot over 10 trials.
     full = json.loads((metrics / "prcc/full/seed1.json").read_text())
     assert set(full["settings"]["cc"]) >= {"multi", "single"}

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workflow_helpers import REPO, copy_workflow, edit_params, snakemake
 from test_workflow_e2e import _reduce
+from workflow_helpers import REPO, copy_workflow, edit_params, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -41,10 +41,16 @@ def test_full_embedded_dag_fills_every_table_cell(tmp_path):
         for column in OURS:
             values = ours[column]
             assert values.notna().all() and values.between(0, 100).all(), (table, column, values.tolist())
+
     # Table 1's full-model PRCC CC cell, Table 2's last row, Table 3's "Both" and Table 4's eps 0.4 are one run.
-    cc = lambda table, column, label: pd.read_csv(root / f"results/embedded/tables/{table}.csv").set_index(column).loc[label]
-    shared = {cc("table2", "Method", "+Ca+Ci+Cs (Sync-Person-Cloud)")["R1 ours"],
-              cc("table3", "Sampling", "Both")["R1 ours"], cc("table4", "eps", 0.4)["R1 ours"]}
+    def cc(table, column, label):
+        return pd.read_csv(root / f"results/embedded/tables/{table}.csv").set_index(column).loc[label]
+
+    shared = {
+        cc("table2", "Method", "+Ca+Ci+Cs (Sync-Person-Cloud)")["R1 ours"],
+        cc("table3", "Sampling", "Both")["R1 ours"],
+        cc("table4", "eps", 0.4)["R1 ours"],
+    }
     assert len(shared) == 1
 
 
@@ -56,8 +62,11 @@ def _fresh_git_copy(dest: Path) -> Path:
     shutil.rmtree(root / ".dvc" / "tmp", ignore_errors=True)
     shutil.rmtree(root / ".dvc" / "cache", ignore_errors=True)
     edit_params(root, _reduce)
-    for command in (["git", "init", "-q"], ["git", "add", "-A"],
-                    ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
+    for command in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"],
+    ):
         subprocess.run(command, cwd=root, check=True, capture_output=True)
     return root
 
@@ -75,8 +84,9 @@ def test_dvc_repro_gives_the_same_tables_as_snakemake(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
 
     for table in TABLES:
-        assert (by_dvc / f"results/embedded/tables/{table}.csv").read_bytes() == \
-            (by_snakemake / f"results/embedded/tables/{table}.csv").read_bytes(), table
+        assert (by_dvc / f"results/embedded/tables/{table}.csv").read_bytes() == (
+            by_snakemake / f"results/embedded/tables/{table}.csv"
+        ).read_bytes(), table
 
     # A second `dvc repro` finds every stage up to date: nothing is retrained.
     again = subprocess.run([DVC, "repro"], cwd=by_dvc, env=env, capture_output=True, text=True, timeout=600)

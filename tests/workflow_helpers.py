@@ -14,7 +14,11 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # What the DAG needs to be planned; data, runs and results are produced by it.
 WORKFLOW_FILES = (
-    "Snakefile", "params.yaml", "workflow", "results/published", "containers/image-digest",
+    "Snakefile",
+    "params.yaml",
+    "workflow",
+    "results/published",
+    "containers/image-digest",
 )
 
 

@@ -37,7 +37,9 @@ def resolve_device(name: str, what: str = "this job"):
     if not name.startswith("cuda"):
         raise SpcreidError(f"--device {name}: use cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
-        raise SpcreidError(f"--device {name}: {what} needs a GPU, but torch sees none; run on a GPU node or pass --device cpu")
+        raise SpcreidError(
+            f"--device {name}: {what} needs a GPU, but torch sees none; run on a GPU node or pass --device cpu"
+        )
     device = torch.device(name)
     index = device.index if device.index is not None else torch.cuda.current_device()
     if index >= torch.cuda.device_count():

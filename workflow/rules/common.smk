@@ -21,7 +21,6 @@ from spcreid.workflow.experiments import (
 )
 from spcreid.workflow.references import reference_runs
 
-
 # ---- Configuration: params.yaml, validated against the params schema ------------------------------------------
 
 # `--configfile FILE` is merged over params.yaml and `--config KEY=VALUE` over both. The schema
@@ -69,10 +68,21 @@ TABLES = sorted(PARAMS["tables"])
 SYNTH_BACKEND = PROFILE["synthesis"]["backend"]
 # Defaults of the optional profile sections (src/spcreid/resources/params.schema.json documents each field).
 VERIFY = {"strict_counts": True, **PROFILE.get("verify", {})}
-PARSING = {"source": "schp", "network": "schp", "device": PROFILE["train"]["device"], "batch": 16,
-           "labels": "spcreid", **PROFILE.get("parsing", {})}
-SYNTHESIS = {"network": "pise", "device": PROFILE["train"]["device"], "batch": 8, "keypoint_min_size": 800,
-             **PROFILE["synthesis"]}
+PARSING = {
+    "source": "schp",
+    "network": "schp",
+    "device": PROFILE["train"]["device"],
+    "batch": 16,
+    "labels": "spcreid",
+    **PROFILE.get("parsing", {}),
+}
+SYNTHESIS = {
+    "network": "pise",
+    "device": PROFILE["train"]["device"],
+    "batch": 8,
+    "keypoint_min_size": 800,
+    **PROFILE["synthesis"],
+}
 # One synthesis cache serves every experiment, so it holds as many copies as the most demanding one uses.
 SYNTH_COPIES = max(int(method_config(PARAMS, run.experiment)["S"]) for run in RUNS)
 SYNTH_SEED = 0
@@ -156,8 +166,10 @@ METRICS = f"{RESULTS}/metrics/{{key}}/{{experiment}}/seed{{seed}}.json"
 MANIFEST = f"{DATA}/manifests/{{key}}.csv"
 SYNTH_INDEX = f"{DATA}/synth/{{key}}/{{backend}}/index.csv"
 TABLE_FORMATS = ("csv", "md", "tex", "html")
-PLOTS = [f"{RESULTS}/plots/{name}" for name in
-         ("ablation_components.png", "ablation_sampling.png", "eps_curve.png", "eps_curve.csv")]
+PLOTS = [
+    f"{RESULTS}/plots/{name}"
+    for name in ("ablation_components.png", "ablation_sampling.png", "eps_curve.png", "eps_curve.csv")
+]
 
 
 def log_path(name):
@@ -193,7 +205,9 @@ def run_of(wildcards):
 
 
 def expand_runs(pattern, runs=None):
-    return [pattern.format(key=r.dataset, experiment=r.experiment, seed=r.seed) for r in (RUNS if runs is None else runs)]
+    return [
+        pattern.format(key=r.dataset, experiment=r.experiment, seed=r.seed) for r in (RUNS if runs is None else runs)
+    ]
 
 
 # Reference rows (params.yaml `references`): stored like runs of experiments of their own names.
@@ -206,6 +220,7 @@ def table_outputs():
 
 
 # ---- Per-job parameters -----------------------------------------------------------------------------------------
+
 
 def dataset_spec(wildcards):
     return DATASETS[wildcards.key]
@@ -281,8 +296,11 @@ def fetch_args(wildcards):
     # The dataset's `archive` from params.yaml, then the --config words split like a shell would; each word is
     # quoted again on the rule's line, so the user's words arrive as arguments, never as shell code.
     source = fetch_source(wildcards)
-    archives = [spec["archive"] for spec in DATASETS.values()
-                if spec["source"] == source and spec.get("root") == wildcards.root and spec.get("archive")]
+    archives = [
+        spec["archive"]
+        for spec in DATASETS.values()
+        if spec["source"] == source and spec.get("root") == wildcards.root and spec.get("archive")
+    ]
     option = f"fetch_{source}"
     try:
         extra = shlex.split(str(config.get(option, "")))
@@ -343,10 +361,24 @@ def parse_weights_input(wildcards):
 def parse_args(wildcards, input):
     """`spcreid parse` arguments after --manifest/--out: run SCHP, or take the user's maps."""
     if PARSING["source"] == "maps":
-        return ["--maps", PARSING["root"], "--data-root", DATASETS[wildcards.key]["root"],
-                "--maps-labels", PARSING["labels"]]
-    return ["--weights", input.weights, "--network", PARSING["network"],
-            "--device", PARSING["device"], "--batch", str(PARSING["batch"])]
+        return [
+            "--maps",
+            PARSING["root"],
+            "--data-root",
+            DATASETS[wildcards.key]["root"],
+            "--maps-labels",
+            PARSING["labels"],
+        ]
+    return [
+        "--weights",
+        input.weights,
+        "--network",
+        PARSING["network"],
+        "--device",
+        PARSING["device"],
+        "--batch",
+        str(PARSING["batch"]),
+    ]
 
 
 def synthesis_manifest(wildcards):
@@ -357,5 +389,13 @@ def synthesis_manifest(wildcards):
 
 
 def pise_args(wildcards):
-    return ["--pise-network", SYNTHESIS["network"], "--device", SYNTHESIS["device"],
-            "--pise-batch", str(SYNTHESIS["batch"]), "--keypoint-min-size", str(SYNTHESIS["keypoint_min_size"])]
+    return [
+        "--pise-network",
+        SYNTHESIS["network"],
+        "--device",
+        SYNTHESIS["device"],
+        "--pise-batch",
+        str(SYNTHESIS["batch"]),
+        "--keypoint-min-size",
+        str(SYNTHESIS["keypoint_min_size"]),
+    ]

@@ -6,20 +6,20 @@
 rule make_toy_data:
     output:
         directory(f"{DATA}/toy/{{key}}"),
+    log:
+        log_path("make_toy_data/{key}"),
+    benchmark:
+        bench_path("make_toy_data/{key}")
     wildcard_constraints:
         key=one_of(TOY_KEYS),
+    container:
+        MAIN_IMAGE
     params:
         seed=lambda wildcards: DATASETS[wildcards.key]["toy_seed"],
         identities=toy_option("identities"),
         images_per_camera=toy_option("images_per_camera"),
         height=toy_option("height"),
         width=toy_option("width"),
-    log:
-        log_path("make_toy_data/{key}"),
-    benchmark:
-        bench_path("make_toy_data/{key}")
-    container:
-        MAIN_IMAGE
     shell:
         "spcreid make-toy-data --out {output:q} --seed {params.seed:q} --identities {params.identities:q}"
         " --images-per-camera {params.images_per_camera:q} --height {params.height:q} --width {params.width:q}"
@@ -31,12 +31,12 @@ rule prepare_toy_manifest:
         f"{DATA}/toy/{{key}}",
     output:
         MANIFEST,
-    wildcard_constraints:
-        key=one_of(TOY_KEYS),
     log:
         log_path("prepare_data/{key}"),
     benchmark:
         bench_path("prepare_data/{key}")
+    wildcard_constraints:
+        key=one_of(TOY_KEYS),
     container:
         MAIN_IMAGE
     shell:
@@ -47,17 +47,17 @@ rule fetch_data:
     # Skipped when the folder is already there, e.g. after `dvc pull` of the DVC-tracked copy.
     output:
         directory("{root}/{folder}"),
-    wildcard_constraints:
-        folder=one_of(RAW_FOLDER[DATASETS[key]["source"]] for key in REAL_KEYS),
-    params:
-        source=fetch_source,
-        extra=fetch_args,
     log:
         log_path("fetch_data/{root}/{folder}"),
     benchmark:
         bench_path("fetch_data/{root}/{folder}")
+    wildcard_constraints:
+        folder=one_of(RAW_FOLDER[DATASETS[key]["source"]] for key in REAL_KEYS),
     container:
         MAIN_IMAGE
+    params:
+        source=fetch_source,
+        extra=fetch_args,
     shell:
         "spcreid fetch-data --dataset {params.source:q} --dest {wildcards.root:q} {params.extra:q} > {log:q} 2>&1"
 
@@ -67,21 +67,21 @@ rule verify_data:
         raw_dataset_input,
     output:
         f"{DATA}/verified/{{key}}.json",
+    log:
+        log_path("verify_data/{key}"),
+    benchmark:
+        bench_path("verify_data/{key}")
     wildcard_constraints:
         key=one_of(REAL_KEYS),
+    container:
+        MAIN_IMAGE
+    threads: 4
     params:
         source=lambda wildcards: DATASETS[wildcards.key]["source"],
         root=lambda wildcards: DATASETS[wildcards.key]["root"],
         # params.yaml verify.strict_counts: false accepts a copy whose image counts differ from the published
         # ones; the verification JSON then records count_mismatch_allowed and the differences.
         counts=[] if VERIFY["strict_counts"] else ["--allow-count-mismatch"],
-    threads: 4
-    log:
-        log_path("verify_data/{key}"),
-    benchmark:
-        bench_path("verify_data/{key}")
-    container:
-        MAIN_IMAGE
     shell:
         "spcreid verify-data --dataset {params.source:q} --root {params.root:q} --workers {threads}"
         " {params.counts:q} --json {output:q} > {log:q} 2>&1"
@@ -93,17 +93,17 @@ rule prepare_manifest:
         verified=f"{DATA}/verified/{{key}}.json",
     output:
         MANIFEST,
-    wildcard_constraints:
-        key=one_of(REAL_KEYS),
-    params:
-        source=lambda wildcards: DATASETS[wildcards.key]["source"],
-        root=lambda wildcards: DATASETS[wildcards.key]["root"],
     log:
         log_path("prepare_data/{key}"),
     benchmark:
         bench_path("prepare_data/{key}")
+    wildcard_constraints:
+        key=one_of(REAL_KEYS),
     container:
         MAIN_IMAGE
+    params:
+        source=lambda wildcards: DATASETS[wildcards.key]["source"],
+        root=lambda wildcards: DATASETS[wildcards.key]["root"],
     shell:
         "spcreid prepare-data --dataset {params.source:q} --root {params.root:q} --out {output:q} > {log:q} 2>&1"
 
@@ -116,20 +116,20 @@ rule parse:
         weights=parse_weights_input,
     output:
         PARSED_MANIFEST,
-    wildcard_constraints:
-        key=one_of(REAL_KEYS),
-    params:
-        out=lambda wildcards, output: os.path.dirname(output[0]),
-        source=parse_args,
-    threads: 4
-    resources:
-        gpu=1 if PARSING["source"] == "schp" and str(PARSING["device"]).startswith("cuda") else 0,
-        mem_mb=8000,
     log:
         log_path("parse/{key}"),
     benchmark:
         bench_path("parse/{key}")
+    wildcard_constraints:
+        key=one_of(REAL_KEYS),
     container:
         MAIN_IMAGE
+    threads: 4
+    resources:
+        gpu=1 if PARSING["source"] == "schp" and str(PARSING["device"]).startswith("cuda") else 0,
+        mem_mb=8000,
+    params:
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+        source=parse_args,
     shell:
         "spcreid parse --manifest {input.manifest:q} --out {params.out:q} {params.source:q} > {log:q} 2>&1"

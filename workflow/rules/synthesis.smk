@@ -7,16 +7,16 @@ rule synthesize_parsing_swap:
         synthesis_manifest,
     output:
         f"{DATA}/synth/{{key}}/parsing-swap/index.csv",
-    params:
-        copies=SYNTH_COPIES,
-        seed=SYNTH_SEED,
-        out=lambda wildcards, output: os.path.dirname(output[0]),
     log:
         log_path("synthesize/{key}-parsing-swap"),
     benchmark:
         bench_path("synthesize/{key}-parsing-swap")
     container:
         MAIN_IMAGE
+    params:
+        copies=SYNTH_COPIES,
+        seed=SYNTH_SEED,
+        out=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
         "spcreid synthesize --manifest {input:q} --backend parsing-swap --copies {params.copies:q}"
         " --seed {params.seed:q} --out {params.out:q} > {log:q} 2>&1"
@@ -31,21 +31,21 @@ rule synthesize_pise:
         keypoints=ancient(f"{DATA}/weights/keypointrcnn-coco.pth"),
     output:
         f"{DATA}/synth/{{key}}/pise/index.csv",
-    params:
-        copies=SYNTH_COPIES,
-        seed=SYNTH_SEED,
-        out=lambda wildcards, output: os.path.dirname(output[0]),
-        pise=pise_args,
-    threads: 4
-    resources:
-        gpu=1 if str(SYNTHESIS["device"]).startswith("cuda") else 0,
-        mem_mb=16000,
     log:
         log_path("synthesize/{key}-pise"),
     benchmark:
         bench_path("synthesize/{key}-pise")
     container:
         MAIN_IMAGE
+    threads: 4
+    resources:
+        gpu=1 if str(SYNTHESIS["device"]).startswith("cuda") else 0,
+        mem_mb=16000,
+    params:
+        copies=SYNTH_COPIES,
+        seed=SYNTH_SEED,
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+        pise=pise_args,
     shell:
         "spcreid synthesize --manifest {input.manifest:q} --backend pise --copies {params.copies:q}"
         " --seed {params.seed:q} --pise-checkpoint {input.checkpoint:q} --keypoint-weights {input.keypoints:q}"

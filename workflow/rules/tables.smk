@@ -21,18 +21,18 @@ rule tables:
         ],
         text=[f"{RESULTS}/tables/{table}.{fmt}" for table in TABLES for fmt in ("md", "tex")],
         summary=f"{RESULTS}/tables/summary.json",
-    params:
-        profile=PROFILE_NAME,
-        published=lambda wildcards, input: os.path.dirname(input.paper[0]),
-        # METRICS is <metrics dir>/{key}/{experiment}/seed{seed}.json
-        metrics_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(os.path.dirname(input.metrics[0]))),
-        out=lambda wildcards, output: os.path.dirname(output.summary),
     log:
         log_path("tables"),
     benchmark:
         bench_path("tables")
     container:
         MAIN_IMAGE
+    params:
+        profile=PROFILE_NAME,
+        published=lambda wildcards, input: os.path.dirname(input.paper[0]),
+        # METRICS is <metrics dir>/{key}/{experiment}/seed{seed}.json
+        metrics_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(os.path.dirname(input.metrics[0]))),
+        out=lambda wildcards, output: os.path.dirname(output.summary),
     shell:
         "spcreid make-tables --params {input.params:q} --profile {params.profile:q}"
         " --metrics-dir {params.metrics_dir:q} --paper-dir {params.published:q} --out {params.out:q} > {log:q} 2>&1"
@@ -51,17 +51,17 @@ rule plots:
         eps_data=PLOTS[3],
         # The same figures for papers: SVG and PDF beside every PNG.
         vector=[p.removesuffix(".png") + ext for p in PLOTS[:3] for ext in (".svg", ".pdf")],
-    params:
-        profile=PROFILE_NAME,
-        published=lambda wildcards, input: os.path.dirname(input.paper[0]),
-        metrics_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(os.path.dirname(input.metrics[0]))),
-        out=lambda wildcards, output: os.path.dirname(output.eps_data),
     log:
         log_path("plots"),
     benchmark:
         bench_path("plots")
     container:
         MAIN_IMAGE
+    params:
+        profile=PROFILE_NAME,
+        published=lambda wildcards, input: os.path.dirname(input.paper[0]),
+        metrics_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(os.path.dirname(input.metrics[0]))),
+        out=lambda wildcards, output: os.path.dirname(output.eps_data),
     shell:
         "spcreid make-plots --params {input.params:q} --profile {params.profile:q}"
         " --metrics-dir {params.metrics_dir:q} --paper-dir {params.published:q} --out {params.out:q} > {log:q} 2>&1"

@@ -11,16 +11,15 @@ rule train:
         pretrained=pretrained_input,
     output:
         model=f"{RUN_DIR}/model.pt",
+    log:
+        log_path("train/{key}/{experiment}/seed{seed}"),
+    benchmark:
+        bench_path("train/{key}/{experiment}/seed{seed}")
     wildcard_constraints:
         seed=r"\d+",
         experiment=one_of(TRAINED_EXPERIMENTS),
-    params:
-        params_file=PARAMS_FILE,
-        profile=PROFILE_NAME,
-        run_dir=lambda wildcards, output: os.path.dirname(output.model),
-        synthesis=synthesis_arg,
-        resume=resume_flag,
-        run_config=run_config_json,
+    container:
+        MAIN_IMAGE
     # CPU: one thread per job, so `--cores 2` trains two runs side by side; small-batch CPU training scales
     # poorly with threads, two single-threaded jobs finish sooner than two jobs sharing both cores.
     threads: 8 if ON_GPU else 1
@@ -29,12 +28,13 @@ rule train:
         # CPU: a rehearsal train job (ResNet-50, 256x128, real-layout tree) peaked at 5.7 GB resident.
         mem_mb=32000 if ON_GPU else 8000,
         runtime=24 * 60 if ON_GPU else 60,
-    log:
-        log_path("train/{key}/{experiment}/seed{seed}"),
-    benchmark:
-        bench_path("train/{key}/{experiment}/seed{seed}")
-    container:
-        MAIN_IMAGE
+    params:
+        params_file=PARAMS_FILE,
+        profile=PROFILE_NAME,
+        run_dir=lambda wildcards, output: os.path.dirname(output.model),
+        synthesis=synthesis_arg,
+        resume=resume_flag,
+        run_config=run_config_json,
     shell:
         "spcreid train --params {params.params_file:q} --profile {params.profile:q} --dataset {wildcards.key:q}"
         " --experiment {wildcards.experiment:q} --seed {wildcards.seed:q} --manifest {input.manifest:q}"
@@ -50,24 +50,24 @@ rule train_supervised:
         pretrained=pretrained_input,
     output:
         model=f"{RUN_DIR}/model.pt",
+    log:
+        log_path("train/{key}/{experiment}/seed{seed}"),
+    benchmark:
+        bench_path("train/{key}/{experiment}/seed{seed}")
     wildcard_constraints:
         seed=r"\d+",
         experiment="supervised",
-    params:
-        params_file=PARAMS_FILE,
-        profile=PROFILE_NAME,
-        run_dir=lambda wildcards, output: os.path.dirname(output.model),
+    container:
+        MAIN_IMAGE
     threads: 8 if ON_GPU else 1
     resources:
         gpu=1 if ON_GPU else 0,
         mem_mb=32000 if ON_GPU else 8000,
         runtime=24 * 60 if ON_GPU else 60,
-    log:
-        log_path("train/{key}/{experiment}/seed{seed}"),
-    benchmark:
-        bench_path("train/{key}/{experiment}/seed{seed}")
-    container:
-        MAIN_IMAGE
+    params:
+        params_file=PARAMS_FILE,
+        profile=PROFILE_NAME,
+        run_dir=lambda wildcards, output: os.path.dirname(output.model),
     shell:
         "spcreid train-supervised --params {params.params_file:q} --profile {params.profile:q}"
         " --dataset {wildcards.key:q} --seed {wildcards.seed:q} --manifest {input.manifest:q} --skip-evaluation"
@@ -80,22 +80,22 @@ rule pretrained_start:
         pretrained=pretrained_input,
     output:
         model=f"{RUN_DIR}/model.pt",
-    wildcard_constraints:
-        seed=r"\d+",
-        experiment="pretrained-start",
-    params:
-        params_file=PARAMS_FILE,
-        profile=PROFILE_NAME,
-        run_dir=lambda wildcards, output: os.path.dirname(output.model),
-    threads: 8 if ON_GPU else 1
-    resources:
-        gpu=1 if ON_GPU else 0,
     log:
         log_path("train/{key}/{experiment}/seed{seed}"),
     benchmark:
         bench_path("train/{key}/{experiment}/seed{seed}")
+    wildcard_constraints:
+        seed=r"\d+",
+        experiment="pretrained-start",
     container:
         MAIN_IMAGE
+    threads: 8 if ON_GPU else 1
+    resources:
+        gpu=1 if ON_GPU else 0,
+    params:
+        params_file=PARAMS_FILE,
+        profile=PROFILE_NAME,
+        run_dir=lambda wildcards, output: os.path.dirname(output.model),
     shell:
         "spcreid pretrained-start --params {params.params_file:q} --profile {params.profile:q}"
         " --dataset {wildcards.key:q} --seed {wildcards.seed:q} --manifest {input.manifest:q}"

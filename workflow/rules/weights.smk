@@ -5,16 +5,16 @@
 rule fetch_weights:
     output:
         f"{DATA}/weights/{{name}}.pth",
-    wildcard_constraints:
-        name=one_of(WEIGHT_NAMES),
-    params:
-        source=lambda wildcards: local_weights_args(wildcards.name),
     log:
         log_path("fetch_weights/{name}"),
     benchmark:
         bench_path("fetch_weights/{name}")
+    wildcard_constraints:
+        name=one_of(WEIGHT_NAMES),
     container:
         MAIN_IMAGE
+    params:
+        source=lambda wildcards: local_weights_args(wildcards.name),
     shell:
         "spcreid fetch-weights --name {wildcards.name:q} --dest {output:q} {params.source:q} > {log:q} 2>&1"
 
@@ -23,14 +23,14 @@ rule fetch_pise_checkpoint:
     # PISE's loader wants a folder holding latest_net_G.pth.
     output:
         f"{DATA}/weights/pise-texture/latest_net_G.pth",
-    params:
-        source=lambda wildcards: local_weights_args("pise-texture"),
     log:
         log_path("fetch_weights/pise-texture"),
     benchmark:
         bench_path("fetch_weights/pise-texture")
     container:
         MAIN_IMAGE
+    params:
+        source=lambda wildcards: local_weights_args("pise-texture"),
     shell:
         "spcreid fetch-weights --name pise-texture --dest {output:q} {params.source:q} > {log:q} 2>&1"
 
@@ -59,18 +59,18 @@ if PRETRAIN:
     rule make_pretrain_toy_data:
         output:
             directory(PRETRAIN_TOY),
-        params:
-            seed=PRETRAIN["toy_seed"],
-            identities=toy_option("identities"),
-            images_per_camera=toy_option("images_per_camera"),
-            height=toy_option("height"),
-            width=toy_option("width"),
         log:
             log_path("make_toy_data/pretrain"),
         benchmark:
             bench_path("make_toy_data/pretrain")
         container:
             MAIN_IMAGE
+        params:
+            seed=PRETRAIN["toy_seed"],
+            identities=toy_option("identities"),
+            images_per_camera=toy_option("images_per_camera"),
+            height=toy_option("height"),
+            width=toy_option("width"),
         shell:
             "spcreid make-toy-data --out {output:q} --seed {params.seed:q} --identities {params.identities:q}"
             " --images-per-camera {params.images_per_camera:q} --height {params.height:q} --width {params.width:q}"
@@ -81,20 +81,20 @@ if PRETRAIN:
             PRETRAIN_TOY,
         output:
             PROFILE["train"]["pretrained"],
-        params:
-            arch=PROFILE["train"]["arch"],
-            height=PROFILE["train"]["height"],
-            width=PROFILE["train"]["width"],
-            epochs=PRETRAIN["epochs"],
-            seed=PRETRAIN["seed"],
-        # Every train job waits for this one: it gets both cores.
-        threads: 2
         log:
             log_path("pretrain_backbone"),
         benchmark:
             bench_path("pretrain_backbone")
         container:
             MAIN_IMAGE
+        # Every train job waits for this one: it gets both cores.
+        threads: 2
+        params:
+            arch=PROFILE["train"]["arch"],
+            height=PROFILE["train"]["height"],
+            width=PROFILE["train"]["width"],
+            epochs=PRETRAIN["epochs"],
+            seed=PRETRAIN["seed"],
         shell:
             "spcreid pretrain-backbone --data {input:q} --arch {params.arch:q} --height {params.height:q}"
             " --width {params.width:q} --epochs {params.epochs:q} --seed {params.seed:q} --threads {threads}"

@@ -19,9 +19,7 @@ IMAGES_PER_CLUSTER = 40
 GENERATION_CHUNK = 8192
 
 
-def synthetic_clustered_features(
-    n: int, dim: int, clusters: int, seed: int = 0, noise: float = 1.0
-) -> np.ndarray:
+def synthetic_clustered_features(n: int, dim: int, clusters: int, seed: int = 0, noise: float = 1.0) -> np.ndarray:
     """``n`` L2-normalised float32 features around ``clusters`` random unit centres.
 
     Each feature is a centre plus isotropic noise of total norm about ``noise``, so members of

@@ -20,14 +20,10 @@ def register_bench(bench_subparsers) -> None:
     )
     parser.add_argument("--n", type=int, required=True, help="number of features")
     parser.add_argument("--dim", type=int, default=2048, help="feature dimension (default 2048)")
-    parser.add_argument(
-        "--clusters", type=int, default=None, help="cluster centres to generate (default N/40)"
-    )
+    parser.add_argument("--clusters", type=int, default=None, help="cluster centres to generate (default N/40)")
     parser.add_argument("--eps", type=float, default=0.4, help="DBSCAN eps on the Jaccard distance")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic features")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
-    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", default=None, help="torch device for the kNN stage, e.g. cuda")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=_bench_pseudo_labels)

@@ -68,8 +68,7 @@ def normalised_features(features, device: str | torch.device | None = None) -> t
     if not bool(torch.isfinite(norms).all()):
         first = int(torch.nonzero(~torch.isfinite(norms[:, 0]))[0, 0])
         raise SpcreidError(
-            f"feature row {first} contains NaN or infinite (or overflowing) values; "
-            "check the feature extraction step"
+            f"feature row {first} contains NaN or infinite (or overflowing) values; check the feature extraction step"
         )
     if bool((norms == 0).any()):
         first = int(torch.nonzero(norms[:, 0] == 0)[0, 0])

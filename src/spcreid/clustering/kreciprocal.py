@@ -88,9 +88,7 @@ def expanded_neighbourhoods(indices: np.ndarray, k1: int) -> sp.csr_matrix:
     candidate = overlap.indices
     # Integer form of |Rh(c) & R1(i)| > 2/3 |Rh(c)|, free of rounding.
     accepted_mask = 3 * np.rint(overlap.data).astype(np.int64) > 2 * half_sizes[candidate]
-    accepted = sp.csr_matrix(
-        (accepted_mask.astype(np.float32), overlap.indices, overlap.indptr), shape=overlap.shape
-    )
+    accepted = sp.csr_matrix((accepted_mask.astype(np.float32), overlap.indices, overlap.indptr), shape=overlap.shape)
     accepted.eliminate_zeros()
     expanded = (main + accepted @ half).tocsr()
     expanded.data[:] = 1.0
@@ -125,9 +123,7 @@ def _gathered_dot_products(features: torch.Tensor, rows: np.ndarray, cols: np.nd
     return dots
 
 
-def pair_similarities(
-    features: torch.Tensor, neighbours: Neighbours, rows: np.ndarray, cols: np.ndarray
-) -> np.ndarray:
+def pair_similarities(features: torch.Tensor, neighbours: Neighbours, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Cosine similarity of each (rows[p], cols[p]) pair; kNN scores are reused where available."""
     n, k = neighbours.indices.shape
     # Keys of the kNN pairs, sorted, so each wanted pair can be looked up by binary search.
@@ -145,9 +141,7 @@ def pair_similarities(
     return sims
 
 
-def neighbourhood_weights(
-    features: torch.Tensor, neighbours: Neighbours, expanded: sp.csr_matrix
-) -> sp.csr_matrix:
+def neighbourhood_weights(features: torch.Tensor, neighbours: Neighbours, expanded: sp.csr_matrix) -> sp.csr_matrix:
     """V: row i holds exp(-d(i, j)) over E(i), normalised to sum 1, d = 2 - 2 cos."""
     rows = _row_of_entries(expanded)
     sims = pair_similarities(features, neighbours, rows, expanded.indices)
@@ -211,9 +205,7 @@ def _upper_min_sums(
     return sp.coo_matrix((mins, (rows, partners)), shape=(stop - start, encoding.shape[1])).tocsr().tocoo()
 
 
-def jaccard_from_encoding(
-    encoding: sp.csr_matrix, max_distance: float = 1.0, progress: bool = True
-) -> sp.csr_matrix:
+def jaccard_from_encoding(encoding: sp.csr_matrix, max_distance: float = 1.0, progress: bool = True) -> sp.csr_matrix:
     """Symmetric CSR of d_J(i, j) <= ``max_distance`` between rows of ``encoding``.
 
     Only pairs sharing support are visited (others are at distance exactly 1). The diagonal is
@@ -254,9 +246,7 @@ def jaccard_from_encoding(
     return symmetric_with_zero_diagonal(n, upper_rows, upper_cols, upper_dist)
 
 
-def symmetric_with_zero_diagonal(
-    n: int, rows: np.ndarray, cols: np.ndarray, dist: np.ndarray
-) -> sp.csr_matrix:
+def symmetric_with_zero_diagonal(n: int, rows: np.ndarray, cols: np.ndarray, dist: np.ndarray) -> sp.csr_matrix:
     """CSR holding each upper-triangle pair twice (i, j) and (j, i) plus explicit zero self pairs.
 
     Built from raw arrays because scipy's arithmetic would silently drop the explicit zeros
@@ -270,9 +260,7 @@ def symmetric_with_zero_diagonal(
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(all_rows, minlength=n), out=indptr[1:])
     index_dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64
-    return sp.csr_matrix(
-        (all_dist[order], all_cols[order].astype(index_dtype), indptr), shape=(n, n)
-    )
+    return sp.csr_matrix((all_dist[order], all_cols[order].astype(index_dtype), indptr), shape=(n, n))
 
 
 def jaccard_distance(

@@ -49,13 +49,9 @@ def renumber_by_first_occurrence(labels: np.ndarray) -> np.ndarray:
 
 def _check_clustering_params(eps: float, min_samples: int) -> None:
     if not (0.0 < eps <= 1.0):
-        raise SpcreidError(
-            f"eps must be in (0, 1] for a Jaccard distance, got {eps}; see method.eps in params.yaml"
-        )
+        raise SpcreidError(f"eps must be in (0, 1] for a Jaccard distance, got {eps}; see method.eps in params.yaml")
     if min_samples < 1:
-        raise SpcreidError(
-            f"min_samples must be >= 1, got {min_samples}; see method.min_samples in params.yaml"
-        )
+        raise SpcreidError(f"min_samples must be >= 1, got {min_samples}; see method.min_samples in params.yaml")
 
 
 def cluster_distances(distances: sp.csr_matrix, eps: float, min_samples: int = 4) -> np.ndarray:
@@ -69,9 +65,7 @@ def cluster_distances(distances: sp.csr_matrix, eps: float, min_samples: int = 4
     within = distances.data <= eps
     # Entries kept before each row start give the filtered row pointers.
     indptr = np.concatenate([[0], np.cumsum(within, dtype=np.int64)])[distances.indptr]
-    graph = sp.csr_matrix(
-        (distances.data[within], distances.indices[within], indptr), shape=distances.shape
-    )
+    graph = sp.csr_matrix((distances.data[within], distances.indices[within], indptr), shape=distances.shape)
     graph = sort_graph_by_row_values(graph, copy=False, warn_when_not_sorted=False)
     labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(graph)
     return renumber_by_first_occurrence(labels)

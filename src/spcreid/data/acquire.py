@@ -139,9 +139,10 @@ def download_url(url: str, target: Path, expected_sha256: str | None, manual_hin
         with atomic_path(target) as tmp, urllib.request.urlopen(url, timeout=60) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None  # servers may not say
-            with open(tmp, "wb") as out, tqdm(
-                total=total, unit="B", unit_scale=True, desc=f"downloading {target.name}", leave=False
-            ) as bar:
+            with (
+                open(tmp, "wb") as out,
+                tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {target.name}", leave=False) as bar,
+            ):
                 for chunk in iter(lambda: response.read(CHUNK), b""):
                     out.write(chunk)
                     digest.update(chunk)
@@ -251,7 +252,9 @@ def safe_extract(archive: Path, into: Path) -> None:
         ) from exc
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:  # the disk, not the archive
-            raise SpcreidError(f"could not extract {archive} into {into} ({exc}); check free space and permissions") from exc
+            raise SpcreidError(
+                f"could not extract {archive} into {into} ({exc}); check free space and permissions"
+            ) from exc
         raise SpcreidError(
             f"{archive} is damaged ({type(exc).__name__}: {exc}); the download is truncated or corrupt: "
             "delete it and download it again"

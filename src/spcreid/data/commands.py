@@ -28,9 +28,12 @@ def register(subparsers) -> None:
     p.add_argument("--root", required=True, help="folder holding the dataset folder (e.g. data/raw)")
     p.add_argument("--parsing-root", default=None, help="also check these parsing maps (toy default: ROOT/parsing)")
     p.add_argument("--no-counts", action="store_true", help="skip comparing with the published counts")
-    p.add_argument("--allow-count-mismatch", action="store_true",
-                   help="report differing counts as warnings, recorded in --json, instead of failing "
-                   "(params.yaml verify.strict_counts: false)")
+    p.add_argument(
+        "--allow-count-mismatch",
+        action="store_true",
+        help="report differing counts as warnings, recorded in --json, instead of failing "
+        "(params.yaml verify.strict_counts: false)",
+    )
     p.add_argument("--no-decode", action="store_true", help="skip decoding every image (fast layout/name check)")
     p.add_argument("--workers", type=int, default=4, help="threads decoding images (default 4)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON")
@@ -53,7 +56,11 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("fetch-weights", help="download and verify a pretrained weight file")
     # Names are checked by spcreid.data.weights (importing it here would slow down `spcreid --help`).
-    p.add_argument("--name", required=True, help="resnet50-imagenet, keypointrcnn-coco, vgg19-imagenet, schp-lip, pise-texture or pise-pose")
+    p.add_argument(
+        "--name",
+        required=True,
+        help="resnet50-imagenet, keypointrcnn-coco, vgg19-imagenet, schp-lip, pise-texture or pise-pose",
+    )
     p.add_argument(
         "--dest", required=True, help="weight file to write (a folder, or a path ending in /, gets NAME.pth)"
     )
@@ -66,7 +73,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "make-stand-in-weights",
         help="write random weights in a real weight file's format (tests, rehearsal profile)",
-        description="Stand-ins for schp-lip, pise-texture, keypointrcnn-coco and resnet50-imagenet, seeded, in the real files' layouts. "
+        description="Stand-ins for schp-lip, pise-texture, keypointrcnn-coco and resnet50-imagenet, seeded, "
+        "in the real files' layouts. "
         "Load them with --network stand-in (parse), --pise-network stand-in (synthesize); keypointrcnn-coco and "
         "resnet50-imagenet are torchvision's real networks with random weights.",
     )

@@ -7,9 +7,9 @@ The published counts are what :mod:`spcreid.data.verify` compares a local copy a
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -196,7 +196,7 @@ def _hint(root: Path, spec: DatasetSpec) -> str:
         return ""
     found = candidates[0]
     rel = spec.dataset_dir.parts
-    if found.parts[-len(rel):] == rel:
+    if found.parts[-len(rel) :] == rel:
         return f"; found it at {found}, so pass --root {Path(*found.parts[: -len(rel)])}"
     return f"; the split folders are in {found}: move that folder to {root / spec.dataset_dir}"
 
@@ -223,9 +223,7 @@ def parsing_path(image: str | os.PathLike, root: Path, parsing_root: Path) -> Pa
     return (parsing_root / Path(image).relative_to(root)).with_suffix(".png")
 
 
-def load_dataset(
-    name: str, root: str | os.PathLike, parsing_root: str | os.PathLike | None = None
-) -> pd.DataFrame:
+def load_dataset(name: str, root: str | os.PathLike, parsing_root: str | os.PathLike | None = None) -> pd.DataFrame:
     """Manifest (see :mod:`spcreid.data.manifest`) of the dataset ``name`` found under ``root``.
 
     Raises SpcreidError listing every layout or naming problem rather than skipping files, since a
@@ -262,6 +260,5 @@ def attach_parsing(rows: list[dict], root: Path, parsing_root: Path) -> None:
         raise SpcreidError(
             f"{len(missing)} of {len(rows)} parsing maps are missing under {parsing_root} "
             "(expected <parsing-root>/<image path relative to --root>.png); "
-            "compute them or pass the right --parsing-root:"
-            + summarise(missing)
+            "compute them or pass the right --parsing-root:" + summarise(missing)
         )

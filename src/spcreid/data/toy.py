@@ -43,22 +43,57 @@ METADATA_FILE = "toy.json"
 _IDENTITY, _OUTFIT, _CAMERA, _POSE, _NOISE, _CAMERA1_OUTFIT = range(6)
 
 # Shared clothing palette (RGB 0..1): everybody draws from the same colours.
-CLOTHES_PALETTE = np.array([
-    [0.10, 0.10, 0.12], [0.92, 0.92, 0.90], [0.50, 0.50, 0.52], [0.12, 0.16, 0.40],
-    [0.20, 0.40, 0.80], [0.55, 0.75, 0.92], [0.80, 0.12, 0.12], [0.45, 0.08, 0.12],
-    [0.15, 0.50, 0.20], [0.45, 0.47, 0.18], [0.95, 0.82, 0.15], [0.95, 0.50, 0.10],
-    [0.95, 0.55, 0.70], [0.45, 0.20, 0.60], [0.85, 0.78, 0.62], [0.45, 0.30, 0.18],
-], np.float32)
-SHOE_PALETTE = np.array([[0.08, 0.08, 0.08], [0.35, 0.22, 0.12], [0.90, 0.90, 0.88], [0.45, 0.45, 0.48],
-                         [0.75, 0.15, 0.15], [0.15, 0.30, 0.70], [0.60, 0.50, 0.30]], np.float32)
+CLOTHES_PALETTE = np.array(
+    [
+        [0.10, 0.10, 0.12],
+        [0.92, 0.92, 0.90],
+        [0.50, 0.50, 0.52],
+        [0.12, 0.16, 0.40],
+        [0.20, 0.40, 0.80],
+        [0.55, 0.75, 0.92],
+        [0.80, 0.12, 0.12],
+        [0.45, 0.08, 0.12],
+        [0.15, 0.50, 0.20],
+        [0.45, 0.47, 0.18],
+        [0.95, 0.82, 0.15],
+        [0.95, 0.50, 0.10],
+        [0.95, 0.55, 0.70],
+        [0.45, 0.20, 0.60],
+        [0.85, 0.78, 0.62],
+        [0.45, 0.30, 0.18],
+    ],
+    np.float32,
+)
+SHOE_PALETTE = np.array(
+    [
+        [0.08, 0.08, 0.08],
+        [0.35, 0.22, 0.12],
+        [0.90, 0.90, 0.88],
+        [0.45, 0.45, 0.48],
+        [0.75, 0.15, 0.15],
+        [0.15, 0.30, 0.70],
+        [0.60, 0.50, 0.30],
+    ],
+    np.float32,
+)
 # Skin tones are interpolated along this ramp, light to dark.
-SKIN_RAMP = np.array([[0.98, 0.85, 0.76], [0.87, 0.66, 0.52], [0.70, 0.48, 0.33], [0.45, 0.30, 0.20],
-                      [0.26, 0.16, 0.11]], np.float32)
+SKIN_RAMP = np.array(
+    [[0.98, 0.85, 0.76], [0.87, 0.66, 0.52], [0.70, 0.48, 0.33], [0.45, 0.30, 0.20], [0.26, 0.16, 0.11]], np.float32
+)
 # Natural hair, interpolated: black, dark brown, auburn, ginger, blond, platinum, grey.
-HAIR_RAMP = np.array([[0.04, 0.03, 0.03], [0.22, 0.13, 0.07], [0.45, 0.20, 0.09], [0.78, 0.36, 0.12],
-                      [0.88, 0.74, 0.42], [0.95, 0.93, 0.82], [0.62, 0.62, 0.64]], np.float32)
-GLASSES_COLOURS = np.array([[0.05, 0.05, 0.05], [0.75, 0.10, 0.10], [0.10, 0.25, 0.75], [0.80, 0.65, 0.20]],
-                           np.float32)
+HAIR_RAMP = np.array(
+    [
+        [0.04, 0.03, 0.03],
+        [0.22, 0.13, 0.07],
+        [0.45, 0.20, 0.09],
+        [0.78, 0.36, 0.12],
+        [0.88, 0.74, 0.42],
+        [0.95, 0.93, 0.82],
+        [0.62, 0.62, 0.64],
+    ],
+    np.float32,
+)
+GLASSES_COLOURS = np.array([[0.05, 0.05, 0.05], [0.75, 0.10, 0.10], [0.10, 0.25, 0.75], [0.80, 0.65, 0.20]], np.float32)
 
 
 @dataclass(frozen=True)
@@ -74,8 +109,13 @@ class ToyConfig:
     def validate(self) -> None:
         checks = (
             ("--identities", self.identities, 4, 9999, "half train, half test; the test half needs >= 2"),
-            ("--images-per-camera", self.images_per_camera, 2, 99,
-             "one query plus at least one gallery image per test identity and camera"),
+            (
+                "--images-per-camera",
+                self.images_per_camera,
+                2,
+                99,
+                "one query plus at least one gallery image per test identity and camera",
+            ),
             ("--height", self.height, 48, 1024, "pixels"),
             ("--width", self.width, 24, 512, "pixels"),
             ("--seed", self.seed, 0, 2**32 - 1, "a non-negative integer"),
@@ -200,20 +240,22 @@ def sample_outfits(seed: int, pid: int, count: int = 2) -> list[render.Outfit]:
         def jitter(index: int) -> tuple[float, float, float]:
             return _colour(CLOTHES_PALETTE[index] + rng.normal(0, 0.03, 3))
 
-        outfits.append(render.Outfit(
-            top=jitter(top),
-            top_accent=jitter(top_accent),
-            top_pattern=str(rng.choice(render.PATTERNS, p=[0.4, 0.15, 0.15, 0.15, 0.15])),
-            top_style=str(rng.choice(render.TOP_STYLES, p=[0.15, 0.35, 0.25, 0.25])),
-            layer=jitter(layer),
-            bottom=jitter(bottom),
-            bottom_accent=jitter(bottom_accent),
-            bottom_pattern=str(rng.choice(render.PATTERNS, p=[0.7, 0.05, 0.1, 0.1, 0.05])),
-            bottom_style=str(rng.choice(render.BOTTOM_STYLES, p=[0.45, 0.2, 0.12, 0.1, 0.13])),
-            shoes=_colour(SHOE_PALETTE[rng.integers(len(SHOE_PALETTE))] + rng.normal(0, 0.02, 3)),
-            shoe_style=str(rng.choice(render.SHOE_STYLES, p=[0.7, 0.3])),
-            pattern_period=float(rng.uniform(0.045, 0.075)),
-        ))
+        outfits.append(
+            render.Outfit(
+                top=jitter(top),
+                top_accent=jitter(top_accent),
+                top_pattern=str(rng.choice(render.PATTERNS, p=[0.4, 0.15, 0.15, 0.15, 0.15])),
+                top_style=str(rng.choice(render.TOP_STYLES, p=[0.15, 0.35, 0.25, 0.25])),
+                layer=jitter(layer),
+                bottom=jitter(bottom),
+                bottom_accent=jitter(bottom_accent),
+                bottom_pattern=str(rng.choice(render.PATTERNS, p=[0.7, 0.05, 0.1, 0.1, 0.05])),
+                bottom_style=str(rng.choice(render.BOTTOM_STYLES, p=[0.45, 0.2, 0.12, 0.1, 0.13])),
+                shoes=_colour(SHOE_PALETTE[rng.integers(len(SHOE_PALETTE))] + rng.normal(0, 0.02, 3)),
+                shoe_style=str(rng.choice(render.SHOE_STYLES, p=[0.7, 0.3])),
+                pattern_period=float(rng.uniform(0.045, 0.075)),
+            )
+        )
     return outfits
 
 
@@ -271,7 +313,9 @@ def metadata(config: ToyConfig) -> dict:
         "train_pids": train,
         "test_pids": test,
         "camera1_outfit": {f"{pid:04d}": camera1_outfit(config.seed, pid) for pid in train + test},
-        "counts": {folder: sum(1 for item in plan if item.folder == folder) for folder in ("train", "query", "gallery")},
+        "counts": {
+            folder: sum(1 for item in plan if item.folder == folder) for folder in ("train", "query", "gallery")
+        },
         "camera_outfits": "cameras 2 and 3: outfit 01; camera 4: outfit 02; camera 1: per identity",
     }
 
@@ -282,8 +326,15 @@ def render_image(config: ToyConfig, image: ToyImage, cameras=None) -> tuple[np.n
     identity = sample_identity(config.seed, image.pid)
     outfit = sample_outfits(config.seed, image.pid)[image.clothes_id - 1]
     pose = sample_pose(config.seed, image)
-    return render.render_person(identity, outfit, cameras[image.camid], pose, config.height, config.width,
-                                _rng(config.seed, _NOISE, image.pid, image.camid, image.idx))
+    return render.render_person(
+        identity,
+        outfit,
+        cameras[image.camid],
+        pose,
+        config.height,
+        config.width,
+        _rng(config.seed, _NOISE, image.pid, image.camid, image.idx),
+    )
 
 
 def _write_all(folder: Path, config: ToyConfig, progress: bool) -> None:
@@ -293,8 +344,9 @@ def _write_all(folder: Path, config: ToyConfig, progress: bool) -> None:
         (folder / PARSING_FOLDER / split).mkdir(parents=True)
     for image in tqdm(plan_images(config), desc="toy images", unit="img", disable=not progress):
         rgb, labels = render_image(config, image, cameras)
-        Image.fromarray(rgb, "RGB").save(folder / DATASET_FOLDER / image.folder / f"{image.stem}.jpg",
-                                         quality=JPEG_QUALITY)
+        Image.fromarray(rgb, "RGB").save(
+            folder / DATASET_FOLDER / image.folder / f"{image.stem}.jpg", quality=JPEG_QUALITY
+        )
         Image.fromarray(labels, "L").save(folder / PARSING_FOLDER / image.folder / f"{image.stem}.png")
     # Written last: its presence marks a complete dataset.
     with open(folder / METADATA_FILE, "w") as handle:
@@ -312,8 +364,9 @@ def _read_metadata(out: Path) -> dict | None:
 
 def is_up_to_date(out: str | os.PathLike, config: ToyConfig) -> bool:
     out = Path(out)
-    return (_read_metadata(out) == metadata(config) and (out / DATASET_FOLDER).is_dir()
-            and (out / PARSING_FOLDER).is_dir())
+    return (
+        _read_metadata(out) == metadata(config) and (out / DATASET_FOLDER).is_dir() and (out / PARSING_FOLDER).is_dir()
+    )
 
 
 def generate_toy_dataset(out: str | os.PathLike, config: ToyConfig, progress: bool = True) -> bool:
@@ -329,8 +382,10 @@ def generate_toy_dataset(out: str | os.PathLike, config: ToyConfig, progress: bo
     if out.exists() and not out.is_dir():
         raise SpcreidError(f"--out {out} is a file; give a folder for the toy dataset")
     if out.is_dir() and any(out.iterdir()) and _read_metadata(out) is None:
-        raise SpcreidError(f"--out {out} is a non-empty folder without {METADATA_FILE}; it is not a toy dataset "
-                           "this command may replace. Choose an empty or new folder.")
+        raise SpcreidError(
+            f"--out {out} is a non-empty folder without {METADATA_FILE}; it is not a toy dataset "
+            "this command may replace. Choose an empty or new folder."
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     staging.chmod(0o755)  # mkdtemp makes it private; the dataset should be readable like any folder
@@ -376,20 +431,34 @@ def contact_sheet(data: str | os.PathLike, out_png: str | os.PathLike, rows: int
         for camid in CAMERAS:
             matches = sorted((data / DATASET_FOLDER).glob(f"*/{pid:04d}-{camid:02d}-*-01.jpg"))
             if not matches:
-                raise SpcreidError(f"{data / DATASET_FOLDER} lacks an image of person {pid:04d} in camera {camid}; "
-                                   "regenerate the dataset")
+                raise SpcreidError(
+                    f"{data / DATASET_FOLDER} lacks an image of person {pid:04d} in camera {camid}; "
+                    "regenerate the dataset"
+                )
             tiles[pid, camid] = matches[0]
     first = Image.open(tiles[pids[0], 1])
     tile_w, tile_h = first.width * zoom, first.height * zoom
     label_h, header_h, left_w, gap = 14, 16, 44, 4
     columns = len(CAMERAS) + 1
-    sheet = Image.new("RGB", (left_w + columns * (tile_w + gap), header_h + len(pids) * (tile_h + label_h + gap)),
-                      "white")
+    sheet = Image.new(
+        "RGB", (left_w + columns * (tile_w + gap), header_h + len(pids) * (tile_h + label_h + gap)), "white"
+    )
     draw = ImageDraw.Draw(sheet)
     for col, title in enumerate([f"cam {c}" for c in CAMERAS] + ["parsing c2"]):
         draw.text((left_w + col * (tile_w + gap) + 2, 2), title, fill="black")
-    colours = (np.array([[40, 40, 40], [120, 60, 20], [250, 200, 160], [220, 40, 40], [40, 80, 220],
-                         [240, 160, 120], [200, 130, 100], [250, 230, 40]], np.uint8))
+    colours = np.array(
+        [
+            [40, 40, 40],
+            [120, 60, 20],
+            [250, 200, 160],
+            [220, 40, 40],
+            [40, 80, 220],
+            [240, 160, 120],
+            [200, 130, 100],
+            [250, 230, 40],
+        ],
+        np.uint8,
+    )
     for row, pid in enumerate(pids):
         y = header_h + row * (tile_h + label_h + gap)
         draw.text((2, y + tile_h // 2), f"ID {pid:04d}", fill="black")

@@ -13,8 +13,9 @@ from dataclasses import asdict
 def _add_shape_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical bytes")
     parser.add_argument("--identities", type=int, default=24, help="people in total, half train / half test")
-    parser.add_argument("--images-per-camera", type=int, default=3,
-                        help="images per person and camera (test: the first is the query)")
+    parser.add_argument(
+        "--images-per-camera", type=int, default=3, help="images per person and camera (test: the first is the query)"
+    )
     parser.add_argument("--height", type=int, default=128, help="image height in pixels")
     parser.add_argument("--width", type=int, default=64, help="image width in pixels")
 
@@ -22,8 +23,13 @@ def _add_shape_arguments(parser: argparse.ArgumentParser) -> None:
 def _config(args):
     from spcreid.data.toy import ToyConfig
 
-    return ToyConfig(seed=args.seed, identities=args.identities, images_per_camera=args.images_per_camera,
-                     height=args.height, width=args.width)
+    return ToyConfig(
+        seed=args.seed,
+        identities=args.identities,
+        images_per_camera=args.images_per_camera,
+        height=args.height,
+        width=args.width,
+    )
 
 
 def register(subparsers) -> None:
@@ -31,7 +37,7 @@ def register(subparsers) -> None:
         "make-toy-data",
         help="generate the procedural clothing-change dataset (VC-Clothes layout + parsing maps)",
         description="Writes DIR/VC-Clothes/{train,query,gallery}, DIR/parsing/VC-Clothes/... and DIR/toy.json. "
-                    "Deterministic given the arguments; a rerun with the same arguments does nothing.",
+        "Deterministic given the arguments; a rerun with the same arguments does nothing.",
     )
     make.add_argument("--out", required=True, help="dataset folder DIR (new, empty, or an earlier toy dataset)")
     _add_shape_arguments(make)
@@ -49,12 +55,16 @@ def register(subparsers) -> None:
         "toy-baseline",
         help="score colour-histogram features on a toy (or VC-Clothes-layout) dataset; prints JSON",
         description="A clothing-sensitive yardstick: same-clothes (sc) retrieval should be high, "
-                    "clothing-change (cc) near chance.",
+        "clothing-change (cc) near chance.",
     )
     baseline.add_argument("--data", required=True, help="a folder written by make-toy-data")
     baseline.add_argument("--bins", type=int, default=8, help="histogram bins per HSV channel")
-    baseline.add_argument("--region", choices=("person", "image"), default="person",
-                          help="count only the person's pixels (from the parsing maps) or the whole image")
+    baseline.add_argument(
+        "--region",
+        choices=("person", "image"),
+        default="person",
+        help="count only the person's pixels (from the parsing maps) or the whole image",
+    )
     baseline.add_argument("--out", default=None, help="also write the JSON here")
     baseline.set_defaults(func=run_toy_baseline)
 
@@ -101,8 +111,11 @@ def toy_baseline(data, bins: int = 8, region: str = "person") -> dict:
 def run_toy_baseline(args) -> int:
     from spcreid.io import write_json
 
-    result = {"feature": f"hsv-histogram-{args.bins}^3", "region": args.region,
-              "metrics": toy_baseline(args.data, args.bins, args.region)}
+    result = {
+        "feature": f"hsv-histogram-{args.bins}^3",
+        "region": args.region,
+        "metrics": toy_baseline(args.data, args.bins, args.region),
+    }
     if args.out:
         write_json(args.out, result)
     print(json.dumps(result, indent=2, sort_keys=True, default=float))
@@ -118,6 +131,17 @@ def run_bench_generation(args) -> int:
         generate_toy_dataset(f"{scratch}/toy", config, progress=False)
         seconds = time.perf_counter() - start
     images = len(plan_images(config))
-    print(json.dumps({"benchmark": "toy-generation", "parameters": asdict(config), "images": images, "seconds": round(seconds, 3), "images_per_second": round(images / seconds, 1)},
-                     indent=2, sort_keys=True))
+    print(
+        json.dumps(
+            {
+                "benchmark": "toy-generation",
+                "parameters": asdict(config),
+                "images": images,
+                "seconds": round(seconds, 3),
+                "images_per_second": round(images / seconds, 1),
+            },
+            indent=2,
+            sort_keys=True,
+        )
+    )
     return 0

@@ -128,6 +128,8 @@ def _pattern_mask(pattern: str, u: np.ndarray, v: np.ndarray, period: float) -> 
         cv = np.mod(v / period, 1.0) - 0.5
         return cu * cu + cv * cv < 0.09
     raise ValueError(f"unknown pattern {pattern!r}")
+
+
 def render_background(camera: Camera, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     """The camera's scene (before lighting), float32 (H, W, 3).
 
@@ -216,8 +218,13 @@ def render_person(
         back_hair, rho = _capsule(yy, xx, (head_cy, head_cx), (bottom, head_cx), 1.15 * head_rx)
         paint(back_hair, HAIR, rho)
     elif style == "ponytail":
-        tail, rho = _capsule(yy, xx, (head_cy - 0.6 * head_r, head_cx + 0.9 * head_rx),
-                             (chin_y + 0.6 * hair_len, head_cx + 1.3 * head_rx), 0.35 * head_rx)
+        tail, rho = _capsule(
+            yy,
+            xx,
+            (head_cy - 0.6 * head_r, head_cx + 0.9 * head_rx),
+            (chin_y + 0.6 * hair_len, head_cx + 1.3 * head_rx),
+            0.35 * head_rx,
+        )
         paint(tail, HAIR, rho)
     elif style == "afro":
         puff, rho = _ellipse(yy, xx, head_cy - 0.3 * head_r, head_cx, 1.35 * head_r, 1.45 * head_rx)
@@ -253,8 +260,9 @@ def render_person(
         frac = np.clip((yy - pelvis_top) / max(hem - pelvis_top, 1.0), 0.0, 1.0)
         half = hw * (1.05 + 0.8 * frac)
         skirt = (yy >= pelvis_top) & (yy <= hem) & (np.abs(xx - cx) <= half)
-        paint(skirt, UPPER_CLOTHES if bottom_style == "dress" else LOWER_CLOTHES,
-              np.abs(xx - cx) / np.maximum(half, 1.0))
+        paint(
+            skirt, UPPER_CLOTHES if bottom_style == "dress" else LOWER_CLOTHES, np.abs(xx - cx) / np.maximum(half, 1.0)
+        )
 
     for _, ankle in hips.values():
         shoe, rho = _ellipse(yy, xx, ankle[0] + 0.01 * P, ankle[1], 0.028 * P + 0.5, leg_r * 1.3)
@@ -269,8 +277,9 @@ def render_person(
     half = sw + frac * (hw - sw)
     torso = (yy >= shoulder_y) & (yy <= hip_y - 0.02 * P) & (np.abs(xx - centre) <= half)
     paint(torso, UPPER_CLOTHES, np.abs(xx - centre) / np.maximum(half, 1.0))
-    round_shoulders, rho = _capsule(yy, xx, (shoulder_y + limb, torso_cx_top - sw + limb),
-                                    (shoulder_y + limb, torso_cx_top + sw - limb), limb * 1.3)
+    round_shoulders, rho = _capsule(
+        yy, xx, (shoulder_y + limb, torso_cx_top - sw + limb), (shoulder_y + limb, torso_cx_top + sw - limb), limb * 1.3
+    )
     paint(round_shoulders, UPPER_CLOTHES, rho)
     if outfit.top_style == "jacket":
         # An open jacket: the shirt shows in a strip down the middle, the jacket hangs a little lower.
@@ -300,14 +309,25 @@ def render_person(
     head, rho = _ellipse(yy, xx, head_cy, head_cx, head_r, head_rx)
     paint(head, FACE, rho)
     if identity.beard:
-        beard = head & (yy >= head_cy + 0.35 * head_r) & ~((np.abs(xx - head_cx) < 0.3 * head_rx)
-                                                           & (yy < head_cy + 0.6 * head_r))
+        beard = (
+            head
+            & (yy >= head_cy + 0.35 * head_r)
+            & ~((np.abs(xx - head_cx) < 0.3 * head_rx) & (yy < head_cy + 0.6 * head_r))
+        )
         paint(beard, HAIR, rho)
 
     # Hair on top of the head: the style decides how far down the crown and sides it covers.
     if style != "bald":
-        crown_cut = {"buzz": -0.6, "short": -0.3, "quiff": -0.3, "bob": 0.1, "long": 0.05, "ponytail": -0.35,
-                     "bun": -0.35, "afro": -0.2}[style]
+        crown_cut = {
+            "buzz": -0.6,
+            "short": -0.3,
+            "quiff": -0.3,
+            "bob": 0.1,
+            "long": 0.05,
+            "ponytail": -0.35,
+            "bun": -0.35,
+            "afro": -0.2,
+        }[style]
         hair_scale = 1.0 if style == "buzz" else 1.12
         cap, rho = _ellipse(yy, xx, head_cy - 0.05 * head_r, head_cx, head_r * hair_scale, head_rx * hair_scale)
         on_crown = yy <= head_cy + crown_cut * head_r
@@ -317,8 +337,9 @@ def render_person(
             on_crown = on_crown & ((yy <= head_cy - 0.45 * head_r) | sides)
         paint(cap & on_crown, HAIR, rho)
         if style == "quiff":
-            quiff, rho = _ellipse(yy, xx, head_cy - 1.05 * head_r, head_cx + 0.2 * head_rx, 0.45 * head_r,
-                                  0.75 * head_rx)
+            quiff, rho = _ellipse(
+                yy, xx, head_cy - 1.05 * head_r, head_cx + 0.2 * head_rx, 0.45 * head_r, 0.75 * head_rx
+            )
             paint(quiff, HAIR, rho)
         elif style == "bun":
             bun, rho = _ellipse(yy, xx, head_cy - 1.2 * head_r, head_cx, 0.4 * head_r, 0.45 * head_rx)
@@ -350,8 +371,13 @@ def _colourise(labels, shading, layer, identity: Identity, outfit: Outfit, u, v)
     """Colour per label, with clothing patterns, the jacket's inner shirt and cylinder-like shading."""
     height, width = labels.shape
     base = np.zeros((height, width, 3), np.float32)
-    for label, colour in ((HAIR, identity.hair_colour), (FACE, identity.skin), (ARMS, identity.skin),
-                          (LEGS, identity.skin), (SHOES, outfit.shoes)):
+    for label, colour in (
+        (HAIR, identity.hair_colour),
+        (FACE, identity.skin),
+        (ARMS, identity.skin),
+        (LEGS, identity.skin),
+        (SHOES, outfit.shoes),
+    ):
         base[labels == label] = colour
     for label, colour, accent, pattern in (
         (UPPER_CLOTHES, outfit.top, outfit.top_accent, outfit.top_pattern),

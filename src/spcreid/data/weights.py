@@ -129,9 +129,7 @@ def fetch_weights(
             check_weights(name, dest, sha256)
             _check_loadable(name, dest)
         except SpcreidError as exc:
-            raise SpcreidError(
-                f"{exc} (found at --dest, left untouched; delete it to fetch a fresh copy)"
-            ) from exc
+            raise SpcreidError(f"{exc} (found at --dest, left untouched; delete it to fetch a fresh copy)") from exc
         print(f"weights {name} already at {dest} and verified; nothing to do")
         return dest
     expected = normalise_sha256(sha256) or spec.sha256

@@ -29,7 +29,9 @@ def register(subparsers) -> None:
     train.add_argument("--seed", type=int, required=True, help="seed of the run (one of the profile's seeds)")
     train.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
     train.add_argument("--synthesis", help="synthesis cache folder (needed when the experiment augments)")
-    train.add_argument("--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own")
+    train.add_argument(
+        "--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own"
+    )
     train.add_argument("--out", required=True, help="run folder")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
     train.add_argument("--epochs", type=int, help="override train.epochs (quick runs)")
@@ -85,14 +87,19 @@ def _register_supervised(subparsers) -> None:
     supervised.add_argument("--dataset", required=True, help="dataset key of the active profile, e.g. prcc")
     supervised.add_argument("--seed", type=int, required=True, help="seed of the run")
     supervised.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
-    supervised.add_argument("--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own")
+    supervised.add_argument(
+        "--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own"
+    )
     supervised.add_argument("--out", required=True, help="run folder")
     supervised.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
     supervised.add_argument("--epochs", type=int, help="override train.epochs (quick runs)")
     supervised.add_argument("--iters", type=int, help="override train.iters_per_epoch (quick runs)")
     supervised.add_argument("--device", help="override train.device: cpu, cuda, cuda:N or auto")
-    supervised.add_argument("--skip-evaluation", action="store_true",
-                            help="stop after OUT/model.pt (no metrics.json), as `spcreid train --skip-evaluation`")
+    supervised.add_argument(
+        "--skip-evaluation",
+        action="store_true",
+        help="stop after OUT/model.pt (no metrics.json), as `spcreid train --skip-evaluation`",
+    )
     _add_threads_argument(supervised)
     supervised.set_defaults(func=run_train_supervised)
 
@@ -105,7 +112,9 @@ def _register_supervised(subparsers) -> None:
     start.add_argument("--dataset", required=True, help="dataset key of the active profile, e.g. prcc")
     start.add_argument("--seed", type=int, default=0, help="only matters for a backbone without pretrained weights")
     start.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
-    start.add_argument("--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own")
+    start.add_argument(
+        "--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own"
+    )
     start.add_argument("--out", required=True, help="run folder")
     start.add_argument("--device", help="override train.device: cpu, cuda, cuda:N or auto")
     _add_threads_argument(start)
@@ -254,8 +263,9 @@ def run_train_supervised(args: argparse.Namespace) -> int:
     _set_threads(args)
     # The baseline experiment is the starting point; supervised_config switches what differs.
     config = _run_config(args, "baseline")
-    metrics = train_supervised_run(config, args.manifest, args.out, resume=args.resume, device=args.device,
-                                   evaluate=not args.skip_evaluation)
+    metrics = train_supervised_run(
+        config, args.manifest, args.out, resume=args.resume, device=args.device, evaluate=not args.skip_evaluation
+    )
     print(json.dumps({"run": str(Path(args.out)), "metrics": metrics}, sort_keys=True))
     return 0
 
@@ -322,8 +332,17 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from spcreid.engine.pretrain import PretrainSettings, pretrain_backbone
 
     _set_threads(args)
-    options = ("arch", "height", "width", "epochs", "seed", "classes_per_batch", "images_per_class", "lr",
-               "triplet_weight")
+    options = (
+        "arch",
+        "height",
+        "width",
+        "epochs",
+        "seed",
+        "classes_per_batch",
+        "images_per_class",
+        "lr",
+        "triplet_weight",
+    )
     settings = PretrainSettings(**{name: getattr(args, name) for name in options if getattr(args, name) is not None})
     summary = pretrain_backbone(args.data, args.out, settings, progress=not args.quiet)
     print(json.dumps(summary, sort_keys=True))

@@ -18,7 +18,8 @@ in index order, so a batch is a pure function of (indices, generator state) wher
 from __future__ import annotations
 
 import os
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -182,9 +183,7 @@ class TrainImages:
         """The group of ``index`` with the given augmentation: (1 + S, 3, H, W) float32."""
         return self._augment([int(index)], [augmentation])[0]
 
-    def batch(
-        self, indices: Sequence[int], generator: torch.Generator, layout: str = "source-major"
-    ) -> torch.Tensor:
+    def batch(self, indices: Sequence[int], generator: torch.Generator, layout: str = "source-major") -> torch.Tensor:
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         indices = [int(i) for i in indices]
@@ -205,9 +204,7 @@ class TrainImages:
         return normalise(window)
 
 
-def _validated_copies(
-    paths: list[str], copies: Sequence[Sequence[str | os.PathLike]] | None
-) -> list[list[str]] | None:
+def _validated_copies(paths: list[str], copies: Sequence[Sequence[str | os.PathLike]] | None) -> list[list[str]] | None:
     if copies is None:
         return None
     if len(copies) != len(paths):

@@ -9,7 +9,7 @@ images at all is any image repeated. Outliers (label -1) are never drawn.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch

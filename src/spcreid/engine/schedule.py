@@ -7,7 +7,7 @@ epoch listed in ``steps`` (the usual ReID multi-step schedule). Epochs count fro
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

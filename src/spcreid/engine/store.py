@@ -21,7 +21,7 @@ Where the store lives (``train.image_store``):
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -139,7 +139,7 @@ class ImageStore:
         device: str | torch.device = "cpu",
         location: str = "auto",
         progress: bool = False,
-    ) -> "ImageStore":
+    ) -> ImageStore:
         """Decode ``groups`` (each: source path, then its copies) with ``workers`` processes."""
         device = torch.device(device)
         groups = [[os.fspath(p) for p in group] for group in groups]

@@ -61,8 +61,16 @@ def train_supervised_run(
     evaluate: bool = True,
 ) -> dict[str, dict[str, Any]] | None:
     """Train (and evaluate) the upper bound; same run folder as ``train_run`` (model.pt, metrics.json)."""
-    return train_run(supervised_config(config), manifest, out_dir, None, resume=resume, device=device,
-                     evaluate=evaluate, trainer_class=SupervisedTrainer)
+    return train_run(
+        supervised_config(config),
+        manifest,
+        out_dir,
+        None,
+        resume=resume,
+        device=device,
+        evaluate=evaluate,
+        trainer_class=SupervisedTrainer,
+    )
 
 
 def pretrained_start_run(
@@ -100,13 +108,26 @@ def pretrained_start_run(
         model = build_model(train["arch"], train.get("pretrained"), config["method"]["pooling"], last_stride=1)
         model.to(torch_device)
         write_json(out_dir / "config.json", {**config, "inputs": {"manifest": str(Path(manifest).resolve())}})
-        meta = {"arch": train["arch"], "pooling": config["method"]["pooling"], "height": int(train["height"]),
-                "width": int(train["width"]), "feature_dim": int(model.feature_dim), "dataset": config["dataset"],
-                "experiment": config["experiment"], "seed": int(config["seed"])}
+        meta = {
+            "arch": train["arch"],
+            "pooling": config["method"]["pooling"],
+            "height": int(train["height"]),
+            "width": int(train["width"]),
+            "feature_dim": int(model.feature_dim),
+            "dataset": config["dataset"],
+            "experiment": config["experiment"],
+            "seed": int(config["seed"]),
+        }
         save_model(out_dir / "model.pt", model, meta)
-        metrics, per_query = evaluate_model(model, data.test_rows, config["dataset_spec"]["protocol"],
-                                            int(train["height"]), int(train["width"]), torch_device,
-                                            workers=int(train.get("workers", 0)))
+        metrics, per_query = evaluate_model(
+            model,
+            data.test_rows,
+            config["dataset_spec"]["protocol"],
+            int(train["height"]),
+            int(train["width"]),
+            torch_device,
+            workers=int(train.get("workers", 0)),
+        )
     from spcreid.evaluation.metrics_file import run_identity
 
     metrics = {**run_identity(config), **metrics}

@@ -181,11 +181,15 @@ def label_quality(labels: np.ndarray, pids: np.ndarray | None, outfits: np.ndarr
 
 def epoch_summary(record: dict[str, Any], epochs: int) -> str:
     """The one line per epoch printed while training (the full record goes to log.jsonl)."""
-    line = (f"epoch {record['epoch']}/{epochs}: loss {record['loss']:.3f}, {record['n_clusters']} clusters, "
-            f"{record['n_outliers']}/{record['n_images']} outliers")
+    line = (
+        f"epoch {record['epoch']}/{epochs}: loss {record['loss']:.3f}, {record['n_clusters']} clusters, "
+        f"{record['n_outliers']}/{record['n_images']} outliers"
+    )
     if "ari_identity" in record:
-        line += (f", ARI id {record['ari_identity']:.2f} outfit {record['ari_outfit']:.2f}, "
-                 f"NMI id {record['nmi_identity']:.2f} outfit {record['nmi_outfit']:.2f}")
+        line += (
+            f", ARI id {record['ari_identity']:.2f} outfit {record['ari_outfit']:.2f}, "
+            f"NMI id {record['nmi_identity']:.2f} outfit {record['nmi_outfit']:.2f}"
+        )
     if "lr" in record:
         line += f", lr {record['lr']:.2e}"
     return line + f", {record['seconds']:.1f}s"

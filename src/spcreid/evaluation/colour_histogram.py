@@ -11,7 +11,7 @@ a pedestrian crop) dominates, and strangers seen by the same camera look alike.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -59,8 +59,10 @@ def colour_histogram_features(
         if parsing is not None:
             mask = np.asarray(_open(parsing[row])) != BACKGROUND
             if mask.shape != rgb.shape[:2]:
-                raise SpcreidError(f"{parsing[row]}: parsing map is {mask.shape[::-1]} but its image {path} is "
-                                   f"{rgb.shape[1::-1]} (W, H); regenerate the parsing maps")
+                raise SpcreidError(
+                    f"{parsing[row]}: parsing map is {mask.shape[::-1]} but its image {path} is "
+                    f"{rgb.shape[1::-1]} (W, H); regenerate the parsing maps"
+                )
         features[row] = colour_histogram(rgb, bins, mask)
     return features
 

@@ -31,7 +31,9 @@ def register(subparsers) -> None:
     )
     parser.add_argument("file", type=Path, metavar="FILE.npz", help="NumPy archive with the arrays listed above")
     parser.add_argument(
-        "--setting", choices=SETTING_CHOICES, default="general",
+        "--setting",
+        choices=SETTING_CHOICES,
+        default="general",
         help="general, sc (same clothes) or cc (clothing change); default general",
     )
     parser.add_argument(
@@ -62,14 +64,14 @@ def register(subparsers) -> None:
 
 
 def register_bench(bench_subparsers) -> None:
-    parser = bench_subparsers.add_parser(
-        "evaluate", help="time evaluate() on a random distance matrix (multi-shot)"
-    )
+    parser = bench_subparsers.add_parser("evaluate", help="time evaluate() on a random distance matrix (multi-shot)")
     parser.add_argument("--nq", type=int, default=10000, help="queries (rows)")
     parser.add_argument("--ng", type=int, default=20000, help="gallery images (columns)")
     parser.add_argument("--ids", type=int, default=None, help="identities (default ng / 20)")
     parser.add_argument("--cameras", type=int, default=6, help="cameras (default 6)")
-    parser.add_argument("--setting", choices=SETTING_CHOICES, default="general", help="evaluation setting (default general)")
+    parser.add_argument(
+        "--setting", choices=SETTING_CHOICES, default="general", help="evaluation setting (default general)"
+    )
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="distance matrix dtype")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random matrix and labels")
@@ -197,8 +199,14 @@ def run_colour_histogram_reference(args) -> int:
     parsing = rows["parsing"].tolist() if "parsing" in rows and rows["parsing"].notna().all() else None
     features = colour_histogram_features(rows["path"].tolist(), bins=args.bins, parsing=parsing)
     metrics, per_query = evaluate_report(args.protocol, features, rows)
-    config = {"profile": args.profile, "dataset": args.dataset, "experiment": "colour-histogram", "seed": 0,
-              "bins": args.bins, "person_pixels_only": parsing is not None}
+    config = {
+        "profile": args.profile,
+        "dataset": args.dataset,
+        "experiment": "colour-histogram",
+        "seed": 0,
+        "bins": args.bins,
+        "person_pixels_only": parsing is not None,
+    }
     metrics = {**run_identity(config), **metrics}
     write_evaluation(metrics, per_query, args.out, str(Path(args.out).with_suffix(".per_query.npz")))
     print(json.dumps({key: metrics[key] for key in metrics if key != "settings"}, sort_keys=True))

@@ -12,8 +12,9 @@ after junk removal. Queries without any positive are skipped and counted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -43,7 +44,7 @@ class Labels:
     camids: np.ndarray
     clothes: np.ndarray | None = None
 
-    def take(self, index: np.ndarray | slice) -> "Labels":
+    def take(self, index: np.ndarray | slice) -> Labels:
         clothes = None if self.clothes is None else self.clothes[index]
         return Labels(self.pids[index], self.camids[index], clothes)
 
@@ -157,7 +158,9 @@ def score_modes(
     single_modes = [mode for mode in modes if mode in SINGLE_SHOT_MODES]
     if single_modes:
         check_trials(trials)
-        trial_first, trial_ap, drawn = _single_shot_trials(distmat, query, gallery, setting, int(trials), seed, progress)
+        trial_first, trial_ap, drawn = _single_shot_trials(
+            distmat, query, gallery, setting, int(trials), seed, progress
+        )
         summary = _summarise_trials(trial_first, trial_ap, full, ranks, setting)
         for mode in single_modes:
             result = dict(summary, n_gallery=drawn, n_gallery_full=n_gallery)
@@ -346,4 +349,3 @@ def _labels(prefix: str, length: int, axis: str, pids: Any, camids: Any, clothes
         return array
 
     return Labels(one("pids", pids), one("camids", camids), None if clothes is None else one("clothes", clothes))
-

@@ -74,8 +74,12 @@ class MetricsFile:
             raise SpcreidError(f"{self.path}: setting '{setting}' ({mode}) has no '{key}'; rerun its evaluation")
         value = metrics[key]
         # NaN (json.load accepts it), null, a string or a percentage would become a blank or wrong cell.
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or not 0.0 <= value <= 1.0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not 0.0 <= value <= 1.0
+        ):
             raise NonFiniteMetric(
                 f"{self.path}: setting '{setting}' ({mode}) has {key} = {value!r}, not a fraction in [0, 1]; rerun "
                 "its evaluation (the model may have diverged), or pass --allow-missing to leave the cell empty"

@@ -7,8 +7,8 @@ clothing augmentation, its S synthetic copies (views 1..S), so V = 1 + S. Featur
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -151,9 +151,7 @@ def load_trunk_weights(trunk: nn.Sequential, path: Path, arch: str) -> None:
 
 def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
     if not path.is_file():
-        raise SpcreidError(
-            f"pretrained weights {path} not found; download them there or set train.pretrained to null"
-        )
+        raise SpcreidError(f"pretrained weights {path} not found; download them there or set train.pretrained to null")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises pickle, zip and EOF errors alike for a damaged file

@@ -20,15 +20,23 @@ def register(subparsers) -> None:
     p.add_argument("--split", default="train", help="manifest split to parse (default train)")
     p.add_argument("--weights", help="SCHP LIP checkpoint (spcreid fetch-weights --name schp-lip)")
     p.add_argument("--weights-sha256", default=None, help="expected sha256 of --weights")
-    p.add_argument("--network", default="schp", choices=("schp", "stand-in"),
-                   help="schp (the real parser, from --schp-root) or stand-in (tiny, same interface; tests)")
+    p.add_argument(
+        "--network",
+        default="schp",
+        choices=("schp", "stand-in"),
+        help="schp (the real parser, from --schp-root) or stand-in (tiny, same interface; tests)",
+    )
     p.add_argument("--schp-root", default=None, help="SCHP source tree at the pinned commit (default /opt/schp)")
     p.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (default cuda)")
     p.add_argument("--batch", type=int, default=16, help="images per forward pass (default 16)")
     p.add_argument("--maps", default=None, help="use these existing maps instead of a parser (mirror --data-root)")
     p.add_argument("--data-root", default=None, help="with --maps: the folder the maps mirror (the dataset root)")
-    p.add_argument("--maps-labels", default="spcreid", choices=("spcreid", "lip"),
-                   help="with --maps: spcreid 8-class maps (used in place) or lip 20-class maps (remapped)")
+    p.add_argument(
+        "--maps-labels",
+        default="spcreid",
+        choices=("spcreid", "lip"),
+        help="with --maps: spcreid 8-class maps (used in place) or lip 20-class maps (remapped)",
+    )
     p.set_defaults(func=run_parse)
 
 
@@ -39,13 +47,25 @@ def run_parse(args: argparse.Namespace) -> int:
     if args.maps:
         if not args.data_root:
             raise SpcreidError("--maps needs --data-root, the dataset root the maps mirror")
-        info = use_existing_maps(args.manifest, args.maps, args.data_root, args.out, labels=args.maps_labels,
-                                 split=args.split)
+        info = use_existing_maps(
+            args.manifest, args.maps, args.data_root, args.out, labels=args.maps_labels, split=args.split
+        )
     else:
         if not args.weights:
-            raise SpcreidError("no --weights given; fetch SCHP's LIP checkpoint with "
-                               "`spcreid fetch-weights --name schp-lip --dest PATH` (or pass --maps)")
-        info = run_parser(args.manifest, args.weights, args.out, network=args.network, code_root=args.schp_root,
-                          device=args.device, batch_size=args.batch, split=args.split, sha256=args.weights_sha256)
+            raise SpcreidError(
+                "no --weights given; fetch SCHP's LIP checkpoint with "
+                "`spcreid fetch-weights --name schp-lip --dest PATH` (or pass --maps)"
+            )
+        info = run_parser(
+            args.manifest,
+            args.weights,
+            args.out,
+            network=args.network,
+            code_root=args.schp_root,
+            device=args.device,
+            batch_size=args.batch,
+            split=args.split,
+            sha256=args.weights_sha256,
+        )
     print(json.dumps({k: v for k, v in info.items() if k != "lip_to_spcreid"}, indent=2))
     return 0

@@ -52,7 +52,7 @@ def letterbox(image, size: int = INPUT_SIZE):
     resized = F.interpolate(pixels, size=(new_h, new_w), mode="bilinear", align_corners=False)[0]
     top, left = (size - new_h) // 2, (size - new_w) // 2
     canvas = resized.new_zeros(3, size, size)  # black border, as SCHP's affine warp leaves it
-    canvas[:, top:top + new_h, left:left + new_w] = resized
+    canvas[:, top : top + new_h, left : left + new_w] = resized
     mean = torch.tensor(BGR_MEAN, device=canvas.device)[:, None, None]
     std = torch.tensor(BGR_STD, device=canvas.device)[:, None, None]
     return (canvas - mean) / std, (top, left, new_h, new_w)
@@ -65,7 +65,7 @@ def logits_to_labels(fusion, boxes: Sequence[tuple], sizes: Sequence[tuple[int, 
     full = F.interpolate(fusion.float(), size=(size, size), mode="bilinear", align_corners=True)
     labels = []
     for logits, (top, left, h, w), (height, width) in zip(full, boxes, sizes):
-        crop = logits[None, :, top:top + h, left:left + w]
+        crop = logits[None, :, top : top + h, left : left + w]
         crop = F.interpolate(crop, size=(height, width), mode="bilinear", align_corners=False)
         labels.append(crop[0].argmax(0).to("cpu").numpy().astype(np.uint8))
     return labels
@@ -92,7 +92,9 @@ def _split_rows(manifest: str | os.PathLike, split: str):
     frame = read_manifest(manifest)
     rows = frame[frame["split"] == split].sort_values("path", kind="stable").reset_index(drop=True)
     if rows.empty:
-        raise SpcreidError(f"manifest {manifest} has no rows with split '{split}' (it has {sorted(set(frame['split']))})")
+        raise SpcreidError(
+            f"manifest {manifest} has no rows with split '{split}' (it has {sorted(set(frame['split']))})"
+        )
     return rows
 
 
@@ -153,10 +155,15 @@ def run_parser(
     out = Path(out).resolve()
     rows = _split_rows(manifest, split)
     torch_device = resolve_device(device, "the human parser")
-    info = {"source": "schp", "network": network, "weights": str(weights), "split": split,
-            "weights_sha256": sha256_file(weights) if Path(weights).is_file() else None,
-            "code_commit": SCHP_COMMIT if network == "schp" else None,
-            "lip_to_spcreid": {str(k): v for k, v in LIP_TO_SPCREID.items()}}
+    info = {
+        "source": "schp",
+        "network": network,
+        "weights": str(weights),
+        "split": split,
+        "weights_sha256": sha256_file(weights) if Path(weights).is_file() else None,
+        "code_commit": SCHP_COMMIT if network == "schp" else None,
+        "lip_to_spcreid": {str(k): v for k, v in LIP_TO_SPCREID.items()},
+    }
     _check_info(out, info)
     model = load_checkpoint(build_network(network, code_root), weights, sha256).to(torch_device)
     maps = map_paths(list(rows["path"]), out)
@@ -164,13 +171,19 @@ def run_parser(
     lookup = lip_lookup()
     start = time.perf_counter()
     for begin in tqdm(range(0, len(todo), batch_size), desc="human parsing", unit="batch"):
-        batch = todo[begin:begin + batch_size]
+        batch = todo[begin : begin + batch_size]
         images = [_load_rgb(rows["path"][i]) for i in batch]
         for i, labels in zip(batch, parse_images(model, images, torch_device)):
             save_map(lookup[labels], maps[i])
     seconds = time.perf_counter() - start
-    info.update(images=len(rows), parsed=len(todo), kept=len(rows) - len(todo), seconds=round(seconds, 3),
-                images_per_s=round(len(todo) / seconds, 2) if todo and seconds > 0 else None, device=str(torch_device))
+    info.update(
+        images=len(rows),
+        parsed=len(todo),
+        kept=len(rows) - len(todo),
+        seconds=round(seconds, 3),
+        images_per_s=round(len(todo) / seconds, 2) if todo and seconds > 0 else None,
+        device=str(torch_device),
+    )
     return _finish(rows, maps, out, info)
 
 
@@ -218,11 +231,15 @@ def use_existing_maps(
         with Image.open(image) as img:
             size = img.size[::-1]
         if parsing.shape != size:
-            raise SpcreidError(f"parsing map {source} is {parsing.shape[1]}x{parsing.shape[0]}, its image {image} "
-                               f"is {size[1]}x{size[0]}; maps must have their image's size")
+            raise SpcreidError(
+                f"parsing map {source} is {parsing.shape[1]}x{parsing.shape[0]}, its image {image} "
+                f"is {size[1]}x{size[0]}; maps must have their image's size"
+            )
         if int(parsing.max(initial=0)) >= top or int(parsing.min(initial=0)) < 0:
-            raise SpcreidError(f"parsing map {source} holds label {int(parsing.max())}, but {labels} maps have "
-                               f"0..{top - 1}; set parsing.labels to match the maps")
+            raise SpcreidError(
+                f"parsing map {source} holds label {int(parsing.max())}, but {labels} maps have "
+                f"0..{top - 1}; set parsing.labels to match the maps"
+            )
         if labels == "lip" and not target.is_file():
             save_map(lookup[parsing], target)
     info.update(images=len(rows))

@@ -131,11 +131,14 @@ def load_checkpoint(model, path: str | os.PathLike, sha256: str | None = None):
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise SpcreidError(f"parser weights {path} are not a loadable torch checkpoint ({exc}); {WEIGHTS_HINT}") from exc
+        raise SpcreidError(
+            f"parser weights {path} are not a loadable torch checkpoint ({exc}); {WEIGHTS_HINT}"
+        ) from exc
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise SpcreidError(
             f"parser weights {path}: expected SCHP's checkpoint format {{'state_dict': ...}}, "
-            f"got {type(checkpoint).__name__} with keys {sorted(checkpoint)[:5] if isinstance(checkpoint, dict) else '-'}"
+            f"got {type(checkpoint).__name__} with keys "
+            f"{sorted(checkpoint)[:5] if isinstance(checkpoint, dict) else '-'}"
         )
     state = {(k.removeprefix("module.")): v for k, v in checkpoint["state_dict"].items()}
     try:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -38,7 +38,9 @@ def check_person(image: np.ndarray, parsing: np.ndarray, where: str) -> Person:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise SpcreidError(f"{where}: image must be H x W x 3 uint8, got shape {image.shape} dtype {image.dtype}")
     if parsing.ndim != 2 or not np.issubdtype(parsing.dtype, np.integer):
-        raise SpcreidError(f"{where}: parsing map must be H x W integers, got shape {parsing.shape} dtype {parsing.dtype}")
+        raise SpcreidError(
+            f"{where}: parsing map must be H x W integers, got shape {parsing.shape} dtype {parsing.dtype}"
+        )
     if parsing.shape != image.shape[:2]:
         raise SpcreidError(
             f"{where}: parsing map is {parsing.shape[1]}x{parsing.shape[0]} but the image is "

@@ -16,16 +16,24 @@ from typing import Any
 from spcreid.errors import SpcreidError
 
 
-def measure_synthesis(sources: int = 64, copies: int = 4, repeats: int = 3, height: int = 128, width: int = 64,
-                      seed: int = 0, backend: str = "parsing-swap") -> dict[str, Any]:
+def measure_synthesis(
+    sources: int = 64,
+    copies: int = 4,
+    repeats: int = 3,
+    height: int = 128,
+    width: int = 64,
+    seed: int = 0,
+    backend: str = "parsing-swap",
+) -> dict[str, Any]:
     from spcreid.data.toy import ToyConfig, plan_images, render_image, sample_cameras
     from spcreid.synthesis.base import check_person, get_synthesizer
     from spcreid.synthesis.donors import choose_donors
 
     if sources < 2 or copies < 1 or repeats < 1 or copies >= sources:
         raise SpcreidError("--sources must be >= 2, --copies in 1..sources-1 and --repeats >= 1")
-    config = ToyConfig(seed=seed, identities=max(4, 2 * -(-sources // 8)), images_per_camera=2,
-                       height=height, width=width)
+    config = ToyConfig(
+        seed=seed, identities=max(4, 2 * -(-sources // 8)), images_per_camera=2, height=height, width=width
+    )
     config.validate()
     cameras = sample_cameras(seed)
     plan = [image for image in plan_images(config) if image.folder == "train"][:sources]

@@ -8,7 +8,8 @@ import json
 
 def register_bench(bench_subparsers) -> None:
     bench = bench_subparsers.add_parser(
-        "synthesis", help="copies/s of a synthesis backend on rendered toy people (median of --repeats); JSON")
+        "synthesis", help="copies/s of a synthesis backend on rendered toy people (median of --repeats); JSON"
+    )
     bench.add_argument("--backend", default="parsing-swap", help="synthesis backend to time (default parsing-swap)")
     bench.add_argument("--sources", type=int, default=64, help="source images (default 64)")
     bench.add_argument("--copies", type=int, default=4, help="copies per source (default 4, the method's S)")
@@ -21,8 +22,7 @@ def register_bench(bench_subparsers) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     from spcreid.synthesis.bench import measure_synthesis
 
-    result = measure_synthesis(args.sources, args.copies, args.repeats, args.height, args.width,
-                               backend=args.backend)
+    result = measure_synthesis(args.sources, args.copies, args.repeats, args.height, args.width, backend=args.backend)
     print(json.dumps(result, indent=2, sort_keys=True))
     return 0
 
@@ -37,7 +37,9 @@ def register(subparsers) -> None:
         "to finish an interrupted run.",
     )
     parser.add_argument("--manifest", required=True, help="manifest CSV with a 'parsing' column")
-    parser.add_argument("--backend", default="parsing-swap", help="parsing-swap (built in, CPU) or pise (PISE generator, GPU)")
+    parser.add_argument(
+        "--backend", default="parsing-swap", help="parsing-swap (built in, CPU) or pise (PISE generator, GPU)"
+    )
     parser.add_argument("--copies", type=int, default=4, help="synthetic copies per image (S; default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the donor choice (default 0)")
     parser.add_argument("--out", required=True, help="cache folder (created; index.csv and copies/ inside)")
@@ -47,8 +49,11 @@ def register(subparsers) -> None:
     pise = parser.add_argument_group("pise backend")
     pise.add_argument("--pise-checkpoint", help="PISE's texture-transfer latest_net_G.pth (or its folder)")
     pise.add_argument("--pise-sha256", help="expected sha256 of the PISE checkpoint")
-    pise.add_argument("--pise-network", choices=("pise", "stand-in"),
-                      help="pise (PISE's generator from --pise-root; default) or stand-in (tiny, same interface)")
+    pise.add_argument(
+        "--pise-network",
+        choices=("pise", "stand-in"),
+        help="pise (PISE's generator from --pise-root; default) or stand-in (tiny, same interface)",
+    )
     pise.add_argument("--pise-root", help="PISE source tree at the pinned commit (default /opt/PISE)")
     pise.add_argument("--vgg-weights", help="vgg19-dcbb9e9d.pth, only read if the checkpoint lacks VGG-19 features")
     pise.add_argument("--keypoint-weights", help="keypointrcnn_resnet50_fpn COCO weights (spcreid fetch-weights)")
@@ -61,10 +66,19 @@ def register(subparsers) -> None:
 
 
 def _pise_options(args: argparse.Namespace) -> dict:
-    names = {"pise_checkpoint": "pise_checkpoint", "pise_sha256": "pise_sha256", "pise_network": "pise_network",
-             "pise_root": "pise_root", "vgg_weights": "vgg_weights", "keypoint_weights": "keypoint_weights",
-             "keypoint_sha256": "keypoint_sha256", "keypoint_min_size": "keypoint_min_size", "device": "device",
-             "pise_batch": "batch_size", "pise_label_map": "pise_label_map"}
+    names = {
+        "pise_checkpoint": "pise_checkpoint",
+        "pise_sha256": "pise_sha256",
+        "pise_network": "pise_network",
+        "pise_root": "pise_root",
+        "vgg_weights": "vgg_weights",
+        "keypoint_weights": "keypoint_weights",
+        "keypoint_sha256": "keypoint_sha256",
+        "keypoint_min_size": "keypoint_min_size",
+        "device": "device",
+        "pise_batch": "batch_size",
+        "pise_label_map": "pise_label_map",
+    }
     return {option: getattr(args, arg) for arg, option in names.items() if getattr(args, arg) is not None}
 
 
@@ -72,18 +86,32 @@ def run_synthesize(args: argparse.Namespace) -> int:
     from spcreid.synthesis.precompute import precompute, split_rows
 
     options = _pise_options(args) if args.backend == "pise" else {}
-    stats = precompute(args.manifest, args.out, backend=args.backend, copies=args.copies, seed=args.seed,
-                       split=args.split, backend_options=options)
+    stats = precompute(
+        args.manifest,
+        args.out,
+        backend=args.backend,
+        copies=args.copies,
+        seed=args.seed,
+        split=args.split,
+        backend_options=options,
+    )
     if args.preview:
         from spcreid.synthesis.preview import write_preview
 
         rows = split_rows(args.manifest, args.split)
-        write_preview(args.out, rows["path"].tolist(), rows["parsing"].tolist(), rows["pid"].tolist(),
-                      args.preview, count=args.preview_count)
+        write_preview(
+            args.out,
+            rows["path"].tolist(),
+            rows["parsing"].tolist(),
+            rows["pid"].tolist(),
+            args.preview,
+            count=args.preview_count,
+        )
         stats["preview"] = str(args.preview)
     print(json.dumps(stats, indent=2))
     rate = stats["images_per_s"]
-    print(f"{stats['sources_synthesized']} images synthesised ({stats['copies_written']} copies, "
-          f"{stats['copies_skipped']} already cached) in {stats['seconds']} s"
-          + (f": {rate} images/s" if rate else ""))
+    print(
+        f"{stats['sources_synthesized']} images synthesised ({stats['copies_written']} copies, "
+        f"{stats['copies_skipped']} already cached) in {stats['seconds']} s" + (f": {rate} images/s" if rate else "")
+    )
     return 0

@@ -17,7 +17,7 @@ iteration order, so a resumed or partial run picks exactly the donors a full run
 from __future__ import annotations
 
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

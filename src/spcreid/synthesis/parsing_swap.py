@@ -23,7 +23,7 @@ numpy/scipy calls per copy; the source-side maps are computed once per source.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -127,7 +127,9 @@ class _Source:
         if skin.any():
             self.skin = np.rint(np.median(image[limbs if limbs.any() else skin], axis=0)).astype(np.uint8)
         background = person.parsing == BACKGROUND
-        fill = row_fill(image, background) if background.any() else np.broadcast_to(image.mean(axis=(0, 1)), image.shape)
+        fill = (
+            row_fill(image, background) if background.any() else np.broadcast_to(image.mean(axis=(0, 1)), image.shape)
+        )
         self.background = np.clip(np.rint(fill), 0, 255).astype(np.uint8)
         # Shading of the old clothes, smoothed so that their print does not survive, as a luminance ratio.
         clothes = _IS_CLOTHES[person.parsing]

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,8 @@ def split_rows(manifest_path: str | os.PathLike, split: str) -> pd.DataFrame:
     if missing:
         raise SpcreidError(
             f"manifest {manifest_path}: parsing map {missing[0][1]} of image {missing[0][0]} does not exist "
-            f"({len(missing)} of {len(rows)} '{split}' maps missing); rerun `spcreid parse` (it resumes) or restore the maps"
+            f"({len(missing)} of {len(rows)} '{split}' maps missing); "
+            "rerun `spcreid parse` (it resumes) or restore the maps"
         )
     return rows
 
@@ -139,8 +141,13 @@ def save_png(image: np.ndarray, path: Path) -> None:
 
 
 def _row(job: CopyJob, backend: str) -> dict[str, Any]:
-    return {"source": str(job.source), "copy": job.copy, "donor": str(job.donor), "backend": backend,
-            "path": str(job.out_path)}
+    return {
+        "source": str(job.source),
+        "copy": job.copy,
+        "donor": str(job.donor),
+        "backend": backend,
+        "path": str(job.out_path),
+    }
 
 
 def synthesize_in_process(
@@ -180,8 +187,13 @@ def precompute(
     out = Path(out).resolve()
     backend_options = dict(backend_options or {})
     rows = split_rows(manifest, split)
-    settings = {"backend": backend, "copies": int(copies), "seed": int(seed), "split": split,
-                "backend_options": {k: str(v) for k, v in sorted(backend_options.items()) if k in OUTPUT_OPTIONS}}
+    settings = {
+        "backend": backend,
+        "copies": int(copies),
+        "seed": int(seed),
+        "split": split,
+        "backend_options": {k: str(v) for k, v in sorted(backend_options.items()) if k in OUTPUT_OPTIONS},
+    }
     check_settings(out, settings)
     synthesizer = get_synthesizer(backend, **backend_options)
     jobs = plan_jobs(rows, copies, seed, out)
@@ -197,8 +209,9 @@ def precompute(
 
     def flush(new_rows: list[dict]) -> None:
         if new_rows:
-            state["index"] = pd.concat([state["index"], pd.DataFrame(new_rows, columns=INDEX_COLUMNS)],
-                                       ignore_index=True)
+            state["index"] = pd.concat(
+                [state["index"], pd.DataFrame(new_rows, columns=INDEX_COLUMNS)], ignore_index=True
+            )
         write_index(out, state["index"])
 
     start = time.perf_counter()

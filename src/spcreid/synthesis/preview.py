@@ -6,8 +6,8 @@ Used to eyeball whether a backend produces "the same person in other clothes" be
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -19,8 +19,17 @@ from spcreid.synthesis.cache import SynthesisCache
 
 # One colour per spcreid parsing label (background, hair, face, upper, lower, arms, legs, shoes).
 PARSING_PALETTE = np.array(
-    [[40, 40, 40], [120, 70, 20], [255, 205, 160], [220, 30, 60],
-     [40, 90, 220], [245, 165, 40], [140, 215, 90], [150, 60, 200]], dtype=np.uint8
+    [
+        [40, 40, 40],
+        [120, 70, 20],
+        [255, 205, 160],
+        [220, 30, 60],
+        [40, 90, 220],
+        [245, 165, 40],
+        [140, 215, 90],
+        [150, 60, 200],
+    ],
+    dtype=np.uint8,
 )
 HEADER_HEIGHT = 16
 GAP = 4
@@ -45,7 +54,7 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], s
                 image = np.asarray(Image.fromarray(image).resize((w, h), Image.BILINEAR))
             cell = image.repeat(scale, axis=0).repeat(scale, axis=1)  # nearest: keeps pixels honest
             left = c * (cell_w + GAP)
-            sheet[top:top + cell_h, left:left + cell_w] = cell
+            sheet[top : top + cell_h, left : left + cell_w] = cell
     canvas = Image.fromarray(sheet)
     draw = ImageDraw.Draw(canvas)
     for c, title in enumerate(titles[:n_cols]):
@@ -81,8 +90,9 @@ def write_preview(
     rows = []
     for i in chosen:
         image = load_image(sources[i])
-        rows.append([image, colourise_parsing(load_parsing(parsings[i]))]
-                    + [load_image(p) for p in cache.copies(sources[i])])
+        rows.append(
+            [image, colourise_parsing(load_parsing(parsings[i]))] + [load_image(p) for p in cache.copies(sources[i])]
+        )
     titles = ["source", "parsing"] + [f"copy {k + 1}" for k in range(cache.copies_per_source)]
     scale = max(1, round(160 / rows[0][0].shape[0]))
     sheet = contact_sheet(rows, titles, scale=scale)

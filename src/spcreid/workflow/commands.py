@@ -8,15 +8,22 @@ import argparse
 def _add_common(parser: argparse.ArgumentParser, out_help: str) -> None:
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--profile", default=None, help="override params.yaml's profile (it sets the seeds)")
-    parser.add_argument("--metrics-dir", default=None,
-                        help="per-run metrics: DIR/<dataset>/<experiment>/seed<N>.json and .per_query.npz "
-                        "(default results/<profile>/metrics)")
-    parser.add_argument("--paper-dir", default="results/published",
-                        help="the paper's values, <table>.csv (default results/published)")
+    parser.add_argument(
+        "--metrics-dir",
+        default=None,
+        help="per-run metrics: DIR/<dataset>/<experiment>/seed<N>.json and .per_query.npz "
+        "(default results/<profile>/metrics)",
+    )
+    parser.add_argument(
+        "--paper-dir", default="results/published", help="the paper's values, <table>.csv (default results/published)"
+    )
     parser.add_argument("--out", required=True, help=out_help)
-    parser.add_argument("--allow-missing", action="store_true",
-                        help="leave cells without metrics (missing or NaN files) and rows without per-query files "
-                        "(<metrics>.npz) out of the means and paired tests instead of stopping")
+    parser.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="leave cells without metrics (missing or NaN files) and rows without per-query files "
+        "(<metrics>.npz) out of the means and paired tests instead of stopping",
+    )
 
 
 def register(subparsers) -> None:

@@ -35,8 +35,12 @@ class PairedResult:
     queries: int  # pairs in all
 
 
-def paired_test(pairs: Sequence[tuple[np.ndarray, np.ndarray]], resamples: int = RESAMPLES, seed: int = 0,
-                confidence: float = CONFIDENCE) -> PairedResult:
+def paired_test(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> PairedResult:
     """``pairs``: one (row, reference) pair of aligned per-query score arrays per seed."""
     from scipy.stats import permutation_test
 
@@ -58,8 +62,15 @@ def paired_test(pairs: Sequence[tuple[np.ndarray, np.ndarray]], resamples: int =
     if np.all(x == y):
         p = 1.0  # every swap gives the same statistic; spare the resampling
     else:
-        result = permutation_test((x, y), statistic, permutation_type="samples", vectorized=True,
-                                  n_resamples=resamples, batch=BOOTSTRAP_BATCH, rng=rng)
+        result = permutation_test(
+            (x, y),
+            statistic,
+            permutation_type="samples",
+            vectorized=True,
+            n_resamples=resamples,
+            batch=BOOTSTRAP_BATCH,
+            rng=rng,
+        )
         p = float(min(1.0, result.pvalue))
 
     boot = np.zeros(resamples)
@@ -67,7 +78,7 @@ def paired_test(pairs: Sequence[tuple[np.ndarray, np.ndarray]], resamples: int =
         n = min(BOOTSTRAP_BATCH, resamples - start)
         for d in diffs:
             picks = rng.integers(0, d.size, size=(n, d.size))
-            boot[start:start + n] += d[picks].mean(axis=1) / len(diffs)
+            boot[start : start + n] += d[picks].mean(axis=1) / len(diffs)
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(boot, [tail, 100 - tail])
     return PairedResult(observed, float(low), float(high), p, len(diffs), int(x.size))

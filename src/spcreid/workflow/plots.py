@@ -71,8 +71,13 @@ def _reference_lines(ax, frame: pd.DataFrame, label: str) -> None:
     for colour, record in zip(REFERENCE_COLOURS, references.to_dict("records")):
         value = record[f"{label} ours"]
         if value is not None and not pd.isna(value):
-            ax.axhline(float(value), color=colour, linestyle=REFERENCE_STYLES[record["Source"]], linewidth=1.2,
-                       label=f"{record[heading_of(frame)]}: {value:.1f}")
+            ax.axhline(
+                float(value),
+                color=colour,
+                linestyle=REFERENCE_STYLES[record["Source"]],
+                linewidth=1.2,
+                label=f"{record[heading_of(frame)]}: {value:.1f}",
+            )
 
 
 def ablation_figure(frame: pd.DataFrame, table: str, title: str, out_dir: Path, stem: str) -> None:
@@ -87,15 +92,36 @@ def ablation_figure(frame: pd.DataFrame, table: str, title: str, out_dir: Path, 
         std = _nan(ours_rows[f"{label} ours std"])
         # Error bars only where several seeds give a spread; one seed has none to show.
         yerr = None if np.isnan(std).all() else np.nan_to_num(std)
-        ax.bar(x - width / 2, np.nan_to_num(ours), width, yerr=yerr, capsize=3, color=OURS_COLOUR,
-               label="ours (mean ± std over seeds)")
-        ax.bar(x + width / 2, np.nan_to_num(paper), width, color=PAPER_COLOUR, hatch="//", edgecolor="#666666",
-               label="paper")
+        ax.bar(
+            x - width / 2,
+            np.nan_to_num(ours),
+            width,
+            yerr=yerr,
+            capsize=3,
+            color=OURS_COLOUR,
+            label="ours (mean ± std over seeds)",
+        )
+        ax.bar(
+            x + width / 2,
+            np.nan_to_num(paper),
+            width,
+            color=PAPER_COLOUR,
+            hatch="//",
+            edgecolor="#666666",
+            label="paper",
+        )
         for xi, value, spread in zip(x - width / 2, ours, np.nan_to_num(std)):
             if not np.isnan(value):
                 # Above the error bar, so that the number and the bar do not overlap.
-                ax.annotate(f"{value:.1f}", (xi, value + spread), ha="center", va="bottom", fontsize=7,
-                            xytext=(0, 2), textcoords="offset points")
+                ax.annotate(
+                    f"{value:.1f}",
+                    (xi, value + spread),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                )
         _reference_lines(ax, frame, label)
         ax.set_ylim(0, 105)
         ax.set_title(f"{label} (%)")
@@ -115,12 +141,14 @@ def eps_curve_data(params: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     """Table 4's multi-shot rows indexed by the eps each row's experiment actually uses (not its label)."""
     cells = [cell for cell in table_cells(params) if cell["table"] == EPS_TABLE]
     ours = _headline(frame, "ours")
-    data = pd.DataFrame({
-        "eps": [float(method_config(params, cell["experiment"])["eps"]) for cell in cells],
-        "profile": params["profile"],
-        "dataset": [cell["dataset"] for cell in cells],
-        "setting": [cell["setting"] for cell in cells],
-    })
+    data = pd.DataFrame(
+        {
+            "eps": [float(method_config(params, cell["experiment"])["eps"]) for cell in cells],
+            "profile": params["profile"],
+            "dataset": [cell["dataset"] for cell in cells],
+            "setting": [cell["setting"] for cell in cells],
+        }
+    )
     for label in METRICS:
         for suffix in ("ours", "ours std", "paper"):
             data[f"{label} {suffix}"] = _nan(ours[f"{label} {suffix}"])
@@ -133,10 +161,24 @@ def eps_figure(data: pd.DataFrame, title: str, out_dir: Path, stem: str) -> None
     fig, ax = plt.subplots(figsize=(6.0, 4.6))
     for label, colour in zip(METRICS, ("#1f77b4", "#ff7f0e")):
         std = data[f"{label} ours std"].to_numpy(dtype=float)
-        ax.errorbar(data["eps"], data[f"{label} ours"], yerr=None if np.isnan(std).all() else np.nan_to_num(std),
-                    marker="o", color=colour, capsize=3, label=f"{label} ours (mean ± std)")
-        ax.plot(data["eps"], data[f"{label} paper"], marker="s", linestyle="--", color=colour, alpha=0.6,
-                label=f"{label} paper")
+        ax.errorbar(
+            data["eps"],
+            data[f"{label} ours"],
+            yerr=None if np.isnan(std).all() else np.nan_to_num(std),
+            marker="o",
+            color=colour,
+            capsize=3,
+            label=f"{label} ours (mean ± std)",
+        )
+        ax.plot(
+            data["eps"],
+            data[f"{label} paper"],
+            marker="s",
+            linestyle="--",
+            color=colour,
+            alpha=0.6,
+            label=f"{label} paper",
+        )
     ax.set_xlabel("DBSCAN eps")
     ax.set_ylabel("%")
     ax.set_title(title, fontsize=9)
@@ -156,23 +198,30 @@ def _save(fig, out_dir: Path, stem: str) -> None:
         plt.close(fig)
 
 
-def write_plots(params: dict[str, Any], metrics_dir: str | os.PathLike, paper_dir: str | os.PathLike,
-                out_dir: str | os.PathLike, allow_missing: bool = False) -> list[Path]:
+def write_plots(
+    params: dict[str, Any],
+    metrics_dir: str | os.PathLike,
+    paper_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    allow_missing: bool = False,
+) -> list[Path]:
     """Each figure as PNG, SVG and PDF, and eps_curve.csv (the DVC plot's data), under ``out_dir``."""
     out_dir = Path(out_dir)
     for stem, table in [*ABLATION_FIGURES.items(), (EPS_FIGURE, EPS_TABLE)]:
         _require_table(params, table, stem)
     store = RunStore(Path(metrics_dir), params["profile"], allow_missing)
     # Build every frame before writing: a bad metrics file must not leave some figures new and some old.
-    frames = {table: build_table(params, table, metrics_dir, paper_dir, allow_missing, store)
-              for table in {*ABLATION_FIGURES.values(), EPS_TABLE}}
+    frames = {
+        table: build_table(params, table, metrics_dir, paper_dir, allow_missing, store)
+        for table in {*ABLATION_FIGURES.values(), EPS_TABLE}
+    }
     # Wrapped: the embedded caption is longer than a small figure is wide.
     caption = textwrap.fill(f"[{profile_caption(params)}]", 70)
     written: list[Path] = []
     for stem, table in ABLATION_FIGURES.items():
-        ablation_figure(frames[table], table, f'{params["tables"][table]["title"]}\n{caption}', out_dir, stem)
+        ablation_figure(frames[table], table, f"{params['tables'][table]['title']}\n{caption}", out_dir, stem)
         written += figure_files(out_dir, stem)
     data = eps_curve_data(params, frames[EPS_TABLE])
     write_text(out_dir / f"{EPS_FIGURE}.csv", data.to_csv(index=False, float_format="%.4f"))
-    eps_figure(data, f'{params["tables"][EPS_TABLE]["title"]}\n{caption}', out_dir, EPS_FIGURE)
+    eps_figure(data, f"{params['tables'][EPS_TABLE]['title']}\n{caption}", out_dir, EPS_FIGURE)
     return [*written, out_dir / f"{EPS_FIGURE}.csv", *figure_files(out_dir, EPS_FIGURE)]

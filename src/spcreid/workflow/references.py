@@ -32,8 +32,12 @@ def table_datasets(params: dict[str, Any]) -> list[str]:
 
 def reference_runs(params: dict[str, Any]) -> list[Run]:
     """Every reference run the tables read: each reference on each dataset of the tables."""
-    return [Run(dataset, name, seed) for name in sorted(references(params)) for dataset in table_datasets(params)
-            for seed in reference_seeds(params, name)]
+    return [
+        Run(dataset, name, seed)
+        for name in sorted(references(params))
+        for dataset in table_datasets(params)
+        for seed in reference_seeds(params, name)
+    ]
 
 
 def check_references(params: dict[str, Any], source: str = "params.yaml") -> None:

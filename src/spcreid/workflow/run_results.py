@@ -174,8 +174,9 @@ def summarise(runs: CellRuns) -> dict[str, Any]:
     return out
 
 
-def paired_arrays(store: RunStore, row: list[Run], reference: list[Run], setting: str, mode: str
-                  ) -> dict[str, list[tuple[np.ndarray, np.ndarray]]] | None:
+def paired_arrays(
+    store: RunStore, row: list[Run], reference: list[Run], setting: str, mode: str
+) -> dict[str, list[tuple[np.ndarray, np.ndarray]]] | None:
     """Per metric, one (row, reference) pair of query-aligned arrays (in %) per seed both have."""
     by_seed = {run.seed: run for run in reference}
     pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {label: [] for label in METRICS}
@@ -193,7 +194,8 @@ def paired_arrays(store: RunStore, row: list[Run], reference: list[Run], setting
         if not np.array_equal(np.sort(mine.query_index), np.sort(theirs.query_index)):
             a, b = store.metrics(run), store.metrics(by_seed[run.seed])
             raise SpcreidError(
-                f"{per_query_path(a.path, a.per_query)} and {per_query_path(b.path, b.per_query)} score different queries "
+                f"{per_query_path(a.path, a.per_query)} and {per_query_path(b.path, b.per_query)} "
+                "score different queries "
                 f"({mine.query_index.size} vs {theirs.query_index.size}); evaluate both on the same manifest"
             )
         order = np.sort(mine.query_index)

@@ -36,6 +36,7 @@ OUTPUT_FORMATS = ("csv", "md", "tex", "html")
 
 # ---- Cells as text ----------------------------------------------------------------------------------------------
 
+
 def _value(x: Any) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
 
@@ -97,8 +98,10 @@ def display_table(frame: pd.DataFrame, table: str) -> pd.DataFrame:
         shown[f"{label} diff"] = [fmt_diff(x) for x in frame[f"{label} diff"]]
         if f"{label} vs ref" in frame.columns:
             shown[f"{label} vs ref [95% CI]"] = [
-                fmt_interval(d, lo, hi, c) for d, lo, hi, c in
-                zip(frame[f"{label} vs ref"], frame[f"{label} vs ref low"], frame[f"{label} vs ref high"], compared)
+                fmt_interval(d, lo, hi, c)
+                for d, lo, hi, c in zip(
+                    frame[f"{label} vs ref"], frame[f"{label} vs ref low"], frame[f"{label} vs ref high"], compared
+                )
             ]
             shown[f"{label} p"] = [fmt_p(p, c) for p, c in zip(frame[f"{label} p"], compared)]
     return shown
@@ -119,15 +122,20 @@ def statistics_note(params: dict[str, Any], table: str, frame: pd.DataFrame) -> 
     seeds = len(params["profiles"][params["profile"]]["seeds"])
     note = f"Ours: mean ± sample std over {seeds} seed(s); diff = ours - paper on the {HEADLINE_MODE}-shot rows."
     if any(c.endswith("trials std") for c in frame.columns):
-        note += " Single-shot rows: mean over random one-image-per-identity galleries (trials); trials std = their spread."
+        note += (
+            " Single-shot rows: mean over random one-image-per-identity galleries (trials); trials std = their spread."
+        )
     target = params["tables"][table].get("compare_to")
     if target is not None and any(c.endswith(" vs ref") for c in frame.columns):
-        note += (f" vs ref: ours - row '{target}' (same dataset, setting and gallery), 95% bootstrap CI over "
-                 "queries within seeds; p: two-sided paired permutation test over (seed, query) pairs.")
+        note += (
+            f" vs ref: ours - row '{target}' (same dataset, setting and gallery), 95% bootstrap CI over "
+            "queries within seeds; p: two-sided paired permutation test over (seed, query) pairs."
+        )
     return note
 
 
 # ---- Writers -----------------------------------------------------------------------------------------------------
+
 
 def _md_line(cells) -> str:
     return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
@@ -142,8 +150,18 @@ def to_markdown(shown: pd.DataFrame, frame: pd.DataFrame, title: str, note: str)
     return "\n".join(parts + [note]) + "\n"
 
 
-_CAPTION_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_CAPTION_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 # Left in place by pandas' escaping; LaTeX without extra packages needs them spelled out.
 _LATEX_SYMBOLS = {"±": r"$\pm$", CHECK: r"\checkmark"}
 
@@ -159,8 +177,14 @@ def to_latex(shown: pd.DataFrame, frame: pd.DataFrame, title: str, note: str, la
     """booktabs (pandas' default rules), one \\midrule and an italic label row per block."""
     n_text = sum(not c.startswith(tuple(METRICS)) for c in shown.columns)
     spec = "l" * n_text + "r" * (len(shown.columns) - n_text)
-    latex = shown.to_latex(index=False, escape=True, column_format=spec, position="t",
-                           caption=latex_text(f"{title}. {note}"), label=f"tab:{label}")
+    latex = shown.to_latex(
+        index=False,
+        escape=True,
+        column_format=spec,
+        position="t",
+        caption=latex_text(f"{title}. {note}"),
+        label=f"tab:{label}",
+    )
     for symbol, replacement in _LATEX_SYMBOLS.items():
         latex = latex.replace(symbol, replacement)
     lines = latex.splitlines()
@@ -183,12 +207,15 @@ def to_html(shown: pd.DataFrame, frame: pd.DataFrame, title: str, note: str) -> 
     for label, rows in blocks(frame):
         table = shown.iloc[rows].to_html(index=False, border=0, classes="spcreid-table", escape=True)
         sections.append(f"<h4>{html.escape(label)}</h4>\n{table}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            "<style>table{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
-            "td,th{padding:3px 8px;border-bottom:1px solid #ccc;text-align:right}"
-            "td:first-child,th:first-child{text-align:left}</style></head>\n"
-            f"<body><h3>{html.escape(title)}</h3>\n" + "\n".join(sections)
-            + f"\n<p>{html.escape(note)}</p>\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        "<style>table{border-collapse:collapse;font-family:sans-serif;font-size:13px}"
+        "td,th{padding:3px 8px;border-bottom:1px solid #ccc;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}</style></head>\n"
+        f"<body><h3>{html.escape(title)}</h3>\n"
+        + "\n".join(sections)
+        + f"\n<p>{html.escape(note)}</p>\n</body></html>\n"
+    )
 
 
 def _rounded(x: Any) -> float | None:
@@ -219,7 +246,7 @@ def summary_entry(params: dict[str, Any], frame: pd.DataFrame, table: str) -> di
 def write_all(params: dict[str, Any], frames: dict[str, pd.DataFrame], out_dir: Path) -> None:
     summary = {}
     for table, frame in frames.items():
-        title = f'{params["tables"][table]["title"]} [{profile_caption(params)}]'
+        title = f"{params['tables'][table]['title']} [{profile_caption(params)}]"
         note = statistics_note(params, table, frame)
         shown = display_table(frame, table)
         write_text(out_dir / f"{table}.csv", frame.to_csv(index=False, float_format="%.4f"))

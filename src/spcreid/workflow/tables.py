@@ -104,35 +104,46 @@ def _numbers(summary: dict[str, Any], paper: Any = None) -> dict[str, Any]:
     for label, key in PAPER_KEYS.items():
         mine = summary[label]
         theirs = _value(getattr(paper, key)) if paper is not None else None
-        record.update({
-            f"{label} ours": mine,
-            f"{label} ours std": summary[f"{label} std"],
-            f"{label} trials std": summary[f"{label} trials std"],
-            f"{label} paper": theirs,
-            f"{label} diff": mine - theirs if mine is not None and theirs is not None else None,
-        })
+        record.update(
+            {
+                f"{label} ours": mine,
+                f"{label} ours std": summary[f"{label} std"],
+                f"{label} trials std": summary[f"{label} trials std"],
+                f"{label} paper": theirs,
+                f"{label} diff": mine - theirs if mine is not None and theirs is not None else None,
+            }
+        )
     return record | {"Seeds": summary["seeds"]}
 
 
-def _paired_columns(store: RunStore, row: list[Run], reference: list[Run], setting: str, mode: str,
-                    is_reference: bool) -> dict[str, Any]:
+def _paired_columns(
+    store: RunStore, row: list[Run], reference: list[Run], setting: str, mode: str, is_reference: bool
+) -> dict[str, Any]:
     columns: dict[str, Any] = {"Compared": "reference row" if is_reference else None}
     pairs = None if is_reference else paired_arrays(store, row, reference, setting, mode)
     for label in METRICS:
         result = paired_test(pairs[label], seed=TEST_SEED) if pairs else None
-        columns.update({
-            f"{label} vs ref": result.diff if result else None,
-            f"{label} vs ref low": result.low if result else None,
-            f"{label} vs ref high": result.high if result else None,
-            f"{label} p": result.p if result else None,
-        })
+        columns.update(
+            {
+                f"{label} vs ref": result.diff if result else None,
+                f"{label} vs ref low": result.low if result else None,
+                f"{label} vs ref high": result.high if result else None,
+                f"{label} p": result.p if result else None,
+            }
+        )
     if pairs and not is_reference:
         columns["Compared"] = f"{len(pairs['R1'])} seeds x {pairs['R1'][0][0].size} queries"
     return columns
 
 
-def build_table(params: dict[str, Any], table: str, metrics_dir: str | os.PathLike, paper_dir: str | os.PathLike,
-                allow_missing: bool = False, store: RunStore | None = None) -> pd.DataFrame:
+def build_table(
+    params: dict[str, Any],
+    table: str,
+    metrics_dir: str | os.PathLike,
+    paper_dir: str | os.PathLike,
+    allow_missing: bool = False,
+    store: RunStore | None = None,
+) -> pd.DataFrame:
     """One table as numbers: quoted literature rows (paper only), ours per gallery mode, then references."""
     if table not in params["tables"]:
         raise SpcreidError(f"params.yaml has no table '{table}' (tables: {sorted(params['tables'])})")
@@ -145,8 +156,7 @@ def build_table(params: dict[str, Any], table: str, metrics_dir: str | os.PathLi
     context = {"Profile": params["profile"]}
     records = []
     for r in paper[paper["source"] == "quoted"].itertuples(index=False):
-        record = {name: r.row, **context, "Source": "quoted", "Dataset": r.dataset, "Setting": r.setting,
-                  "Gallery": ""}
+        record = {name: r.row, **context, "Source": "quoted", "Dataset": r.dataset, "Setting": r.setting, "Gallery": ""}
         for label, key in PAPER_KEYS.items():
             record[f"{label} paper"] = _value(getattr(r, key))
         records.append(record | {"Seeds": 0})
@@ -159,9 +169,17 @@ def build_table(params: dict[str, Any], table: str, metrics_dir: str | os.PathLi
         runs = _runs(cell["dataset"], cell["experiment"], seeds)
         for mode in modes_of(store, runs, cell["setting"]) or [HEADLINE_MODE]:
             usable = cell_runs(store, runs, cell["setting"], mode)
-            theirs = paper_by_key.get((cell["row"], cell["dataset"], cell["setting"])) if mode == HEADLINE_MODE else None
-            record = {name: cell["row"], **context, "Source": "ours", "Dataset": cell["dataset"],
-                      "Setting": cell["setting"], "Gallery": gallery_label(mode, usable.trials)}
+            theirs = (
+                paper_by_key.get((cell["row"], cell["dataset"], cell["setting"])) if mode == HEADLINE_MODE else None
+            )
+            record = {
+                name: cell["row"],
+                **context,
+                "Source": "ours",
+                "Dataset": cell["dataset"],
+                "Setting": cell["setting"],
+                "Gallery": gallery_label(mode, usable.trials),
+            }
             if table in COMPONENT_TABLES:
                 record |= _components(params, cell["experiment"])
             record |= _numbers(summarise(usable), theirs)
@@ -169,8 +187,14 @@ def build_table(params: dict[str, Any], table: str, metrics_dir: str | os.PathLi
                 target = reference_cells.get((cell["dataset"], cell["setting"]))
                 if target is not None:
                     kept = [run for run in runs if run.seed in usable.seeds]
-                    record |= _paired_columns(store, kept, _runs(target["dataset"], target["experiment"], seeds),
-                                              cell["setting"], mode, cell["row"] == compare_to)
+                    record |= _paired_columns(
+                        store,
+                        kept,
+                        _runs(target["dataset"], target["experiment"], seeds),
+                        cell["setting"],
+                        mode,
+                        cell["row"] == compare_to,
+                    )
             ours_rows.append((mode != HEADLINE_MODE, record))
     records += [record for _, record in sorted(ours_rows, key=lambda item: item[0])]
 
@@ -181,8 +205,14 @@ def build_table(params: dict[str, Any], table: str, metrics_dir: str | os.PathLi
             runs = _runs(dataset, ref_name, reference_seeds(params, ref_name))
             for mode in modes_of(store, runs, setting) or [HEADLINE_MODE]:
                 usable = cell_runs(store, runs, setting, mode)
-                record = {name: ref["label"], **context, "Source": BOUND_TITLES[ref["bound"]], "Dataset": dataset,
-                          "Setting": setting, "Gallery": gallery_label(mode, usable.trials)}
+                record = {
+                    name: ref["label"],
+                    **context,
+                    "Source": BOUND_TITLES[ref["bound"]],
+                    "Dataset": dataset,
+                    "Setting": setting,
+                    "Gallery": gallery_label(mode, usable.trials),
+                }
                 # One block per bound (upper first), the headline mode's rows first within it.
                 order = (SOURCES.index(record["Source"]), mode != HEADLINE_MODE)
                 reference_rows.append((order, record | _numbers(summarise(usable))))
@@ -195,11 +225,20 @@ def build_table(params: dict[str, Any], table: str, metrics_dir: str | os.PathLi
 
 
 def _column_order(frame: pd.DataFrame, table: str) -> list[str]:
-    first = [heading(table), *(["Ca", "Ci", "Cs"] if table in COMPONENT_TABLES else []),
-             "Profile", "Source", "Dataset", "Setting", "Gallery"]
-    numbers = [f"{label} {suffix}" for label in METRICS
-               for suffix in ("ours", "ours std", "trials std", "paper", "diff", "vs ref", "vs ref low",
-                              "vs ref high", "p")]
+    first = [
+        heading(table),
+        *(["Ca", "Ci", "Cs"] if table in COMPONENT_TABLES else []),
+        "Profile",
+        "Source",
+        "Dataset",
+        "Setting",
+        "Gallery",
+    ]
+    numbers = [
+        f"{label} {suffix}"
+        for label in METRICS
+        for suffix in ("ours", "ours std", "trials std", "paper", "diff", "vs ref", "vs ref low", "vs ref high", "p")
+    ]
     ordered = [c for c in first if c in frame.columns] + [c for c in numbers if c in frame.columns]
     # Empty statistic columns (no single-shot rows, no compared rows) say nothing: leave them out.
     optional = ("trials std", "vs ref", "vs ref low", "vs ref high", "p")
@@ -222,15 +261,23 @@ def profile_caption(params: dict[str, Any]) -> str:
     return caption
 
 
-def build_tables(params: dict[str, Any], metrics_dir: str | os.PathLike, paper_dir: str | os.PathLike,
-                 allow_missing: bool = False) -> dict[str, pd.DataFrame]:
+def build_tables(
+    params: dict[str, Any], metrics_dir: str | os.PathLike, paper_dir: str | os.PathLike, allow_missing: bool = False
+) -> dict[str, pd.DataFrame]:
     store = RunStore(Path(metrics_dir), params["profile"], allow_missing)
-    return {table: build_table(params, table, metrics_dir, paper_dir, allow_missing, store)
-            for table in sorted(params["tables"])}
+    return {
+        table: build_table(params, table, metrics_dir, paper_dir, allow_missing, store)
+        for table in sorted(params["tables"])
+    }
 
 
-def write_tables(params: dict[str, Any], metrics_dir: str | os.PathLike, paper_dir: str | os.PathLike,
-                 out_dir: str | os.PathLike, allow_missing: bool = False) -> dict[str, pd.DataFrame]:
+def write_tables(
+    params: dict[str, Any],
+    metrics_dir: str | os.PathLike,
+    paper_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    allow_missing: bool = False,
+) -> dict[str, pd.DataFrame]:
     """Every table of params.yaml as CSV (numbers), Markdown, LaTeX and HTML, plus summary.json."""
     from spcreid.workflow.table_writers import write_all
 

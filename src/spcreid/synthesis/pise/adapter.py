@@ -42,10 +42,18 @@ GENERATOR_MODULE = "model.networks.generator_texture_transfer"
 GENERATOR_FILE = Path("model") / "networks" / "generator_texture_transfer.py"
 # How PISE's texture model builds its generator (painet_model_transfer.py): ngf 64, instance norm, LeakyReLU,
 # no spectral norm in the generator (use_spect_g defaults to False).
-GENERATOR_KWARGS = {"image_nc": 3, "structure_nc": 18, "ngf": 64, "use_spect": False, "norm": "instance",
-                    "activation": "LeakyReLU"}
-CHECKPOINT_HINT = ("fetch PISE's texture-transfer generator with "
-                   "`spcreid fetch-weights --name pise-texture --dest data/paper/weights/pise-texture/latest_net_G.pth`")
+GENERATOR_KWARGS = {
+    "image_nc": 3,
+    "structure_nc": 18,
+    "ngf": 64,
+    "use_spect": False,
+    "norm": "instance",
+    "activation": "LeakyReLU",
+}
+CHECKPOINT_HINT = (
+    "fetch PISE's texture-transfer generator with "
+    "`spcreid fetch-weights --name pise-texture --dest data/paper/weights/pise-texture/latest_net_G.pth`"
+)
 
 
 def vgg_features_class():
@@ -108,9 +116,11 @@ def load_pise_module(code_root: str | os.PathLike):
             f"at {PISE_COMMIT} into {DEFAULT_PISE_ROOT} (containers/Dockerfile), or pass --pise-root"
         )
     names = [n for n in list(sys.modules) if n == "model" or n.startswith(("model.", "util."))] + ["util"]
-    stubs = {"model": _package("model", root / "model"),
-             "model.networks": _package("model.networks", root / "model" / "networks"),
-             "util": _package("util", root / "util")}
+    stubs = {
+        "model": _package("model", root / "model"),
+        "model.networks": _package("model.networks", root / "model" / "networks"),
+        "util": _package("util", root / "util"),
+    }
     for optional, names in (("imageio", ()), ("natsort", ("natsorted",))):
         if importlib.util.find_spec(optional) is None:
             stubs[optional] = _placeholder(optional, names)
@@ -121,7 +131,9 @@ def load_pise_module(code_root: str | os.PathLike):
             for name in [n for n in sys.modules if n.startswith(("model.", "util."))]:
                 sys.modules.pop(name)  # keep PISE's generic names out of the process once loaded
     except Exception as exc:
-        raise SpcreidError(f"PISE source {root / GENERATOR_FILE} cannot be imported ({type(exc).__name__}: {exc})") from exc
+        raise SpcreidError(
+            f"PISE source {root / GENERATOR_FILE} cannot be imported ({type(exc).__name__}: {exc})"
+        ) from exc
     finally:
         sys.modules.update(hidden)
     module.VggEncoder = vgg_features_class()
@@ -139,8 +151,9 @@ def build_generator(network: str = "pise", code_root: str | os.PathLike | None =
     raise SpcreidError(f"--pise-network {network}: use pise or stand-in")
 
 
-def load_generator(model, path: str | os.PathLike, vgg_weights: str | os.PathLike | None = None,
-                   sha256: str | None = None):
+def load_generator(
+    model, path: str | os.PathLike, vgg_weights: str | os.PathLike | None = None, sha256: str | None = None
+):
     """Load PISE's ``latest_net_G.pth`` (a plain state dict, maybe with DataParallel's ``module.``) strictly.
 
     The VGG features (``imgenc.*``) may be absent from a checkpoint; they are then read from ``vgg_weights``.
@@ -157,14 +170,18 @@ def load_generator(model, path: str | os.PathLike, vgg_weights: str | os.PathLik
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise SpcreidError(f"PISE generator {path} is not a loadable torch checkpoint ({exc}); {CHECKPOINT_HINT}") from exc
+        raise SpcreidError(
+            f"PISE generator {path} is not a loadable torch checkpoint ({exc}); {CHECKPOINT_HINT}"
+        ) from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SpcreidError(f"PISE generator {path}: expected a state dict of tensors (PISE's latest_net_G.pth)")
     state = {(k.removeprefix("module.")): v for k, v in state.items()}
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shapes that differ are refused even when keys may be missing
-        raise SpcreidError(f"PISE generator {path} does not fit the texture-transfer generator: {str(exc)[:300]}") from exc
+        raise SpcreidError(
+            f"PISE generator {path} does not fit the texture-transfer generator: {str(exc)[:300]}"
+        ) from exc
     missing = [k for k in result.missing_keys if not k.startswith("imgenc.")]
     if missing or result.unexpected_keys:
         raise SpcreidError(
@@ -181,14 +198,18 @@ def _load_vgg(model, vgg_weights, checkpoint: Path) -> None:
     import torch
 
     if vgg_weights is None or not Path(vgg_weights).is_file():
-        raise SpcreidError(f"PISE generator {checkpoint} holds no VGG-19 features; pass --vgg-weights "
-                           "(spcreid fetch-weights --name vgg19-imagenet)")
+        raise SpcreidError(
+            f"PISE generator {checkpoint} holds no VGG-19 features; pass --vgg-weights "
+            "(spcreid fetch-weights --name vgg19-imagenet)"
+        )
     state = torch.load(vgg_weights, map_location="cpu", weights_only=True)
-    features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    features = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
     try:
         model.imgenc.vgg.load_state_dict(features)
     except RuntimeError as exc:
-        raise SpcreidError(f"--vgg-weights {vgg_weights} are not torchvision VGG-19 weights ({str(exc)[:200]})") from exc
+        raise SpcreidError(
+            f"--vgg-weights {vgg_weights} are not torchvision VGG-19 weights ({str(exc)[:200]})"
+        ) from exc
 
 
 def texture_transfer(generator, image, pose, parsing, donor_image, donor_parsing, clothes: tuple[int, ...]):

@@ -69,7 +69,7 @@ def from_pise_image(canvas: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Inverse of :func:`to_pise_image`: drop the padding, resize back to ``size`` (h, w)."""
     if canvas.shape[:2] != (PISE_HEIGHT, CANVAS):
         raise SpcreidError(f"PISE output must be {PISE_HEIGHT}x{CANVAS}, got {canvas.shape[1]}x{canvas.shape[0]}")
-    crop = np.ascontiguousarray(canvas[:, PAD:PAD + PISE_WIDTH, :3])
+    crop = np.ascontiguousarray(canvas[:, PAD : PAD + PISE_WIDTH, :3])
     h, w = size
     if (h, w) == crop.shape[:2]:
         return crop

@@ -23,7 +23,24 @@ MISSING = -1
 NUM_OPENPOSE = 18
 # OPENPOSE_FROM_COCO[j] = COCO index of OpenPose joint j (None: the neck, derived from the shoulders).
 OPENPOSE_FROM_COCO: Sequence[int | None] = (
-    0, None, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3,
+    0,
+    None,
+    6,
+    8,
+    10,
+    5,
+    7,
+    9,
+    12,
+    14,
+    16,
+    11,
+    13,
+    15,
+    2,
+    1,
+    4,
+    3,
 )
 COCO_LEFT_SHOULDER, COCO_RIGHT_SHOULDER = 5, 6
 FETCH_HINT = "fetch it with `spcreid fetch-weights --name keypointrcnn-coco` and pass --keypoint-weights"
@@ -76,11 +93,19 @@ class KeypointDetector:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several unrelated types for a bad file
-            raise SpcreidError(f"keypoint R-CNN: {path} is not a readable PyTorch weights file ({exc}); {FETCH_HINT}") from exc
+            raise SpcreidError(
+                f"keypoint R-CNN: {path} is not a readable PyTorch weights file ({exc}); {FETCH_HINT}"
+            ) from exc
         # Only the best-scoring person is used, and torchvision sorts detections by score: keeping one box
         # gives the same keypoints while the keypoint head runs on 1 region per image instead of up to 100.
-        model = keypointrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_keypoints=17,
-                                          min_size=min_size, max_size=max_size, box_detections_per_img=1)
+        model = keypointrcnn_resnet50_fpn(
+            weights=None,
+            weights_backbone=None,
+            num_keypoints=17,
+            min_size=min_size,
+            max_size=max_size,
+            box_detections_per_img=1,
+        )
         try:
             model.load_state_dict(state)
         except (RuntimeError, TypeError) as exc:
@@ -98,8 +123,7 @@ class KeypointDetector:
         """
         import torch
 
-        tensors = [torch.from_numpy(np.array(im)).to(self.device).permute(2, 0, 1).float().div(255)
-                   for im in images]
+        tensors = [torch.from_numpy(np.array(im)).to(self.device).permute(2, 0, 1).float().div(255) for im in images]
         with torch.inference_mode():
             results = self.model(tensors)
         found = []

@@ -87,9 +87,14 @@ class PiseSynthesizer(Synthesizer):
             from spcreid.synthesis.pise.keypoints import KeypointDetector
 
             # The workflow's fetch step checked the published hash; a file given here is taken as it is.
-            detector = KeypointDetector(self.keypoint_weights, sha256=self.keypoint_sha256, device=self.device_name,
-                                        registered_as=None, min_size=self.keypoint_min_size,
-                                        max_size=max(1333, self.keypoint_min_size))
+            detector = KeypointDetector(
+                self.keypoint_weights,
+                sha256=self.keypoint_sha256,
+                device=self.device_name,
+                registered_as=None,
+                min_size=self.keypoint_min_size,
+                max_size=max(1333, self.keypoint_min_size),
+            )
             self._keypoints_of = detector.openpose_batch
         return self._keypoints_of(images) if len(images) else []
 
@@ -107,8 +112,15 @@ class PiseSynthesizer(Synthesizer):
         image, parsing, pose = (torch.stack(t).to(self.device) for t in zip(*staged))
         donor_image, donor_parsing, _ = zip(*donor_staged)
         with torch.inference_mode():
-            out = texture_transfer(generator, image, pose, parsing, torch.stack(donor_image).to(self.device),
-                                   torch.stack(donor_parsing).to(self.device), clothes_labels(self.label_map))
+            out = texture_transfer(
+                generator,
+                image,
+                pose,
+                parsing,
+                torch.stack(donor_image).to(self.device),
+                torch.stack(donor_parsing).to(self.device),
+                clothes_labels(self.label_map),
+            )
         pixels = out.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         return [from_pise_image(p, s.size) for p, s in zip(pixels, sources)]
 
@@ -124,19 +136,26 @@ class PiseSynthesizer(Synthesizer):
         sources = sorted({job.source: job.source_parsing for job in jobs}.items())
         keypoints: dict[Path, np.ndarray] = {}
         for begin in tqdm(range(0, len(sources), self.batch_size), desc="keypoints", unit="batch"):
-            chunk = sources[begin:begin + self.batch_size]
+            chunk = sources[begin : begin + self.batch_size]
             images = [load_person(s, p).image for s, p in chunk]
             keypoints.update(zip([s for s, _ in chunk], self.keypoints_of(images)))
         rows: list[dict] = []
         try:
             for n, begin in enumerate(tqdm(range(0, len(jobs), self.batch_size), desc="PISE", unit="batch"), 1):
-                batch = jobs[begin:begin + self.batch_size]
+                batch = jobs[begin : begin + self.batch_size]
                 people = [load_person(j.source, j.source_parsing) for j in batch]
                 donors = [load_person(j.donor, j.donor_parsing) for j in batch]
                 for job, copy in zip(batch, self.generate(people, [keypoints[j.source] for j in batch], donors)):
                     save_png(copy, Path(job.out_path))
-                    rows.append({"source": str(job.source), "copy": job.copy, "donor": str(job.donor),
-                                 "backend": BACKEND, "path": str(job.out_path)})
+                    rows.append(
+                        {
+                            "source": str(job.source),
+                            "copy": job.copy,
+                            "donor": str(job.donor),
+                            "backend": BACKEND,
+                            "path": str(job.out_path),
+                        }
+                    )
                 if n % FLUSH_EVERY == 0:
                     on_progress(rows)
                     rows = []

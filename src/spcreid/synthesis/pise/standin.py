@@ -42,15 +42,25 @@ class _Efb(nn.Module):
 
 
 class StandInGenerator(nn.Module):
-    def __init__(self, image_nc=3, structure_nc=18, output_nc=3, ngf=64, norm="instance", activation="LeakyReLU",
-                 use_spect=True, use_coord=False):
+    def __init__(
+        self,
+        image_nc=3,
+        structure_nc=18,
+        output_nc=3,
+        ngf=64,
+        norm="instance",
+        activation="LeakyReLU",
+        use_spect=True,
+        use_coord=False,
+    ):
         super().__init__()
         self.Zencoder = _Zencoder()
         self.parenc = nn.Conv2d(NUM_PARTS * 2 + structure_nc + image_nc, WIDTH, 4, stride=4)
         self.efb = _Efb()
         self.res = nn.Conv2d(WIDTH, WIDTH, 3, padding=1)
-        self.dec = nn.Sequential(nn.Upsample(scale_factor=4, mode="nearest"), nn.Conv2d(WIDTH, output_nc, 3, padding=1),
-                                 nn.Tanh())
+        self.dec = nn.Sequential(
+            nn.Upsample(scale_factor=4, mode="nearest"), nn.Conv2d(WIDTH, output_nc, 3, padding=1), nn.Tanh()
+        )
 
     def forward(self, img1, img2, pose1, pose2, par1, par2, img3, par3, alpha=0):
         codes, exist, _ = self.Zencoder(img1, par1)
