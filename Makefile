@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: setup lock reproduce test dvc-repro clean-results image dvc-track
+.PHONY: setup lock reproduce rehearsal test dvc-repro clean-results image dvc-track
 
 # The whole local environment (runtime + workflow + test tools) comes from one hash-locked resolution,
 # envs/requirements.lock, so a fresh clone installs exactly what was tested, whatever was released since.
@@ -20,9 +20,16 @@ $(BIN)/.installed: pyproject.toml envs/requirements.lock
 
 setup: $(BIN)/.installed
 
-# --forcerun train: the committed results/metrics would otherwise make Snakemake (rightly) skip training.
+# --forcerun: the committed results/embedded/metrics would otherwise make Snakemake (rightly) skip every run,
+# the reference rows' included.
+FORCERUN := train train_supervised pretrained_start evaluate_colour_histogram
 reproduce: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --forcerun train
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --forcerun $(FORCERUN)
+
+# The paper profile's rules on CPU: tiny real-layout archives and stand-in networks, then the paper DAG.
+rehearsal: setup
+	$(BIN)/spcreid make-rehearsal-inputs --out data/rehearsal/inputs
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --config profile=rehearsal
 
 dvc-repro: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro --force
