@@ -202,9 +202,9 @@ def test_dag_refuses_duplicate_params_keys_before_any_job(workdir):
 @pytest.mark.parametrize(
     "option, fragment",
     [
-        ("profil=paper", "unknown --config key(s) ['profil']"),
-        ("gallery_mode=all", "--config gallery_mode=all: use multi, single or single-cmc"),
-        ("main_image=docker://spcreid:latest", "give a digest-pinned docker://NAME@sha256"),
+        ("profil=paper", "'profil' -> did you mean 'profile'?"),
+        ("gallery_mode=all", "field 'gallery_mode': 'all' is not one of ['multi', 'single', 'single-cmc']"),
+        ("main_image=docker://spcreid:latest", "field 'main_image': 'docker://spcreid:latest' does not match"),
     ],
 )
 def test_dag_refuses_bad_options(option, fragment, workdir):
