@@ -57,12 +57,16 @@ def test_embedded_dag_builds_the_tables_and_resumes_nothing_twice(tmp_path):
         p.relative_to(root / "results/embedded/metrics").as_posix()
         for p in (root / "results/embedded/metrics").rglob("*.json")
     )
-    assert runs == [
-        "prcc/baseline/seed1.json",
-        "prcc/full/seed1.json",
-        "prcc/full_eps0.2/seed1.json",
-        "vcclothes/full/seed1.json",
+    # The four distinct runs, and on both datasets of the tables the three reference rows.
+    references = [
+        f"{key}/{row}"
+        for key in ("prcc", "vcclothes")
+        for row in ("colour-histogram/seed0.json", "pretrained-start/seed0.json", "supervised/seed1.json")
     ]
+    assert runs == sorted(
+        ["prcc/baseline/seed1.json", "prcc/full/seed1.json", "prcc/full_eps0.2/seed1.json", "vcclothes/full/seed1.json"]
+        + references
+    )
     full = json.loads((root / "results/embedded/metrics/prcc/full/seed1.json").read_text())
     table2 = pd.read_csv(root / "results/embedded/tables/table2.csv")
     row = table2[table2["Method"] == "+Ca+Ci+Cs (Sync-Person-Cloud)"].iloc[0]
