@@ -54,13 +54,15 @@ def test_full_embedded_dag_fills_every_table_cell(tmp_path):
             assert values.notna().all() and values.between(0, 100).all(), (table, column, values.tolist())
 
     # Table 1's full-model PRCC CC cell, Table 2's last row, Table 3's "Both" and Table 4's eps 0.4 are one run.
+    # (The row column holds the reference rows' labels too, so it is read as text: eps "0.4".)
     def cc(table, column, label):
-        return pd.read_csv(root / f"results/embedded/tables/{table}.csv").set_index(column).loc[label]
+        frame = pd.read_csv(root / f"results/embedded/tables/{table}.csv", dtype={column: str})
+        return frame.set_index(column).loc[label]
 
     shared = {
         cc("table2", "Method", "+Ca+Ci+Cs (Sync-Person-Cloud)")["R1 ours"],
         cc("table3", "Sampling", "Both")["R1 ours"],
-        cc("table4", "eps", 0.4)["R1 ours"],
+        cc("table4", "eps", "0.4")["R1 ours"],
     }
     assert len(shared) == 1
 
