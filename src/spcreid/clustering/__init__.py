@@ -6,9 +6,10 @@ The names below are imported on first use (PEP 562), so that importing a submodu
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
+
+from spcreid._lazy import lazy_getattr
 
 _EXPORTS = {
     "PseudoLabels": "spcreid.clustering.pseudo_labels",
@@ -20,12 +21,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _EXPORTS)
 
 
 class _Package(types.ModuleType):

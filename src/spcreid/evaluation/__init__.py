@@ -7,7 +7,7 @@ imported on first use (PEP 562), so that ``spcreid --help`` does not import torc
 
 from __future__ import annotations
 
-import importlib
+from spcreid._lazy import lazy_getattr
 
 _EXPORTS = {
     "GALLERY_MODES": "spcreid.evaluation.gallery",
@@ -23,9 +23,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), _EXPORTS)
