@@ -217,8 +217,11 @@ def test_dag_refuses_bad_options(option, fragment, workdir):
 # ---------------------------------------------------------------------------- interrupt + resume, two trainers
 
 # The real CLI in a child process, with the oracle clustering of test_engine_train as the only stand-in.
+# From the second epoch on the clustering waits (up to a minute) so that the child is always mid-run when the
+# test interrupts it: without the wait a fast machine finished all epochs first and exited 0.
 ORACLE_CLI = textwrap.dedent("""
     import sys
+    import time
     import numpy as np
     import spcreid.clustering
     from spcreid.cli import main
@@ -226,7 +229,15 @@ ORACLE_CLI = textwrap.dedent("""
 
     frame = read_manifest(sys.argv[1])
     truth = np.unique(frame.loc[frame["role"] == "train", "pid"].to_numpy(), return_inverse=True)[1]
-    spcreid.clustering.pseudo_labels = lambda features, **kwargs: truth
+    calls = []
+
+    def oracle(features, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            time.sleep(60)
+        return truth
+
+    spcreid.clustering.pseudo_labels = oracle
     sys.exit(main(sys.argv[2:]))
 """)
 

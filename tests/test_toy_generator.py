@@ -70,7 +70,15 @@ def test_layout_names_and_splits(small):
             gallery = [idx for f, p, c, _, idx in rows if f == "gallery" and p == pid and c == cam]
             assert queries == [1] and gallery == [2]
     meta = json.loads((small / "toy.json").read_text())
-    assert meta["parameters"] == {"seed": 3, "identities": 6, "images_per_camera": 2, "height": 96, "width": 48}
+    assert meta["parameters"] == {
+        "seed": 3,
+        "identities": 6,
+        "images_per_camera": 2,
+        "height": 96,
+        "width": 48,
+        "test_identities": None,
+        "train_outfits": 2,
+    }
     assert meta["counts"] == {"train": 24, "query": 12, "gallery": 12}
 
 
@@ -90,11 +98,13 @@ def test_parsing_maps_match_images_and_hold_only_known_labels(small):
     assert seen == set(range(NUM_LABELS))
 
 
-def test_vcclothes_camera_outfit_semantics():
-    config = toy.ToyConfig(seed=5, identities=24, images_per_camera=2)
+def test_vcclothes_camera_outfit_semantics_for_test_identities():
+    config = toy.ToyConfig(seed=5, identities=24, images_per_camera=2, train_outfits=6)
     outfits: dict[int, dict[int, set[int]]] = {}
     for image in toy.plan_images(config):
-        outfits.setdefault(image.pid, {}).setdefault(image.camid, set()).add(image.clothes_id)
+        if image.folder != "train":
+            outfits.setdefault(image.pid, {}).setdefault(image.camid, set()).add(image.clothes_id)
+    assert len(outfits) == 12
     camera1 = []
     for per_camera in outfits.values():
         assert per_camera[2] == per_camera[3] == {1}
@@ -104,6 +114,39 @@ def test_vcclothes_camera_outfit_semantics():
         assert len(set().union(*per_camera.values())) >= 2
     # "Camera 1 either": both outfits occur there across people.
     assert set(camera1) == {1, 2}
+
+
+@pytest.mark.parametrize("train_outfits, ipc", [(1, 2), (4, 2), (8, 2), (3, 3)])
+def test_training_identities_cycle_their_outfits_over_cameras(train_outfits, ipc):
+    config = toy.ToyConfig(seed=5, identities=10, test_identities=4, images_per_camera=ipc, train_outfits=train_outfits)
+    train = [image for image in toy.plan_images(config) if image.folder == "train"]
+    assert {image.pid for image in train} == set(range(1, 7))
+    for pid in range(1, 7):
+        mine = [image for image in train if image.pid == pid]
+        by_outfit: dict[int, set[int]] = {}
+        for image in mine:
+            by_outfit.setdefault(image.clothes_id, set()).add(image.camid)
+        # Every outfit is worn, equally often (4 cameras x ipc images), and the images of one camera differ.
+        assert set(by_outfit) == set(range(1, train_outfits + 1))
+        counts = [sum(image.clothes_id == c for image in mine) for c in by_outfit]
+        assert max(counts) - min(counts) <= 1
+        if train_outfits >= ipc:
+            for camid in toy.CAMERAS:
+                worn = [image.clothes_id for image in mine if image.camid == camid]
+                assert len(set(worn)) == len(worn)
+        # An outfit is not a camera: with fewer outfits than images, each one is seen by more than one camera.
+        if train_outfits < 4 * ipc:
+            assert all(len(cams) >= 2 for cams in by_outfit.values())
+
+
+def test_test_identities_count_and_range():
+    config = toy.ToyConfig(seed=1, identities=20, test_identities=6)
+    train, test = toy.train_test_pids(config)
+    assert train == list(range(1, 15)) and test == list(range(15, 21))
+    assert toy.train_test_pids(toy.ToyConfig(identities=7)) == ([1, 2, 3], [4, 5, 6, 7])
+    for bad in (1, 19):
+        with pytest.raises(SpcreidError, match="--test-identities"):
+            toy.ToyConfig(identities=20, test_identities=bad).validate()
 
 
 def _mean_colour(rgb: np.ndarray, labels: np.ndarray, label: int) -> np.ndarray:
@@ -161,7 +204,7 @@ def test_identities_differ_in_body_hair_face_and_skin():
 
 
 def test_head_is_several_pixels_wide_at_the_training_resolution():
-    """At 128 x 64 (downscaled 2x for the 64 x 32 train input) face + hair span >= 12 px (6 px trained)."""
+    """At 128 x 64 (downscaled 2x for the 64 x 32 train input) face + hair span >= 16 x 22 px (8 x 11 trained)."""
     config = toy.ToyConfig(seed=0)
     cameras = toy.sample_cameras(0)
     for pid in range(1, 21):
@@ -170,7 +213,7 @@ def test_head_is_several_pixels_wide_at_the_training_resolution():
             head = np.isin(labels, (FACE, HAIR))
             cols = np.flatnonzero(head.any(axis=0))
             rows = np.flatnonzero(head.any(axis=1))
-            assert cols[-1] - cols[0] + 1 >= 12 and rows[-1] - rows[0] + 1 >= 14
+            assert cols[-1] - cols[0] + 1 >= 16 and rows[-1] - rows[0] + 1 >= 22
 
 
 def test_outfits_change_garment_shapes_and_shoes():
@@ -258,6 +301,8 @@ def test_refuses_to_replace_a_folder_that_is_not_a_toy_dataset(tmp_path):
         ("height", 8, "--height"),
         ("width", 0, "--width"),
         ("seed", -1, "--seed"),
+        ("train_outfits", 0, "--train-outfits"),
+        ("train_outfits", 9, "--train-outfits"),
     ],
 )
 def test_bad_parameters_name_the_flag(tmp_path, field, value, flag):

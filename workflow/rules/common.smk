@@ -350,8 +350,16 @@ def raw_dataset_input(wildcards):
     return ancient(raw_dataset_dir(wildcards.key))
 
 
-def toy_option(name):
-    return lambda wildcards: PROFILE["toy"][name]
+TOY_FLAGS = ("identities", "test_identities", "train_outfits", "images_per_camera", "height", "width")
+
+
+def toy_args(wildcards):
+    """The profile's toy: settings as make-toy-data flags (a list, so `:q` quotes each item)."""
+    args = []
+    for name in TOY_FLAGS:
+        if PROFILE["toy"].get(name) is not None:
+            args += ["--" + name.replace("_", "-"), str(PROFILE["toy"][name])]
+    return args
 
 
 def parse_weights_input(wildcards):

@@ -16,13 +16,9 @@ rule make_toy_data:
         MAIN_IMAGE
     params:
         seed=lambda wildcards: DATASETS[wildcards.key]["toy_seed"],
-        identities=toy_option("identities"),
-        images_per_camera=toy_option("images_per_camera"),
-        height=toy_option("height"),
-        width=toy_option("width"),
+        toy=toy_args,
     shell:
-        "spcreid make-toy-data --out {output:q} --seed {params.seed:q} --identities {params.identities:q}"
-        " --images-per-camera {params.images_per_camera:q} --height {params.height:q} --width {params.width:q}"
+        "spcreid make-toy-data --out {output:q} --seed {params.seed:q} {params.toy:q}"
         " --quiet > {log:q} 2>&1"
 
 

@@ -1,9 +1,11 @@
 """The embedded procedural clothing-change dataset ("toy"), written in the VC-Clothes layout.
 
 Identity lives in what survives a change of clothes (body proportions, skin tone, hair colour and
-style); outfits are drawn from one palette shared by everybody, so clothes say nothing about who
-wears them. Cameras follow VC-Clothes: cameras 2 and 3 see outfit 1, camera 4 outfit 2, camera 1
-either (chosen per person). Every random draw comes from a generator seeded by
+style, a large head); outfits are drawn from one palette shared by everybody, so clothes say nothing
+about who wears them. Test identities follow VC-Clothes: cameras 2 and 3 see outfit 1, camera 4
+outfit 2, camera 1 either (chosen per person). Training identities change clothes more often
+(``train_outfits``, cycled over their images) so that outfits are not the cheapest way to tell
+training people apart (docs/TOY_DATASET.md, "Why v3"). Every random draw comes from a generator seeded by
 ``(seed, stream, ...)``, so any image can be rendered on its own and the output does not depend on
 rendering order.
 
@@ -32,7 +34,7 @@ from spcreid.data import toy_render as render
 from spcreid.errors import SpcreidError
 
 # Bump whenever the rendering changes, so that existing datasets no longer count as up to date.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 JPEG_QUALITY = 95
 CAMERAS = (1, 2, 3, 4)
 DATASET_FOLDER = "VC-Clothes"
@@ -93,6 +95,10 @@ HAIR_RAMP = np.array(
     ],
     np.float32,
 )
+# Outfits of one person never share a top or bottom colour, so the palette bounds how many one person owns.
+MAX_OUTFITS = 8
+# Test identities wear two outfits, as in VC-Clothes.
+TEST_OUTFITS = 2
 GLASSES_COLOURS = np.array([[0.05, 0.05, 0.05], [0.75, 0.10, 0.10], [0.10, 0.25, 0.75], [0.80, 0.65, 0.20]], np.float32)
 
 
@@ -105,6 +111,9 @@ class ToyConfig:
     images_per_camera: int = 3
     height: int = 128
     width: int = 64
+    # None: half of ``identities`` (rounded up) are test identities.
+    test_identities: int | None = None
+    train_outfits: int = 2
 
     def validate(self) -> None:
         checks = (
@@ -119,10 +128,16 @@ class ToyConfig:
             ("--height", self.height, 48, 1024, "pixels"),
             ("--width", self.width, 24, 512, "pixels"),
             ("--seed", self.seed, 0, 2**32 - 1, "a non-negative integer"),
+            ("--train-outfits", self.train_outfits, 1, MAX_OUTFITS, "distinct top and bottom colours per person"),
         )
         for flag, value, low, high, why in checks:
             if not low <= value <= high:
                 raise SpcreidError(f"{flag} {value} is out of range: use {low}..{high} ({why})")
+        if self.test_identities is not None and not 2 <= self.test_identities <= self.identities - 2:
+            raise SpcreidError(
+                f"--test-identities {self.test_identities} is out of range: use 2..{self.identities - 2} "
+                f"(--identities {self.identities} minus at least 2 training identities)"
+            )
 
 
 @dataclass(frozen=True)
@@ -143,8 +158,9 @@ def _rng(seed: int, stream: int, *keys: int) -> np.random.Generator:
 
 
 def train_test_pids(config: ToyConfig) -> tuple[list[int], list[int]]:
-    """PIDs 1..n; the first half (rounded down) trains, the rest are test identities."""
-    n_train = config.identities // 2
+    """PIDs 1..n; the first ones train, the last ``test_identities`` (default: half, rounded up) test."""
+    n_test = config.test_identities if config.test_identities is not None else config.identities - config.identities // 2
+    n_train = config.identities - n_test
     pids = list(range(1, config.identities + 1))
     return pids[:n_train], pids[n_train:]
 
@@ -162,18 +178,35 @@ def outfit_for_camera(seed: int, pid: int, camid: int) -> int:
     return camera1_outfit(seed, pid)
 
 
+def train_outfit(config: ToyConfig, camid: int, idx: int) -> int:
+    """A training identity's outfit for one image: ``train_outfits`` outfits cycled over (camera, index).
+
+    Consecutive images of one camera wear different outfits, so each outfit is seen by several
+    cameras and a camera never stands for an outfit.
+    """
+    position = (camid - CAMERAS[0]) * config.images_per_camera + (idx - 1)
+    return position % config.train_outfits + 1
+
+
 def plan_images(config: ToyConfig) -> list[ToyImage]:
     """Every image of the dataset; for test identities the first image per camera is the query."""
     train, test = train_test_pids(config)
-    train_set = set(train)
     plan = []
-    for pid in train + test:
+    for pid in train:
+        for camid in CAMERAS:
+            for idx in range(1, config.images_per_camera + 1):
+                plan.append(ToyImage(pid, camid, train_outfit(config, camid, idx), idx, "train"))
+    for pid in test:
         for camid in CAMERAS:
             clothes = outfit_for_camera(config.seed, pid, camid)
             for idx in range(1, config.images_per_camera + 1):
-                folder = "train" if pid in train_set else ("query" if idx == 1 else "gallery")
-                plan.append(ToyImage(pid, camid, clothes, idx, folder))
+                plan.append(ToyImage(pid, camid, clothes, idx, "query" if idx == 1 else "gallery"))
     return plan
+
+
+def outfit_count(config: ToyConfig, pid: int) -> int:
+    train, _ = train_test_pids(config)
+    return config.train_outfits if pid <= len(train) else TEST_OUTFITS
 
 
 def _hsv(h: float, s: float, v: float) -> np.ndarray:
@@ -197,7 +230,8 @@ def sample_identity(seed: int, pid: int) -> render.Identity:
     shoulder = rng.uniform(0.085, 0.16)
     return render.Identity(
         stature=float(rng.uniform(0.8, 1.0)),
-        head=float(rng.uniform(0.085, 0.105)),
+        # v3: 1.45x v2's head, so face, hair and glasses stay readable at 64 x 32 (docs/TOY_DATASET.md).
+        head=float(rng.uniform(0.123, 0.152)),
         head_aspect=float(rng.uniform(0.72, 0.95)),
         shoulder=float(shoulder),
         hip=float(shoulder * rng.uniform(0.65, 1.05)),
@@ -312,11 +346,12 @@ def metadata(config: ToyConfig) -> dict:
         "jpeg_quality": JPEG_QUALITY,
         "train_pids": train,
         "test_pids": test,
-        "camera1_outfit": {f"{pid:04d}": camera1_outfit(config.seed, pid) for pid in train + test},
+        "camera1_outfit": {f"{pid:04d}": camera1_outfit(config.seed, pid) for pid in test},
         "counts": {
             folder: sum(1 for item in plan if item.folder == folder) for folder in ("train", "query", "gallery")
         },
-        "camera_outfits": "cameras 2 and 3: outfit 01; camera 4: outfit 02; camera 1: per identity",
+        "camera_outfits": "test: cameras 2 and 3 outfit 01, camera 4 outfit 02, camera 1 per identity; "
+        f"train: {config.train_outfits} outfits cycled over (camera, index)",
     }
 
 
@@ -324,7 +359,7 @@ def render_image(config: ToyConfig, image: ToyImage, cameras=None) -> tuple[np.n
     """Render one planned image: ``(rgb uint8 (H, W, 3), parsing labels uint8 (H, W))``."""
     cameras = cameras if cameras is not None else sample_cameras(config.seed)
     identity = sample_identity(config.seed, image.pid)
-    outfit = sample_outfits(config.seed, image.pid)[image.clothes_id - 1]
+    outfit = sample_outfits(config.seed, image.pid, outfit_count(config, image.pid))[image.clothes_id - 1]
     pose = sample_pose(config.seed, image)
     return render.render_person(
         identity,

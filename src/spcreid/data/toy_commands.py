@@ -12,7 +12,16 @@ from dataclasses import asdict
 
 def _add_shape_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical bytes")
-    parser.add_argument("--identities", type=int, default=24, help="people in total, half train / half test")
+    parser.add_argument("--identities", type=int, default=24, help="people in total, train + test")
+    parser.add_argument(
+        "--test-identities", type=int, default=None, help="of those, test identities (default: half, rounded up)"
+    )
+    parser.add_argument(
+        "--train-outfits",
+        type=int,
+        default=2,
+        help="outfits per training identity, cycled over its images (test identities wear 2, as in VC-Clothes)",
+    )
     parser.add_argument(
         "--images-per-camera", type=int, default=3, help="images per person and camera (test: the first is the query)"
     )
@@ -29,6 +38,8 @@ def _config(args):
         images_per_camera=args.images_per_camera,
         height=args.height,
         width=args.width,
+        test_identities=args.test_identities,
+        train_outfits=args.train_outfits,
     )
 
 
