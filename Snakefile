@@ -45,6 +45,7 @@ rule all:
     input:
         rules.tables.output,
         rules.plots.output,
+        rules.label_quality.output,
 
 
 rule metrics:

@@ -87,6 +87,24 @@ def test_pretraining_set_uses_every_image_of_every_identity_labelled_by_outfit(t
         assert len({(n[0], n[2]) for n in names}) == 1
 
 
+def test_oracle_set_is_the_train_split_labelled_by_identity(toy):
+    dataset = load_pretraining_set(toy, labels="identity", split="train")
+    train_people = TOY_IDENTITIES // 2
+    assert len(dataset.paths) == train_people * TOY_CAMERAS * TOY_IMAGES_PER_CAMERA
+    assert {Path(p).parent.name for p in dataset.paths} == {"train"}
+    assert dataset.n_identities == dataset.n_classes == train_people
+    # One class per person, whatever the outfit: both outfits of a person share a label.
+    for label in range(dataset.n_classes):
+        names = [Path(p).stem.split("-") for p, c in zip(dataset.paths, dataset.labels) if c == label]
+        assert len({n[0] for n in names}) == 1 and len({n[2] for n in names}) == 2
+
+
+@pytest.mark.parametrize("labels, split, message", [("clothes", "all", "--labels"), ("outfit", "test", "--split")])
+def test_unknown_labels_or_split_are_refused(toy, labels, split, message):
+    with pytest.raises(SpcreidError, match=message):
+        load_pretraining_set(toy, labels=labels, split=split)
+
+
 def test_class_balanced_batches_cover_every_class_once_with_k_images():
     labels = np.array([0] * 5 + [1] * 2 + [2] * 4)
     batches = class_balanced_batches(
@@ -182,6 +200,14 @@ def test_cli_pretrains_and_prints_summary(toy, tmp_path, capsys):
     assert summary["steps"] == 1 and summary["settings"]["triplet_weight"] == 0
     assert summary["label"] == "outfit (pid, clothes_id)"
     build_model("resnet18-small", pretrained=out)
+
+    oracle = tmp_path / "oracle.pth"
+    argv[argv.index("--out") + 1] = str(oracle)
+    assert spcreid_main([*argv, "--labels", "identity", "--split", "train"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["label"] == "identity (pid)" and summary["split"] == "train"
+    assert summary["classes"] == summary["identities"] == TOY_IDENTITIES // 2
+    assert not torch.equal(trunk_of(out)["conv1.weight"], trunk_of(oracle)["conv1.weight"])
 
 
 # --- errors --------------------------------------------------------------------------------------

@@ -180,3 +180,48 @@ def test_pretrained_start_is_a_zero_epoch_run(tiny):
         == 0
     )
     assert json.loads((tiny / "start.json").read_text())["cc"]["rank1"] == pytest.approx(metrics["cc"]["rank1"])
+
+
+def test_pretrained_start_scores_another_trunk_given_with_pretrained(tiny, capsys):
+    """The classifier oracle's path: an identity-trained trunk scored by pretrained-start --pretrained."""
+    trunk = tiny / "oracle.pth"
+    assert (
+        spcreid_main(
+            [
+                "pretrain-backbone",
+                "--data",
+                str(tiny / "data"),
+                "--labels",
+                "identity",
+                "--split",
+                "train",
+                "--height",
+                "32",
+                "--width",
+                "16",
+                "--epochs",
+                "1",
+                "--classes-per-batch",
+                "4",
+                "--images-per-class",
+                "2",
+                "--threads",
+                "1",
+                "--out",
+                str(trunk),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    base = ["pretrained-start", "--params", str(tiny / "params.yaml"), "--dataset", "prcc"]
+    base += ["--manifest", str(tiny / "manifest.csv")]
+    assert spcreid_main([*base, "--out", str(tiny / "oracle"), "--pretrained", str(trunk)]) == 0
+    config = json.loads((tiny / "oracle" / "config.json").read_text())
+    assert config["train"]["pretrained"] == str(trunk)
+    assert (tiny / "oracle" / "metrics.json").is_file()
+    assert spcreid_main([*base, "--out", str(tiny / "missing"), "--pretrained", str(tiny / "nope.pth")]) == 2
+    err = capsys.readouterr().err
+    assert "--pretrained" in err and "nope.pth" in err and "Traceback" not in err
+    assert not (tiny / "missing").exists()

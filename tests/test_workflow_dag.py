@@ -22,22 +22,23 @@ def workdir(tmp_path):
     return copy_workflow(tmp_path)
 
 
-def test_embedded_plan_has_one_train_job_per_distinct_configuration(workdir):
+def test_embedded_plan_has_one_train_job_per_distinct_configuration_and_seed(workdir):
     result = snakemake(workdir, "-n", "-p")
     assert result.returncode == 0, result.stderr
     jobs = planned_train_jobs(result)
-    # 16 PRCC table cells use 13 distinct experiments, plus the VC-Clothes full model: 14 jobs, none twice.
-    assert len(jobs) == 14
-    assert len(set(jobs)) == 14
+    # 16 PRCC table cells use 13 distinct experiments, plus the VC-Clothes full model: 14 configurations,
+    # each trained once per seed of the profile (3), none twice.
+    assert len(jobs) == 14 * 3
+    assert len(set(jobs)) == 14 * 3
     per_dataset = Counter(dataset for dataset, _, _ in jobs)
-    assert per_dataset == {"prcc": 13, "vcclothes": 1}
+    assert per_dataset == {"prcc": 13 * 3, "vcclothes": 1 * 3}
     params = load_params(REPO / "params.yaml")
     assert sorted(jobs) == sorted((r.dataset, r.experiment, r.seed) for r in runs(params))
-    # The full model appears in all four tables yet is trained once per dataset.
-    assert jobs.count(("prcc", "full", 1)) == 1
+    # The full model appears in all four tables yet is trained once per dataset and seed.
+    assert all(jobs.count(("prcc", "full", seed)) == 1 for seed in (1, 2, 3))
 
 
-def test_two_seeds_double_the_training_jobs_only(workdir):
+def test_seeds_multiply_the_training_jobs_only(workdir):
     edit_params(workdir, lambda p: p["profiles"]["embedded"].update(seeds=[1, 2]))
     result = snakemake(workdir, "-n", "-p")
     assert result.returncode == 0, result.stderr

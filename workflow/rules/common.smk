@@ -170,6 +170,11 @@ PLOTS = [
     f"{RESULTS}/plots/{name}"
     for name in ("ablation_components.png", "ablation_sampling.png", "eps_curve.png", "eps_curve.csv")
 ]
+# Pseudo-label quality per epoch of every unsupervised run: the tidy table, then the figure in each format.
+LABEL_QUALITY = [
+    f"{RESULTS}/plots/{name}"
+    for name in ("label_quality.csv", "label_quality.png", "label_quality.svg", "label_quality.pdf")
+]
 
 
 def log_path(name):
@@ -358,7 +363,7 @@ def toy_args(wildcards):
     args = []
     for name in TOY_FLAGS:
         if PROFILE["toy"].get(name) is not None:
-            args += ["--" + name.replace("_", "-"), str(PROFILE["toy"][name])]
+            args += [f"--{name.replace('_', '-')}", str(PROFILE["toy"][name])]
     return args
 
 

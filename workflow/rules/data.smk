@@ -18,8 +18,7 @@ rule make_toy_data:
         seed=lambda wildcards: DATASETS[wildcards.key]["toy_seed"],
         toy=toy_args,
     shell:
-        "spcreid make-toy-data --out {output:q} --seed {params.seed:q} {params.toy:q}"
-        " --quiet > {log:q} 2>&1"
+        "spcreid make-toy-data --out {output:q} --seed {params.seed:q} {params.toy:q} --quiet > {log:q} 2>&1"
 
 
 rule prepare_toy_manifest:

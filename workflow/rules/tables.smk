@@ -65,3 +65,25 @@ rule plots:
     shell:
         "spcreid make-plots --params {input.params:q} --profile {params.profile:q}"
         " --metrics-dir {params.metrics_dir:q} --paper-dir {params.published:q} --out {params.out:q} > {log:q} 2>&1"
+
+
+# The trainer writes log.jsonl (one record per epoch, with the pseudo-labels' ARI / NMI against identities and
+# outfits) into the run folder beside model.pt; model.pt is the input because it is the run's declared output.
+rule label_quality:
+    input:
+        models=expand_runs(f"{RUN_DIR}/model.pt"),
+    output:
+        table=LABEL_QUALITY[0],
+        figure=report(LABEL_QUALITY[1], category="Plots", caption="../report/label_quality.rst"),
+        vector=LABEL_QUALITY[2:],
+    log:
+        log_path("label_quality"),
+    benchmark:
+        bench_path("label_quality")
+    container:
+        MAIN_IMAGE
+    params:
+        runs=lambda wildcards, input: [os.path.dirname(model) for model in input.models],
+        out=lambda wildcards, output: os.path.dirname(output.table),
+    shell:
+        "spcreid make-label-quality --runs {params.runs:q} --out {params.out:q} > {log:q} 2>&1"

@@ -69,8 +69,7 @@ if PRETRAIN:
             seed=PRETRAIN["toy_seed"],
             toy=toy_args,
         shell:
-            "spcreid make-toy-data --out {output:q} --seed {params.seed:q} {params.toy:q}"
-            " --quiet > {log:q} 2>&1"
+            "spcreid make-toy-data --out {output:q} --seed {params.seed:q} {params.toy:q} --quiet > {log:q} 2>&1"
 
     rule pretrain_backbone:
         input:

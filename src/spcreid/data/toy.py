@@ -159,7 +159,9 @@ def _rng(seed: int, stream: int, *keys: int) -> np.random.Generator:
 
 def train_test_pids(config: ToyConfig) -> tuple[list[int], list[int]]:
     """PIDs 1..n; the first ones train, the last ``test_identities`` (default: half, rounded up) test."""
-    n_test = config.test_identities if config.test_identities is not None else config.identities - config.identities // 2
+    n_test = config.test_identities
+    if n_test is None:
+        n_test = config.identities - config.identities // 2
     n_train = config.identities - n_test
     pids = list(range(1, config.identities + 1))
     return pids[:n_train], pids[n_train:]

@@ -5,7 +5,7 @@ boolean mask computed over the whole pixel grid at once, painted back to front i
 colours, clothing patterns and shading are then looked up per label. The parsing map is therefore
 exact by construction, which is what the clothing synthesiser needs.
 
-The head is drawn large (about a fifth of the body height, cartoon proportions) so that face, hair
+The head is drawn large (about a quarter of the body height, cartoon proportions) so that face, hair
 and glasses stay several pixels wide at the 64 x 32 input the embedded profile trains on: identity
 must be visible where clothes are not.
 

@@ -117,6 +117,10 @@ def _register_supervised(subparsers) -> None:
     )
     start.add_argument("--out", required=True, help="run folder")
     start.add_argument("--device", help="override train.device: cpu, cuda, cuda:N or auto")
+    start.add_argument(
+        "--pretrained",
+        help="override train.pretrained: score another trunk file, e.g. the classifier oracle's (docs/TOY_DATASET.md)",
+    )
     _add_threads_argument(start)
     start.set_defaults(func=run_pretrained_start, epochs=None, iters=None)
 
@@ -131,7 +135,8 @@ def _register_pretrain(subparsers) -> None:
         "(pid, clothes_id), so the features separate people but stay clothing-sensitive. Writes only the "
         "trunk, in the layout train.pretrained loads. Generate the folder with `spcreid make-toy-data` and a "
         "seed that no evaluation set uses. Unset options take the defaults of PretrainSettings "
-        "(resnet18-small, 64x32, 20 epochs, seed 0, P 16, K 4, lr 1e-3, triplet weight 1).",
+        "(resnet18-small, 64x32, 20 epochs, seed 0, P 16, K 4, lr 1e-3, triplet weight 1). With --labels identity "
+        "--split train on an evaluation set it trains the classifier oracle instead (docs/TOY_DATASET.md).",
     )
     pretrain.add_argument("--data", required=True, help="toy dataset folder written by make-toy-data")
     pretrain.add_argument("--arch", help="backbone, as train.arch")
@@ -143,6 +148,18 @@ def _register_pretrain(subparsers) -> None:
     pretrain.add_argument("--images-per-class", type=int, help="K images per class")
     pretrain.add_argument("--lr", type=float, help="Adam learning rate")
     pretrain.add_argument("--triplet-weight", type=float, help="batch-hard triplet weight; 0 disables")
+    pretrain.add_argument(
+        "--labels",
+        choices=("outfit", "identity"),
+        default="outfit",
+        help="one class per outfit (the ImageNet stand-in, default) or per identity (the classifier oracle)",
+    )
+    pretrain.add_argument(
+        "--split",
+        choices=("all", "train"),
+        default="all",
+        help="all images (a pretraining-only folder, default) or only the train split (an evaluation set)",
+    )
     pretrain.add_argument("--out", required=True, help="weights file to write, e.g. data/weights/toy-pretrained.pth")
     pretrain.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads_argument(pretrain)
@@ -274,7 +291,14 @@ def run_pretrained_start(args: argparse.Namespace) -> int:
     from spcreid.engine.supervised import pretrained_start_run
 
     _set_threads(args)
-    metrics = pretrained_start_run(_run_config(args, "baseline"), args.manifest, args.out, device=args.device)
+    config = _run_config(args, "baseline")
+    if args.pretrained is not None:
+        if not Path(args.pretrained).is_file():
+            raise SpcreidError(
+                f"--pretrained {args.pretrained} is not a file; give a trunk written by pretrain-backbone"
+            )
+        config["train"]["pretrained"] = args.pretrained
+    metrics = pretrained_start_run(config, args.manifest, args.out, device=args.device)
     print(json.dumps({"run": str(Path(args.out)), "metrics": metrics}, sort_keys=True))
     return 0
 
@@ -344,7 +368,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
         "triplet_weight",
     )
     settings = PretrainSettings(**{name: getattr(args, name) for name in options if getattr(args, name) is not None})
-    summary = pretrain_backbone(args.data, args.out, settings, progress=not args.quiet)
+    summary = pretrain_backbone(
+        args.data, args.out, settings, progress=not args.quiet, labels=args.labels, split=args.split
+    )
     print(json.dumps(summary, sort_keys=True))
     return 0
 

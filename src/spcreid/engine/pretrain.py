@@ -11,6 +11,11 @@ own class. Like ImageNet or ordinary (same-clothes) ReID features, the result se
 is clothing-sensitive; it must not already know that two outfits can belong to one person, or the
 clothing-change gains of the method (Ca, Ci, Cs) would be given away by the initialisation.
 
+The same recipe with ``labels="identity"`` on the *train split* of an evaluation set is the
+classifier oracle of docs/TOY_DATASET.md: the standard supervised ReID recipe (ID loss + triplet) with
+true identity labels, scored with ``spcreid pretrained-start --pretrained``. It answers whether
+identity can be learned across clothes on that set with this backbone and input size at all.
+
 Loss: cross-entropy through a cosine classifier on the model's L2-normalised features, plus an
 optional batch-hard triplet term; batches are P outfits x K images so the triplet term always has
 positives. Only the trunk is saved, under torchvision's key names, which is what
@@ -76,8 +81,9 @@ class PretrainSettings:
 @dataclass
 class PretrainingSet:
     paths: list[str]
-    labels: np.ndarray  # outfit class per image, 0..n_classes-1
+    labels: np.ndarray  # class per image, 0..n_classes-1
     n_identities: int
+    label_kind: str = "outfit"
 
     @property
     def n_classes(self) -> int:
@@ -92,12 +98,21 @@ def outfit_classes(pids: np.ndarray, clothes_ids: np.ndarray) -> np.ndarray:
     return np.unique(pairs, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
-def load_pretraining_set(data_dir: str | os.PathLike) -> PretrainingSet:
-    """Every image of a toy dataset folder, train, query and gallery alike, labelled by outfit.
+LABELS = ("outfit", "identity")
+SPLITS = ("all", "train")
 
-    All identities are used: the folder exists only for pretraining, none of its people is ever
-    evaluated.
+
+def load_pretraining_set(data_dir: str | os.PathLike, labels: str = "outfit", split: str = "all") -> PretrainingSet:
+    """The images of a toy dataset folder, labelled by outfit (pid, clothes_id) or by identity (pid).
+
+    ``split="all"``: train, query and gallery alike; the pretraining folder exists only for
+    pretraining, none of its people is ever evaluated. ``split="train"``: only the train split, the
+    one choice that may be used on an evaluation set (the classifier oracle).
     """
+    if labels not in LABELS:
+        raise SpcreidError(f"--labels {labels!r}: choose one of {list(LABELS)}")
+    if split not in SPLITS:
+        raise SpcreidError(f"--split {split!r}: choose one of {list(SPLITS)}")
     from spcreid.data.registry import load_dataset
 
     data_dir = Path(data_dir)
@@ -107,12 +122,15 @@ def load_pretraining_set(data_dir: str | os.PathLike) -> PretrainingSet:
             f"`spcreid make-toy-data --out {data_dir} --seed N` (a seed no evaluation set uses)"
         )
     frame = load_dataset("toy", data_dir)
-    labels = outfit_classes(frame["pid"].to_numpy(), frame["clothes_id"].to_numpy())
-    dataset = PretrainingSet(frame["path"].tolist(), labels, int(frame["pid"].nunique()))
+    if split == "train":
+        frame = frame[frame["split"] == "train"].reset_index(drop=True)
+    clothes = frame["clothes_id"].to_numpy() if labels == "outfit" else np.zeros(len(frame), np.int64)
+    classes = outfit_classes(frame["pid"].to_numpy(), clothes)
+    dataset = PretrainingSet(frame["path"].tolist(), classes, int(frame["pid"].nunique()), labels)
     if dataset.n_classes < 2:
         raise SpcreidError(
-            f"--data {data_dir} holds {dataset.n_classes} outfit class(es); supervised pretraining needs at least 2. "
-            "Generate it with more --identities"
+            f"--data {data_dir} holds {dataset.n_classes} {labels} class(es) in split {split!r}; supervised "
+            "pretraining needs at least 2. Generate it with more --identities"
         )
     return dataset
 
@@ -231,7 +249,7 @@ def pretrain_trunk(
         "images": len(dataset.paths),
         "identities": dataset.n_identities,
         "classes": dataset.n_classes,
-        "label": "outfit (pid, clothes_id)",
+        "label": "outfit (pid, clothes_id)" if dataset.label_kind == "outfit" else "identity (pid)",
         "steps": steps,
         "last_epoch_loss": round(loss_sum / max(seen, 1), 4),
         "last_epoch_train_accuracy": round(correct / max(seen, 1), 4),
@@ -255,11 +273,16 @@ def save_trunk(state: dict[str, torch.Tensor], out: str | os.PathLike, arch: str
 
 
 def pretrain_backbone(
-    data_dir: str | os.PathLike, out: str | os.PathLike, settings: PretrainSettings, progress: bool = True
+    data_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    settings: PretrainSettings,
+    progress: bool = True,
+    labels: str = "outfit",
+    split: str = "all",
 ) -> dict[str, Any]:
     """Pretrain on the toy folder ``data_dir`` and write the trunk to ``out``; returns the summary."""
     settings.validate()
-    dataset = load_pretraining_set(data_dir)
+    dataset = load_pretraining_set(data_dir, labels, split)
     state, summary = pretrain_trunk(dataset, settings, progress)
     save_trunk(state, out, settings.arch)
-    return {**summary, "data": str(data_dir), "out": str(out)}
+    return {**summary, "data": str(data_dir), "split": split, "out": str(out)}

@@ -47,6 +47,17 @@ def register(subparsers) -> None:
     _add_common(plots, "output folder, e.g. results/plots")
     plots.set_defaults(func=run_make_plots)
 
+    quality = subparsers.add_parser(
+        "make-label-quality",
+        help="pseudo-label ARI / NMI against identities and outfits per epoch, every run: CSV + figure",
+        description="Reads RUN/config.json and RUN/log.jsonl of each training run and writes "
+        "OUT/label_quality.csv (one row per run and epoch) and OUT/label_quality.{png,svg,pdf} (mean +- std over "
+        "seeds per dataset and experiment).",
+    )
+    quality.add_argument("--runs", nargs="+", required=True, help="training run folders (beside their model.pt)")
+    quality.add_argument("--out", required=True, help="output folder, e.g. results/embedded/plots")
+    quality.set_defaults(func=run_make_label_quality)
+
 
 def _metrics_dir(args: argparse.Namespace, params: dict) -> str:
     return args.metrics_dir or f"results/{params['profile']}/metrics"
@@ -69,4 +80,12 @@ def run_make_plots(args: argparse.Namespace) -> int:
     params = load_params(args.params, profile=args.profile)
     written = write_plots(params, _metrics_dir(args, params), args.paper_dir, args.out, args.allow_missing)
     print(f"make-plots: {len(written)} files -> {args.out}")
+    return 0
+
+
+def run_make_label_quality(args: argparse.Namespace) -> int:
+    from spcreid.workflow.label_quality import write_label_quality
+
+    written = write_label_quality(args.runs, args.out)
+    print(f"make-label-quality: {len(args.runs)} runs, {len(written)} files -> {args.out}")
     return 0
