@@ -217,9 +217,12 @@ def test_dag_refuses_bad_options(option, fragment, workdir):
 # ---------------------------------------------------------------------------- interrupt + resume, two trainers
 
 # The real CLI in a child process, with the oracle clustering of test_engine_train as the only stand-in.
-# From the second epoch on the clustering waits (up to a minute) so that the child is always mid-run when the
-# test interrupts it: without the wait a fast machine finished all epochs first and exited 0.
+# In the second epoch the clustering announces itself in the file $WAITING and waits (up to a minute), and the
+# test interrupts the child only then: the signal always lands in the same place, mid-run. (Without the wait a
+# fast machine finished all epochs first and exited 0; signalling on the first checkpoint instead could land
+# anywhere.)
 ORACLE_CLI = textwrap.dedent("""
+    import os
     import sys
     import time
     import numpy as np
@@ -233,7 +236,8 @@ ORACLE_CLI = textwrap.dedent("""
 
     def oracle(features, **kwargs):
         calls.append(1)
-        if len(calls) > 1:
+        if len(calls) == 2:
+            open(os.environ["WAITING"], "w").close()
             time.sleep(60)
         return truth
 
@@ -272,11 +276,11 @@ def test_sigint_then_resume_and_a_second_trainer_meanwhile(toy, oracle_clusters,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=os.environ,
+        env={**os.environ, "WAITING": str(tmp_path / "waiting")},
     )
     try:
         deadline = time.monotonic() + 120
-        while not (run / "checkpoint.pt").exists():
+        while not (tmp_path / "waiting").exists():
             assert child.poll() is None and time.monotonic() < deadline, child.stderr.read() if child.poll() else ""
             time.sleep(0.05)
         # A second trainer in the same folder (a rerun beside a leftover) is refused while the first runs.

@@ -77,7 +77,8 @@ def test_layout_names_and_splits(small):
         "height": 96,
         "width": 48,
         "test_identities": None,
-        "train_outfits": 2,
+        "train_outfits": None,
+        "head_scale": 1.0,
     }
     assert meta["counts"] == {"train": 24, "query": 12, "gallery": 12}
 

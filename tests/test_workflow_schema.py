@@ -109,19 +109,19 @@ def test_validate_params_names_the_file():
 
 def test_configfile_overlays_params_yaml_and_reaches_the_jobs(tmp_path):
     root = copy_workflow(tmp_path)
-    (root / "two-seeds.yaml").write_text("profiles:\n  embedded:\n    seeds: [1, 2]\n")
+    (root / "one-seed.yaml").write_text("profiles:\n  embedded:\n    seeds: [1]\n")
     base = snakemake(root, "-n", "-p")
-    overlaid = snakemake(root, "-n", "-p", "--configfile", "two-seeds.yaml")
+    overlaid = snakemake(root, "-n", "-p", "--configfile", "one-seed.yaml")
     assert base.returncode == 0 and overlaid.returncode == 0, overlaid.stderr
     train = re.compile(r"spcreid train --params (\S+) .*?--seed (\d+)")
     base_jobs, overlaid_jobs = train.findall(base.stdout), train.findall(overlaid.stdout)
-    assert {seed for _, seed in base_jobs} == {"1"}
-    assert {seed for _, seed in overlaid_jobs} == {"1", "2"} and len(overlaid_jobs) == 2 * len(base_jobs)
+    assert {seed for _, seed in base_jobs} == {"1", "2", "3"}
+    assert {seed for _, seed in overlaid_jobs} == {"1"} and 3 * len(overlaid_jobs) == len(base_jobs)
     assert {path for path, _ in base_jobs} == {"params.yaml"}
     # The jobs read the merged configuration, not params.yaml: the same seeds, the rest unchanged.
     (merged,) = {path for path, _ in overlaid_jobs}
     content = json.loads((root / merged).read_text())
-    assert content["profiles"]["embedded"]["seeds"] == [1, 2]
+    assert content["profiles"]["embedded"]["seeds"] == [1]
     assert content["method"] == load_params(REPO / "params.yaml")["method"]
 
 

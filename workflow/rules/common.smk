@@ -355,7 +355,7 @@ def raw_dataset_input(wildcards):
     return ancient(raw_dataset_dir(wildcards.key))
 
 
-TOY_FLAGS = ("identities", "test_identities", "train_outfits", "images_per_camera", "height", "width")
+TOY_FLAGS = ("identities", "test_identities", "train_outfits", "head_scale", "images_per_camera", "height", "width")
 
 
 def toy_args(wildcards):

@@ -99,6 +99,8 @@ HAIR_RAMP = np.array(
 MAX_OUTFITS = 8
 # Test identities wear two outfits, as in VC-Clothes.
 TEST_OUTFITS = 2
+# v2's head radius range (8.5-10.5% of body height) relative to v3's.
+V2_HEAD_SCALE = 0.085 / 0.123
 GLASSES_COLOURS = np.array([[0.05, 0.05, 0.05], [0.75, 0.10, 0.10], [0.10, 0.25, 0.75], [0.80, 0.65, 0.20]], np.float32)
 
 
@@ -113,7 +115,10 @@ class ToyConfig:
     width: int = 64
     # None: half of ``identities`` (rounded up) are test identities.
     test_identities: int | None = None
-    train_outfits: int = 2
+    # None: training identities dress like the test identities (VC-Clothes cameras, 2 outfits; v2's layout).
+    train_outfits: int | None = None
+    # Multiplies v3's head radius range (12.3-15.2% of body height); V2_HEAD_SCALE gives v2's heads.
+    head_scale: float = 1.0
 
     def validate(self) -> None:
         checks = (
@@ -128,11 +133,14 @@ class ToyConfig:
             ("--height", self.height, 48, 1024, "pixels"),
             ("--width", self.width, 24, 512, "pixels"),
             ("--seed", self.seed, 0, 2**32 - 1, "a non-negative integer"),
-            ("--train-outfits", self.train_outfits, 1, MAX_OUTFITS, "distinct top and bottom colours per person"),
         )
+        if self.train_outfits is not None:
+            checks += (("--train-outfits", self.train_outfits, 1, MAX_OUTFITS, "distinct top and bottom colours"),)
         for flag, value, low, high, why in checks:
             if not low <= value <= high:
                 raise SpcreidError(f"{flag} {value} is out of range: use {low}..{high} ({why})")
+        if not 0.5 <= self.head_scale <= 1.5:
+            raise SpcreidError(f"--head-scale {self.head_scale} is out of range: use 0.5..1.5 (1.0: v3's heads)")
         if self.test_identities is not None and not 2 <= self.test_identities <= self.identities - 2:
             raise SpcreidError(
                 f"--test-identities {self.test_identities} is out of range: use 2..{self.identities - 2} "
@@ -197,7 +205,11 @@ def plan_images(config: ToyConfig) -> list[ToyImage]:
     for pid in train:
         for camid in CAMERAS:
             for idx in range(1, config.images_per_camera + 1):
-                plan.append(ToyImage(pid, camid, train_outfit(config, camid, idx), idx, "train"))
+                if config.train_outfits is None:
+                    clothes = outfit_for_camera(config.seed, pid, camid)
+                else:
+                    clothes = train_outfit(config, camid, idx)
+                plan.append(ToyImage(pid, camid, clothes, idx, "train"))
     for pid in test:
         for camid in CAMERAS:
             clothes = outfit_for_camera(config.seed, pid, camid)
@@ -208,7 +220,7 @@ def plan_images(config: ToyConfig) -> list[ToyImage]:
 
 def outfit_count(config: ToyConfig, pid: int) -> int:
     train, _ = train_test_pids(config)
-    return config.train_outfits if pid <= len(train) else TEST_OUTFITS
+    return config.train_outfits if config.train_outfits and pid <= len(train) else TEST_OUTFITS
 
 
 def _hsv(h: float, s: float, v: float) -> np.ndarray:
@@ -217,7 +229,7 @@ def _hsv(h: float, s: float, v: float) -> np.ndarray:
     return v - v * s * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
 
 
-def sample_identity(seed: int, pid: int) -> render.Identity:
+def sample_identity(seed: int, pid: int, head_scale: float = 1.0) -> render.Identity:
     """One person: every cue here survives a change of clothes.
 
     The ranges are wide on purpose (real people differ a lot in hair, skin, height and build); the
@@ -233,7 +245,7 @@ def sample_identity(seed: int, pid: int) -> render.Identity:
     return render.Identity(
         stature=float(rng.uniform(0.8, 1.0)),
         # v3: 1.45x v2's head, so face, hair and glasses stay readable at 64 x 32 (docs/TOY_DATASET.md).
-        head=float(rng.uniform(0.123, 0.152)),
+        head=float(rng.uniform(0.123, 0.152) * head_scale),
         head_aspect=float(rng.uniform(0.72, 0.95)),
         shoulder=float(shoulder),
         hip=float(shoulder * rng.uniform(0.65, 1.05)),
@@ -348,19 +360,25 @@ def metadata(config: ToyConfig) -> dict:
         "jpeg_quality": JPEG_QUALITY,
         "train_pids": train,
         "test_pids": test,
-        "camera1_outfit": {f"{pid:04d}": camera1_outfit(config.seed, pid) for pid in test},
+        "camera1_outfit": {
+            f"{pid:04d}": camera1_outfit(config.seed, pid) for pid in (test if config.train_outfits else train + test)
+        },
         "counts": {
             folder: sum(1 for item in plan if item.folder == folder) for folder in ("train", "query", "gallery")
         },
         "camera_outfits": "test: cameras 2 and 3 outfit 01, camera 4 outfit 02, camera 1 per identity; "
-        f"train: {config.train_outfits} outfits cycled over (camera, index)",
+        + (
+            f"train: {config.train_outfits} outfits cycled over (camera, index)"
+            if config.train_outfits
+            else "train: same"
+        ),
     }
 
 
 def render_image(config: ToyConfig, image: ToyImage, cameras=None) -> tuple[np.ndarray, np.ndarray]:
     """Render one planned image: ``(rgb uint8 (H, W, 3), parsing labels uint8 (H, W))``."""
     cameras = cameras if cameras is not None else sample_cameras(config.seed)
-    identity = sample_identity(config.seed, image.pid)
+    identity = sample_identity(config.seed, image.pid, config.head_scale)
     outfit = sample_outfits(config.seed, image.pid, outfit_count(config, image.pid))[image.clothes_id - 1]
     pose = sample_pose(config.seed, image)
     return render.render_person(

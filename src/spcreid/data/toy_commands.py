@@ -19,8 +19,12 @@ def _add_shape_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--train-outfits",
         type=int,
-        default=2,
-        help="outfits per training identity, cycled over its images (test identities wear 2, as in VC-Clothes)",
+        default=None,
+        help="outfits per training identity, cycled over its images (default: 2, worn as by the test identities, "
+        "VC-Clothes' cameras)",
+    )
+    parser.add_argument(
+        "--head-scale", type=float, default=1.0, help="multiplies the head size range (1.0: v3; 0.69: v2's heads)"
     )
     parser.add_argument(
         "--images-per-camera", type=int, default=3, help="images per person and camera (test: the first is the query)"
@@ -40,6 +44,7 @@ def _config(args):
         width=args.width,
         test_identities=args.test_identities,
         train_outfits=args.train_outfits,
+        head_scale=args.head_scale,
     )
 
 
