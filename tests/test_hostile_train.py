@@ -223,6 +223,7 @@ def test_dag_refuses_bad_options(option, fragment, workdir):
 # anywhere.)
 ORACLE_CLI = textwrap.dedent("""
     import os
+    import signal
     import sys
     import time
     import numpy as np
@@ -242,6 +243,8 @@ ORACLE_CLI = textwrap.dedent("""
         return truth
 
     spcreid.clustering.pseudo_labels = oracle
+    # A background job (`make test &`) inherits SIGINT ignored; a user's Ctrl-C reaches a foreground trainer.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main(sys.argv[2:]))
 """)
 
