@@ -358,13 +358,23 @@ def raw_dataset_input(wildcards):
 TOY_FLAGS = ("identities", "test_identities", "train_outfits", "head_scale", "images_per_camera", "height", "width")
 
 
-def toy_args(wildcards):
+def toy_args(wildcards, skip=()):
     """The profile's toy: settings as make-toy-data flags (a list, so `:q` quotes each item)."""
     args = []
     for name in TOY_FLAGS:
-        if PROFILE["toy"].get(name) is not None:
+        if PROFILE["toy"].get(name) is not None and name not in skip:
             args += [f"--{name.replace('_', '-')}", str(PROFILE["toy"][name])]
     return args
+
+
+def pretrain_toy_args(wildcards):
+    """The pretraining set's flags: the profile's toy, but everybody dressed the VC-Clothes way.
+
+    Its images are labelled by outfit, so every outfit needs several images (train_outfits gives a
+    training person up to one outfit per image); two outfits per person, each seen by several cameras
+    and images, is what a clothing-sensitive ImageNet stand-in learns from (docs/METHOD.md).
+    """
+    return toy_args(wildcards, skip=("train_outfits",))
 
 
 def parse_weights_input(wildcards):

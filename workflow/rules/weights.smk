@@ -36,9 +36,9 @@ rule fetch_pise_checkpoint:
 
 
 # Embedded profile: the ImageNet stand-in is trained here (docs/METHOD.md, "Embedded profile: pretrained start").
-# A third toy set, generated with the profile's toy settings but its own seed, so that no person of it is ever
-# evaluated; `spcreid pretrain-backbone` trains train.arch on it with outfit labels and writes the trunk to
-# train.pretrained, which every train job then loads.
+# A third toy set, generated with the profile's toy settings (two outfits per person, see pretrain_toy_args) but
+# its own seed, so that no person of it is ever evaluated; `spcreid pretrain-backbone` trains train.arch on it with
+# outfit labels and writes the trunk to train.pretrained, which every train job then loads.
 PRETRAIN = PROFILE.get("pretrain")
 PRETRAIN_TOY = f"{DATA}/toy/pretrain"
 
@@ -67,7 +67,7 @@ if PRETRAIN:
             MAIN_IMAGE
         params:
             seed=PRETRAIN["toy_seed"],
-            toy=toy_args,
+            toy=pretrain_toy_args,
         shell:
             "spcreid make-toy-data --out {output:q} --seed {params.seed:q} {params.toy:q} --quiet > {log:q} 2>&1"
 
