@@ -12,9 +12,18 @@ CORES  ?= all
 # The whole local environment (runtime + workflow + test tools) comes from one hash-locked resolution,
 # envs/requirements.lock, so a fresh clone installs exactly what was tested, whatever was released since.
 # Re-lock after changing a pin in envs/*.in: `make lock` (docs/WORKFLOW.md, "Locking").
-$(BIN)/.installed: pyproject.toml envs/requirements.lock
+# Both cores do the work: torch's CUDA stack and the rest are installed by two pip processes side by side
+# (envs/split_lock.py: they share no folder), `pip check` then confirms that the lock's closure is complete,
+# and the byte-code is compiled in parallel afterwards (pip would compile each file on one core; like pip, files
+# that cannot compile here are skipped: torch ships test helpers in Python 3.12 syntax).
+PIP_LOCKED := $(BIN)/python -m pip install --quiet --no-compile --no-deps --require-hashes -r
+$(BIN)/.installed: pyproject.toml envs/requirements.lock envs/split_lock.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes -r envs/requirements.lock
+	$(PYTHON) envs/split_lock.py envs/requirements.lock $(VENV)/lock-torch.txt $(VENV)/lock-rest.txt
+	$(PIP_LOCKED) $(VENV)/lock-torch.txt & torch=$$!; $(PIP_LOCKED) $(VENV)/lock-rest.txt & rest=$$!; \
+	    wait $$torch; first=$$?; wait $$rest; test $$first = 0 -a $$? = 0
+	$(BIN)/python -m pip check
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -128,3 +128,23 @@ def test_prepare_data_error_leaves_no_output(tmp_path, capsys):
     assert run_cli(["prepare-data", "--dataset", "prcc", "--root", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_paths_resolve_like_pathlib_with_symlinked_folders(tmp_path):
+    """resolve_file (manifests, synthesis indexes) gives Path.resolve()'s answer for every folder layout."""
+    from spcreid.io import resolve_file
+
+    (tmp_path / "real" / "train").mkdir(parents=True)
+    (tmp_path / "real" / "train" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    (tmp_path / "elsewhere" / "deep").mkdir(parents=True)
+    (tmp_path / "jump").symlink_to(tmp_path / "elsewhere" / "deep", target_is_directory=True)
+    cases = [
+        ("link/train/a.jpg", tmp_path),  # a symlinked folder is followed
+        ("../real/train/a.jpg", tmp_path / "link"),
+        ("jump/../x.jpg", tmp_path),  # ".." after a symlink leaves its target, not the link's folder
+        ("train/./a.jpg", tmp_path / "real"),
+    ]
+    for relative, base in cases:
+        assert resolve_file(relative, base) == str((base / relative).resolve()), relative
+    assert resolve_file("jump/../x.jpg", tmp_path) == str(tmp_path.resolve() / "elsewhere" / "x.jpg")

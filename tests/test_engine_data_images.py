@@ -257,3 +257,59 @@ def test_copies_must_match_the_sources(tmp_path, source):
         TrainImages([source, other], copies=[[source]])
     with pytest.raises(SpcreidError, match=r"other\.png has 2 synthetic copies, others have 1"):
         TrainImages([source, other], copies=[[source], [source, source]])
+
+
+def test_a_packed_store_gives_the_same_batches_as_decoding(tmp_path, source):
+    from spcreid.engine.store import save_packed
+
+    other = save_png(tmp_path / "other.png", asymmetric_pixels(shift=1))
+    copies = [[other, source], [source, other]]
+    decoded = TrainImages([source, other], copies=copies, height=HEIGHT, width=WIDTH, crop_margin=MARGIN, plain=True)
+    save_packed(decoded.build(), decoded.groups(), tmp_path / "packed.pt")
+
+    def batch(images):
+        return images.batch([1, 0, 1], torch.Generator().manual_seed(3))
+
+    packed = TrainImages(
+        [source, other], copies=copies, height=HEIGHT, width=WIDTH, crop_margin=MARGIN, plain=True,
+        packed=tmp_path / "packed.pt",
+    )  # fmt: skip
+    assert torch.equal(batch(packed), batch(decoded))
+    assert torch.equal(packed.plain_images, decoded.plain_images)
+    # A run without copies (the baseline) or with fewer reads the leading members of each packed row.
+    sources_only = TrainImages(
+        [source, other], height=HEIGHT, width=WIDTH, crop_margin=MARGIN, packed=tmp_path / "packed.pt"
+    )
+    plain_sources = TrainImages([source, other], height=HEIGHT, width=WIDTH, crop_margin=MARGIN)
+    assert torch.equal(batch(sources_only), batch(plain_sources))
+    one_copy = TrainImages(
+        [source, other], copies=[[other], [source]], height=HEIGHT, width=WIDTH, crop_margin=MARGIN,
+        packed=tmp_path / "packed.pt",
+    )  # fmt: skip
+    assert batch(one_copy).shape == (6, 3, HEIGHT, WIDTH)
+
+
+def test_a_packed_store_of_other_images_or_sizes_is_refused(tmp_path, source):
+    from spcreid.engine.store import save_packed
+
+    other = save_png(tmp_path / "other.png", asymmetric_pixels(shift=1))
+    decoded = TrainImages([source, other], copies=[[other], [source]], height=HEIGHT, width=WIDTH, plain=True)
+    path = tmp_path / "packed.pt"
+    save_packed(decoded.build(), decoded.groups(), path)
+
+    def load(paths, copies=None, height=HEIGHT, plain=True, packed=path):
+        return TrainImages(paths, copies=copies, height=height, width=WIDTH, plain=plain, packed=packed).build()
+
+    with pytest.raises(SpcreidError, match=r"do not match this run at source 1: .*other\.png.*source\.png"):
+        load([source, source])
+    with pytest.raises(SpcreidError, match="hold 2 sources, this run has 1"):
+        load([source])
+    with pytest.raises(SpcreidError, match=r"do not match this run at source 0"):
+        load([source, other], copies=[[source], [other]])  # another synthesis cache
+    with pytest.raises(SpcreidError, match=r"were decoded at \(36, 18\).*this run needs \(45, 18\)"):
+        load([source, other], height=40)
+    with pytest.raises(SpcreidError, match="packed images .*gone.pt not found; rebuild it"):
+        load([source, other], packed=tmp_path / "gone.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(SpcreidError, match="junk.pt cannot be read"):
+        load([source, other], packed=tmp_path / "junk.pt")

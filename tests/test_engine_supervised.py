@@ -195,6 +195,8 @@ def test_pretrained_start_scores_another_trunk_given_with_pretrained(tiny, capsy
                 "identity",
                 "--split",
                 "train",
+                "--arch",
+                yaml.safe_load((tiny / "params.yaml").read_text())["profiles"]["embedded"]["train"]["arch"],
                 "--height",
                 "32",
                 "--width",

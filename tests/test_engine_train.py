@@ -172,6 +172,27 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(toy, oracle_clu
     assert len(oracle_clusters) == 3 + 2 + 1  # the resumed run re-clustered only for epoch 3
 
 
+def test_packed_images_train_the_same_weights_as_decoding(toy, oracle_clusters, tmp_path, capsys):
+    packed = tmp_path / "packed.pt"
+    argv = ["pack-images", "--manifest", str(toy["manifest"]), "--synthesis", str(toy["synth"]), "--copies", "2"]
+    assert spcreid_main([*argv, "--height", "32", "--width", "16", "--out", str(packed)]) == 0
+    assert json.loads(capsys.readouterr().out)["groups_shape"] == [len(toy["train_pids"]), 3, 3, 36, 18]
+
+    def weights(experiment, run, **packed_images):
+        synthesis = toy["synth"] if experiment == "full" else None
+        train_run(tiny_config(experiment), toy["manifest"], tmp_path / run, synthesis, **packed_images)
+        return torch.load(tmp_path / run / "model.pt", weights_only=True)["state_dict"]
+
+    # The augmenting model reads the whole rows, the baseline only their sources: both as if decoded.
+    for experiment in ("full", "baseline"):
+        decoded = weights(experiment, f"{experiment}-decoded")
+        from_pack = weights(experiment, f"{experiment}-packed", packed_images=packed)
+        assert all(torch.equal(decoded[key], from_pack[key]) for key in decoded), experiment
+    no_cache = ["pack-images", "--manifest", str(toy["manifest"]), "--copies", "2", "--height", "32", "--width", "16"]
+    assert spcreid_main([*no_cache, "--out", str(tmp_path / "other.pt")]) == 2
+    assert "give --synthesis DIR together with --copies S >= 1, or neither" in capsys.readouterr().err
+
+
 def test_other_seed_other_weights(toy, oracle_clusters, tmp_path):
     # (same seed, same weights is what the resume test checks)
     def weights(seed):

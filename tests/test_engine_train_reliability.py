@@ -137,7 +137,8 @@ def test_non_finite_weights_stop_the_run(toy, oracle_clusters, tmp_path, monkeyp
     def poisoned_step(self, *args, **kwargs):
         terms = original(self, *args, **kwargs)
         with torch.no_grad():
-            next(self.model.parameters()).view(-1)[0] = float("nan")
+            weight = next(self.model.parameters())  # channels-last: index it, a flat view does not exist
+            weight[(0,) * weight.dim()] = float("nan")
         return terms
 
     monkeypatch.setattr(trainer_module.Trainer, "train_step", poisoned_step)

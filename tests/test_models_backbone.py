@@ -61,7 +61,7 @@ def test_bn_neck_bias_is_frozen_at_zero_while_the_rest_learns():
     assert model.neck.weight.grad is not None and model.trunk.conv1.weight.grad is not None
 
 
-@pytest.mark.parametrize("arch, dim", [("resnet18", 512), ("resnet18-small", 256)])
+@pytest.mark.parametrize("arch, dim", [("resnet18", 512), ("resnet18-small", 256), ("resnet18-tiny", 128)])
 def test_smaller_archs_give_unit_features_of_their_width(arch, dim):
     torch.manual_seed(0)
     model = build_model(arch)

@@ -9,17 +9,14 @@ import shutil
 import pandas as pd
 import pytest
 
-from workflow_helpers import copy_workflow, edit_params, snakemake
+from workflow_helpers import copy_workflow, edit_params, small_toy_sets, snakemake
 
 pytestmark = pytest.mark.slow
 
 
 def _reduce(params):
-    embedded = params["profiles"]["embedded"]
-    embedded["train"].update(epochs=1, iters_per_epoch=2, warmup_epochs=0)
-    embedded["toy"].update(identities=48, images_per_camera=3)
-    embedded["seeds"] = [1]  # the profile trains 3; one keeps the suite inside its time budget
-    embedded["pretrain"]["epochs"] = 2
+    small_toy_sets(params)
+    params["profiles"]["embedded"]["train"].update(epochs=1, iters_per_epoch=2, warmup_epochs=0)
 
     def cell(row, dataset, setting, experiment):
         return dict(row=row, dataset=dataset, setting=setting, experiment=experiment)

@@ -17,9 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from spcreid.data.toy import V2_HEAD_SCALE
 from test_workflow_e2e import _reduce
-from workflow_helpers import REPO, copy_workflow, edit_params, snakemake
+from workflow_helpers import REPO, copy_workflow, edit_params, small_toy_sets, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -28,23 +27,11 @@ TABLES = ("table1", "table2", "table3", "table4")
 OURS = ("R1 ours", "mAP ours")
 
 
-def _small_toy(params):
+def test_full_embedded_dag_fills_every_table_cell(tmp_path):
     # Every configuration at its full training budget, on smaller toy sets: the suite's documented reduced
     # target (`make reproduce` runs the full-size embedded profile).
-    embedded = params["profiles"]["embedded"]
-    embedded["toy"].update(identities=48, images_per_camera=3)
-    embedded["seeds"] = [1]  # the profile trains 3; one keeps the suite inside its time budget
-    # v2's layout (two outfits per training person, smaller heads): on v3's 288 train images every Table 4 eps
-    # does not find two clusters (eps 0.7 merges them at k1 12, eps 0.2 finds one at k1 8), which the trainer
-    # refuses; this test checks that the DAG fills every cell, docs/TOY_DATASET.md measures v3.
-    embedded["toy"].pop("train_outfits")
-    embedded["toy"]["head_scale"] = V2_HEAD_SCALE
-    embedded["pretrain"]["epochs"] = 2
-
-
-def test_full_embedded_dag_fills_every_table_cell(tmp_path):
     root = copy_workflow(tmp_path)
-    edit_params(root, _small_toy)
+    edit_params(root, small_toy_sets)
     result = snakemake(root, "--cores", "2", timeout=3600)
     assert result.returncode == 0, result.stderr[-4000:]
 

@@ -165,6 +165,9 @@ RUN_DIR = f"{WORK}/runs/{{key}}/{{experiment}}/seed{{seed}}"
 METRICS = f"{RESULTS}/metrics/{{key}}/{{experiment}}/seed{{seed}}.json"
 MANIFEST = f"{DATA}/manifests/{{key}}.csv"
 SYNTH_INDEX = f"{DATA}/synth/{{key}}/{{backend}}/index.csv"
+# train.pack_images: each dataset's train images and copies decoded once, for every train job (rule pack_images).
+PACKED = f"{DATA}/packed/{{key}}.pt"
+PACK_IMAGES = PROFILE["train"]["pack_images"]
 TABLE_FORMATS = ("csv", "md", "tex", "html")
 PLOTS = [
     f"{RESULTS}/plots/{name}"
@@ -250,6 +253,26 @@ def synthesis_input(wildcards):
 # Optional flags are lists: `{params.x:q}` quotes each element and an empty list leaves nothing on the line.
 def synthesis_arg(wildcards, input):
     return ["--synthesis", os.path.dirname(input.synthesis)] if input.synthesis else []
+
+
+def packed_input(wildcards):
+    return PACKED.format(key=wildcards.key) if PACK_IMAGES else []
+
+
+def packed_arg(wildcards, input):
+    return ["--packed-images", input.packed] if input.packed else []
+
+
+def pack_synthesis_input(wildcards):
+    """The copies that pack_images puts beside the sources: the synthesis cache, if a run of the dataset augments."""
+    experiments = {run.experiment for run in RUNS if run.dataset == wildcards.key}
+    if not any(method_config(PARAMS, experiment)["augment"] for experiment in experiments):
+        return []
+    return SYNTH_INDEX.format(key=wildcards.key, backend=SYNTH_BACKEND)
+
+
+def pack_copies_arg(wildcards, input):
+    return ["--synthesis", os.path.dirname(input.synthesis), "--copies", str(SYNTH_COPIES)] if input.synthesis else []
 
 
 def pretrained_input(wildcards):

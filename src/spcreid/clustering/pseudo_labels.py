@@ -1,8 +1,9 @@
 """Pseudo labels: DBSCAN on the sparse k-reciprocal Jaccard distance (paper Eq. 2, Algorithm 1 line 3).
 
-DBSCAN with ``metric="precomputed"`` on a sparse matrix treats only stored entries as neighbours,
-so the distance matrix handed to it stores every pair within ``eps`` (and the zero diagonal) and
-nothing else; a dense N x N matrix is never built.
+DBSCAN on the sparse matrix treats only stored entries as neighbours, so the distance matrix handed
+to it stores every pair within ``eps`` (and the zero diagonal) and nothing else; a dense N x N
+matrix is never built. The DBSCAN is ``spcreid.clustering.dbscan``: scikit-learn's partition, without
+its import time.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.cluster import DBSCAN
-from sklearn.neighbors import sort_graph_by_row_values
-
+from spcreid.clustering.dbscan import dbscan_graph
 from spcreid.clustering.kreciprocal import jaccard_distance
 from spcreid.errors import SpcreidError
 
@@ -61,14 +60,7 @@ def cluster_distances(distances: sp.csr_matrix, eps: float, min_samples: int = 4
     are dropped here. Explicit zeros are kept: they are neighbours at distance 0.
     """
     _check_clustering_params(eps, min_samples)
-    distances = distances.tocsr()
-    within = distances.data <= eps
-    # Entries kept before each row start give the filtered row pointers.
-    indptr = np.concatenate([[0], np.cumsum(within, dtype=np.int64)])[distances.indptr]
-    graph = sp.csr_matrix((distances.data[within], distances.indices[within], indptr), shape=distances.shape)
-    graph = sort_graph_by_row_values(graph, copy=False, warn_when_not_sorted=False)
-    labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(graph)
-    return renumber_by_first_occurrence(labels)
+    return renumber_by_first_occurrence(dbscan_graph(sp.csr_matrix(distances), eps, min_samples))
 
 
 def pseudo_labels_with_stats(

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from spcreid.errors import SpcreidError
-from spcreid.io import atomic_write
+from spcreid.io import atomic_write, resolve_file
 
 COLUMNS = ["path", "pid", "camid", "clothes_id", "split", "role"]
 OPTIONAL_COLUMNS = ["parsing"]
@@ -77,5 +77,5 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
             raise SpcreidError(
                 f"manifest {path} line {empty[0] + 2}: empty '{column}' cell; rebuild it with `spcreid prepare-data`"
             )
-        frame[column] = [str((base / p).resolve()) for p in frame[column]]
+        frame[column] = [resolve_file(p, base) for p in frame[column]]
     return frame

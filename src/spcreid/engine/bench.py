@@ -106,7 +106,7 @@ def measure_input_pipeline(
 
     def data_step() -> torch.Tensor:
         batch = images.batch(draw_indices(), generator)
-        return batch.contiguous(memory_format=torch.channels_last) if on_cuda else batch
+        return batch.contiguous(memory_format=torch.channels_last)
 
     seconds = _timed(data_step, data_steps, torch_device)
     result["data_seconds_per_batch"] = round(seconds, 5)
@@ -114,9 +114,7 @@ def measure_input_pipeline(
     if model_steps == 0:
         return result
 
-    model = build_model(arch, None, "avg", last_stride=1).to(torch_device).train()
-    if on_cuda:
-        model.to(memory_format=torch.channels_last)
+    model = build_model(arch, None, "avg", last_stride=1).to(torch_device, memory_format=torch.channels_last).train()
     memory = torch.nn.functional.normalize(torch.randn(500, model.feature_dim, generator=generator), dim=1)
     memory = memory.to(torch_device)
     labels = torch.randint(0, 500, (groups,), generator=generator).to(torch_device)
@@ -142,5 +140,5 @@ def measure_input_pipeline(
     result["data_and_model_seconds_per_step"] = round(seconds, 4)
     result["data_and_model_images_per_s"] = round(batch_images / seconds, 2)
     result["data_to_model_ratio"] = round(result["data_images_per_s"] / result["model_images_per_s"], 1)
-    result["precision"] = "bf16 autocast, channels_last" if on_cuda else "float32"
+    result["precision"] = "bf16 autocast, channels_last" if on_cuda else "float32, channels_last"
     return result

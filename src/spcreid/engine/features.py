@@ -96,14 +96,13 @@ def _run_model(
 ) -> torch.Tensor:
     """Eval-mode forward of uint8 batches; the model's train/eval mode is restored, it is moved to ``device``.
 
-    On CUDA the model runs channels-last under bf16 autocast (the features are re-normalised in
-    float32 afterwards so bf16 rounding does not leave them off the unit sphere).
+    The model runs channels-last (on a 2-core CPU too: a third less time per image for the narrow
+    ResNets), on CUDA under bf16 autocast (the features are re-normalised in float32 afterwards so bf16
+    rounding does not leave them off the unit sphere).
     """
     on_cuda = device.type == "cuda"
     was_training = model.training
-    model.to(device)
-    if on_cuda:
-        model.to(memory_format=torch.channels_last)
+    model.to(device, memory_format=torch.channels_last)
     model.eval()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext()
     chunks: list[torch.Tensor] = []
@@ -111,8 +110,7 @@ def _run_model(
         with torch.no_grad(), autocast:
             for images in tqdm(batches, desc=desc, unit="batch", leave=False, disable=None):
                 images = normalise(images.to(device, non_blocking=True))
-                if on_cuda:
-                    images = images.contiguous(memory_format=torch.channels_last)
+                images = images.contiguous(memory_format=torch.channels_last)
                 chunks.append(model(images).float())
     finally:
         model.train(was_training)

@@ -97,8 +97,9 @@ class TrainImages:
     ``copy-major`` layout ``[src0..srcB-1, copy0 of each source, ..., copy S-1 of each]``
     (view it as (1 + S, B, 3, H, W)). Tensors come out float32 on ``device``.
 
-    The store is decoded on first use (or by ``build()``) with ``workers`` decoding processes and
-    kept at ``store`` (``auto``, ``cpu``, ``pinned`` or ``device``; see ``engine/store.py``).
+    The store is decoded on first use (or by ``build()``) with ``workers`` decoding processes, or read
+    from ``packed``, a file written by ``spcreid pack-images`` for these images, and kept at ``store``
+    (``auto``, ``cpu``, ``pinned`` or ``device``; see ``engine/store.py``).
     ``plain=True`` also keeps every source at exactly ``height x width`` (``plain_images``), the
     input of feature extraction, so clustering sees what evaluation sees without decoding again.
     """
@@ -116,6 +117,7 @@ class TrainImages:
         store: str = "auto",
         plain: bool = False,
         progress: bool = False,
+        packed: str | os.PathLike | None = None,
     ):
         from spcreid.engine.store import check_location
 
@@ -139,27 +141,33 @@ class TrainImages:
         self.location = store
         self.keep_plain = plain
         self.progress = progress
+        self.packed = packed
         self._store = None
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def build(self):
-        """Decode every image once (idempotent); returns the ``ImageStore``."""
-        from spcreid.engine.store import ImageStore
+        """Decode (or load) every image once (idempotent); returns the ``ImageStore``."""
+        from spcreid.engine.store import ImageStore, load_packed
 
-        if self._store is None:
-            groups = [[p, *(self.copies[i] if self.copies else ())] for i, p in enumerate(self.paths)]
-            self._store = ImageStore.decode(
-                groups,
-                (self.load_height, self.load_width),
-                plain_size=(self.height, self.width) if self.keep_plain else None,
-                workers=self.workers,
-                device=self.device,
-                location=self.location,
-                progress=self.progress,
-            )
+        if self._store is not None:
+            return self._store
+        sizes = dict(
+            load_size=(self.load_height, self.load_width),
+            plain_size=(self.height, self.width) if self.keep_plain else None,
+            device=self.device,
+            location=self.location,
+        )
+        if self.packed is not None:
+            self._store = load_packed(self.packed, self.groups(), **sizes)
+        else:
+            self._store = ImageStore.decode(self.groups(), workers=self.workers, progress=self.progress, **sizes)
         return self._store
+
+    def groups(self) -> list[list[str]]:
+        """Per source: its path, then its copies' (the rows of the store)."""
+        return [[p, *(self.copies[i] if self.copies else ())] for i, p in enumerate(self.paths)]
 
     @property
     def plain_images(self) -> torch.Tensor:

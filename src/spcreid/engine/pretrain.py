@@ -207,7 +207,8 @@ def pretrain_trunk(
     device = torch.device("cpu")
     with deterministic_kernels(device):
         generator = seed_everything(settings.seed)
-        model = build_model(settings.arch, None, "avg", last_stride=1)
+        # Channels-last as in training (spcreid.engine.trainer): faster on the CPU too.
+        model = build_model(settings.arch, None, "avg", last_stride=1).to(memory_format=torch.channels_last)
         head = CosineClassifier(model.feature_dim, dataset.n_classes, settings.logit_scale, generator)
         parameters = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
         optimizer = torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -224,7 +225,7 @@ def pretrain_trunk(
             )
             for indices in batches:
                 batch_labels = labels[indices]
-                features = model(images.batch(indices, generator))
+                features = model(images.batch(indices, generator).contiguous(memory_format=torch.channels_last))
                 logits = head(features)
                 loss = F.cross_entropy(logits, batch_labels)
                 if settings.triplet_weight > 0:

@@ -16,6 +16,10 @@ Where the store lives (``train.image_store``):
 * ``cpu``: ordinary host memory (CPU training, or hosts where pinning that much is not allowed).
 * ``auto``: ``device`` on CUDA when the store takes at most half of the free GPU memory, otherwise
   ``pinned`` on CUDA and ``cpu`` without it.
+
+A store can also be packed into one file (``save_packed``, ``spcreid pack-images``) and loaded by every
+run of a dataset (``load_packed``) instead of being decoded again: on a CPU, where each job has one
+core, decoding 2,400 sources and their 9,600 copies is a third of a short embedded run.
 """
 
 from __future__ import annotations
@@ -184,6 +188,80 @@ class ImageStore:
         picked = torch.empty((len(index), *self.groups.shape[1:]), dtype=torch.uint8, pin_memory=True)
         torch.index_select(self.groups, 0, index, out=picked)
         return picked.to(self.device, non_blocking=True)
+
+
+# Version of the packed-store file layout (``save_packed``); a file of another version is refused.
+PACKED_FORMAT = 1
+
+
+def save_packed(store: ImageStore, groups: Sequence[Sequence[str | os.PathLike]], path: str | os.PathLike) -> None:
+    """Write ``store`` and the image paths it was decoded from (source, then its copies, per row) to ``path``."""
+    from spcreid.io import atomic_path
+
+    payload = {
+        "format": PACKED_FORMAT,
+        "paths": [[os.path.normpath(os.fspath(p)) for p in group] for group in groups],
+        "groups": store.groups.cpu(),
+        "plain": None if store.plain is None else store.plain.cpu(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_packed(
+    path: str | os.PathLike,
+    groups: Sequence[Sequence[str | os.PathLike]],
+    load_size: tuple[int, int],
+    plain_size: tuple[int, int] | None,
+    device: str | torch.device = "cpu",
+    location: str = "auto",
+) -> ImageStore:
+    """The store of ``groups`` from a packed file that holds them (each group a prefix of its row).
+
+    A run without copies, or with fewer than were packed, uses the leading members of each row; any
+    other difference (another manifest, synthesis cache, image size or S) is refused with the first
+    mismatch named, since the packed pixels would silently belong to other images.
+    """
+    device = torch.device(device)
+    advice = "rebuild it with `spcreid pack-images` (the workflow's pack_images rule) or train without it"
+    try:
+        payload = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except FileNotFoundError:
+        raise SpcreidError(f"packed images {path} not found; {advice}") from None
+    except Exception as exc:  # torch raises pickle, zip and EOF errors alike for a damaged file
+        raise SpcreidError(f"packed images {path} cannot be read ({type(exc).__name__}); {advice}") from None
+    if not isinstance(payload, dict) or payload.get("format") != PACKED_FORMAT:
+        raise SpcreidError(f"packed images {path} are not a version-{PACKED_FORMAT} packed store; {advice}")
+    packed_paths, stored = payload["paths"], payload["groups"]
+    size = len(groups[0]) if groups else 1
+    if len(packed_paths) != len(groups):
+        raise SpcreidError(
+            f"packed images {path} hold {len(packed_paths)} sources, this run has {len(groups)}; {advice}"
+        )
+    for row, (packed, wanted) in enumerate(zip(packed_paths, groups)):
+        wanted = [os.path.normpath(os.fspath(p)) for p in wanted]
+        if packed[: len(wanted)] != wanted:
+            raise SpcreidError(
+                f"packed images {path} do not match this run at source {row}: packed {packed[: len(wanted)]}, "
+                f"wanted {wanted}; {advice}"
+            )
+    plain = payload["plain"]
+    if tuple(stored.shape[-2:]) != tuple(load_size) or (
+        plain_size is not None and (plain is None or tuple(plain.shape[-2:]) != tuple(plain_size))
+    ):
+        raise SpcreidError(
+            f"packed images {path} were decoded at {tuple(stored.shape[-2:])} (plain "
+            f"{None if plain is None else tuple(plain.shape[-2:])}), this run needs {tuple(load_size)} "
+            f"(plain {plain_size}); {advice}"
+        )
+    stored = stored[:, :size]
+    plain = plain if plain_size is not None else None
+    where = resolve_location(location, device, stored.numel() + (0 if plain is None else plain.numel()))
+    if where == "device":
+        stored, plain = stored.to(device), None if plain is None else plain.to(device)
+    elif where == "pinned":
+        stored, plain = stored.pin_memory(), None if plain is None else plain.pin_memory()
+    return ImageStore(stored, plain, where, device)
 
 
 def _numel(shape: tuple[int, ...]) -> int:

@@ -26,19 +26,9 @@ METHOD_OVERRIDES = {"augment": False, "self_identity": False, "sampling": "none"
 
 class SupervisedTrainer(Trainer):
     def pseudo_label(self, epoch: int) -> tuple[np.ndarray, torch.Tensor]:
-        from spcreid.engine.features import extract_features
-
         if self.data.pids is None:
             raise SpcreidError("supervised training needs the train images' pid column in the manifest")
-        features = extract_features(
-            self.model,
-            self.data.paths,
-            int(self.train_cfg["height"]),
-            int(self.train_cfg["width"]),
-            batch_size=128,
-            device=self.device,
-            desc=f"epoch {epoch + 1} features",
-        )
+        features = self.train_features(epoch)
         labels = relabel(self.data.pids)
         if labels.max(initial=-1) < 1:
             raise SpcreidError("supervised training needs at least 2 train identities in the manifest")
@@ -59,6 +49,7 @@ def train_supervised_run(
     resume: bool = False,
     device: str | None = None,
     evaluate: bool = True,
+    packed_images: str | os.PathLike | None = None,
 ) -> dict[str, dict[str, Any]] | None:
     """Train (and evaluate) the upper bound; same run folder as ``train_run`` (model.pt, metrics.json)."""
     return train_run(
@@ -70,6 +61,7 @@ def train_supervised_run(
         device=device,
         evaluate=evaluate,
         trainer_class=SupervisedTrainer,
+        packed_images=packed_images,
     )
 
 

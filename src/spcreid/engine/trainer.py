@@ -151,11 +151,25 @@ def deterministic_kernels(device: torch.device):
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+    _set_deterministic(True, warn_only=device.type == "cuda")
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        _set_deterministic(*previous)
+
+
+def _set_deterministic(mode: bool, warn_only: bool) -> None:
+    """``torch.use_deterministic_algorithms`` minus its import of the compiler stack.
+
+    The public function imports torch._inductor (and with it torch._dynamo, about 2 s) only to copy the flag
+    into the config of torch.compile, which spcreid never uses; on the embedded profile's CPU jobs that is a
+    tenth of a run. The kernel flag itself is what the public function sets next.
+    """
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # a torch without it: the public way
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        setter(mode, warn_only=warn_only)
 
 
 def label_quality(labels: np.ndarray, pids: np.ndarray | None, outfits: np.ndarray | None) -> dict[str, float]:
@@ -164,7 +178,7 @@ def label_quality(labels: np.ndarray, pids: np.ndarray | None, outfits: np.ndarr
     Outliers (-1) count as singleton clusters, one each: a clustering that discards half the
     images cannot score well by being right about the other half. Empty when no ground truth.
     """
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    from spcreid.clustering.dbscan import adjusted_rand_index, normalized_mutual_information
 
     if pids is None or outfits is None:
         return {}
@@ -174,8 +188,8 @@ def label_quality(labels: np.ndarray, pids: np.ndarray | None, outfits: np.ndarr
     singletons[outliers] = labels.max(initial=-1) + 1 + np.arange(int(outliers.sum()))
     values = {}
     for name, truth in (("identity", pids), ("outfit", outfits)):
-        values[f"ari_{name}"] = round(float(adjusted_rand_score(truth, singletons)), 4)
-        values[f"nmi_{name}"] = round(float(normalized_mutual_info_score(truth, singletons)), 4)
+        values[f"ari_{name}"] = round(adjusted_rand_index(truth, singletons), 4)
+        values[f"nmi_{name}"] = round(normalized_mutual_information(truth, singletons), 4)
     return values
 
 
@@ -198,7 +212,14 @@ def epoch_summary(record: dict[str, Any], epochs: int) -> str:
 class Trainer:
     """Runs Algorithm 1 for one run config, writing checkpoint and log into ``out_dir``."""
 
-    def __init__(self, config: dict[str, Any], data: TrainingData, out_dir: str | os.PathLike, device: torch.device):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        data: TrainingData,
+        out_dir: str | os.PathLike,
+        device: torch.device,
+        packed_images: str | os.PathLike | None = None,
+    ):
         from spcreid.engine.images import TrainImages
         from spcreid.models.backbone import build_model
 
@@ -212,9 +233,7 @@ class Trainer:
         self.generator = seed_everything(int(config["seed"]))
         self.model = build_model(
             self.train_cfg["arch"], self.train_cfg.get("pretrained"), self.method["pooling"], last_stride=1
-        ).to(device)
-        if self.on_cuda:
-            self.model.to(memory_format=torch.channels_last)
+        ).to(device, memory_format=torch.channels_last)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(
             trainable, lr=float(self.method["lr"]), weight_decay=float(self.method["weight_decay"])
@@ -231,6 +250,7 @@ class Trainer:
             store=str(self.train_cfg.get("image_store", "auto")),
             plain=True,
             progress=sys.stderr.isatty(),  # a bar on a terminal only, as for the epochs
+            packed=packed_images,
         )
         self.memories: list[ClusterMemory] = []
         self.start_epoch = 0
@@ -353,9 +373,8 @@ class Trainer:
         tqdm.write(epoch_summary(record, epochs), file=sys.stderr)  # stdout carries the command's JSON
         return record
 
-    def pseudo_label(self, epoch: int) -> tuple[np.ndarray, torch.Tensor]:
-        """Eq. 1-2: features of the real train images and their DBSCAN pseudo labels (0..C-1, -1)."""
-        from spcreid.clustering import pseudo_labels
+    def train_features(self, epoch: int) -> torch.Tensor:
+        """Eq. 1: features of the real train images (uncropped, as evaluation sees images), on the CPU."""
         from spcreid.engine.features import extract_tensor_features
 
         features = extract_tensor_features(
@@ -366,6 +385,13 @@ class Trainer:
             desc=f"epoch {epoch + 1} features",
         )
         check_features(features, epoch, self.method)
+        return features
+
+    def pseudo_label(self, epoch: int) -> tuple[np.ndarray, torch.Tensor]:
+        """Eq. 1-2: features of the real train images and their DBSCAN pseudo labels (0..C-1, -1)."""
+        from spcreid.clustering import pseudo_labels
+
+        features = self.train_features(epoch)
         labels = relabel(
             pseudo_labels(
                 features,
@@ -390,8 +416,7 @@ class Trainer:
         # Built on self.device from the decoded store: source-major [src0, copies of 0, src1, ...].
         images = self.images.batch(indices, self.generator)
         views = self.images.group_size
-        if self.on_cuda:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
         autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.on_cuda else contextlib.nullcontext()
         with autocast:
             features = self.model(images)
@@ -440,7 +465,13 @@ class Trainer:
 
 def _config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Fields that differ between two run configs, ignoring those that may change on resume."""
-    may_change = {("train", "epochs"), ("train", "device"), ("train", "workers"), ("train", "image_store")}
+    may_change = {
+        ("train", "epochs"),
+        ("train", "device"),
+        ("train", "workers"),
+        ("train", "image_store"),
+        ("train", "pack_images"),
+    }
     differences = []
     for section in sorted(set(saved) | set(current)):
         a, b = saved.get(section), current.get(section)
@@ -507,6 +538,7 @@ def train_run(
     device: str | None = None,
     evaluate: bool = True,
     trainer_class: type[Trainer] = Trainer,
+    packed_images: str | os.PathLike | None = None,
 ) -> dict[str, dict[str, Any]] | None:
     """Train one run and fill its folder: config.json, log.jsonl, checkpoint.pt, model.pt, metrics.json
     (+ per_query.npz).
@@ -517,6 +549,7 @@ def train_run(
     metrics.json), not trained further. ``evaluate=False`` stops after ``model.pt`` (the workflow
     evaluates every model once, in its own job) and returns None. The folder is locked for the whole
     call: a second trainer in the same folder fails at once instead of racing this one.
+    ``packed_images``: the decoded train images (``spcreid pack-images``) instead of decoding them here.
     """
     config = resolve_config(config)
     out_dir = Path(out_dir)
@@ -529,7 +562,7 @@ def train_run(
     }
     # Locked before anything in the folder is read or removed, until metrics.json is written.
     with run_folder_lock(out_dir), deterministic_kernels(torch_device):
-        trainer = trainer_class(config, data, out_dir, torch_device)
+        trainer = trainer_class(config, data, out_dir, torch_device, packed_images=packed_images)
         if resume and trainer.checkpoint_path.is_file():
             trainer.resume()  # refuses a checkpoint of another config before anything is touched
         # From here the folder describes a run in progress: drop the previous run's final outputs.
@@ -571,9 +604,8 @@ def measure_train_throughput(
     generator = seed_everything(0)
     model = build_model(arch, None, "avg", last_stride=1).to(torch_device).train()
     images = torch.randn(batch, 3, height, width, generator=generator).to(torch_device)
-    if on_cuda:
-        model.to(memory_format=torch.channels_last)
-        images = images.contiguous(memory_format=torch.channels_last)
+    model.to(memory_format=torch.channels_last)
+    images = images.contiguous(memory_format=torch.channels_last)
     memory = torch.nn.functional.normalize(torch.randn(clusters, model.feature_dim, generator=generator), dim=1)
     memory = memory.to(torch_device)
     labels = torch.randint(0, clusters, (batch,), generator=generator).to(torch_device)
@@ -606,7 +638,7 @@ def measure_train_throughput(
         "height": height,
         "width": width,
         "steps": steps,
-        "precision": "bf16 autocast, channels_last" if on_cuda else "float32",
+        "precision": "bf16 autocast, channels_last" if on_cuda else "float32, channels_last",
         "seconds_per_step": round(seconds, 4),
         "images_per_s": round(batch / seconds, 2),
         "torch": torch.__version__,

@@ -2,8 +2,10 @@
 
 The layout follows the paper (ResNet-50, last stride 1, GAP, 2048-d) and Cluster Contrast, the
 baseline it builds on (BatchNorm1d neck whose bias is frozen at zero, features L2-normalised).
-Besides ResNet-50 and ResNet-18 there is ``resnet18-small``: the ResNet-18 block layout at half
-width (32-64-128-256 channels), small enough to train on toy data on a 2-core CPU in minutes.
+Besides ResNet-50 and ResNet-18 there are narrow ResNet-18s for toy data on a 2-core CPU:
+``resnet18-small``, the ResNet-18 block layout at half width (32-64-128-256 channels, 256-d features),
+and ``resnet18-tiny`` at quarter width (16-32-64-128, 128-d; about a third of the small one's CPU time
+per image).
 """
 
 from __future__ import annotations
@@ -15,15 +17,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
-from torchvision.models.resnet import BasicBlock
 
 from spcreid.errors import SpcreidError
 from spcreid.models.pooling import build_pooling
 
-ARCHS = ("resnet50", "resnet18", "resnet18-small")
-SMALL_BASE_WIDTH = 32
+ARCHS = ("resnet50", "resnet18", "resnet18-small", "resnet18-tiny")
+# Channels of the first stage of the narrow ResNet-18s (torchvision's is 64).
+NARROW_BASE_WIDTHS = {"resnet18-small": 32, "resnet18-tiny": 16}
 TRUNK_STAGES = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
 
 
@@ -72,12 +73,17 @@ def build_model(
 
 
 def _build_trunk(arch: str, last_stride: int) -> tuple[nn.Sequential, int]:
+    if arch in NARROW_BASE_WIDTHS:
+        width = NARROW_BASE_WIDTHS[arch]
+        return _narrow_resnet18(width, last_stride), 8 * width
+    # Imported here: torchvision's package import pulls in torch._dynamo (about 1.7 s), a tenth of an
+    # embedded-profile job, which the narrow ResNets do not need.
+    import torchvision
+
     if arch == "resnet50":
         net, channels = torchvision.models.resnet50(weights=None), 2048
     elif arch == "resnet18":
         net, channels = torchvision.models.resnet18(weights=None), 512
-    elif arch == "resnet18-small":
-        return _narrow_resnet18(SMALL_BASE_WIDTH, last_stride), 8 * SMALL_BASE_WIDTH
     else:
         raise SpcreidError(f"unknown arch '{arch}' (train.arch in params.yaml); choose one of {list(ARCHS)}")
     if last_stride == 1:
@@ -94,6 +100,25 @@ def _remove_downsampling(block: nn.Module) -> None:
     for module in block.modules():
         if isinstance(module, nn.Conv2d) and module.stride != (1, 1):
             module.stride = (1, 1)
+
+
+class BasicBlock(nn.Module):
+    """ResNet's two-convolution residual block, with torchvision's submodule names (conv1, bn1, conv2, bn2,
+    downsample) so that narrow trunks keep the state-dict keys they had when built from torchvision's."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, downsample: nn.Module | None = None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + shortcut)
 
 
 def _narrow_resnet18(width: int, last_stride: int) -> nn.Sequential:
@@ -142,9 +167,14 @@ def load_trunk_weights(trunk: nn.Sequential, path: Path, arch: str) -> None:
         if items:
             problems.append(f"{len(items)} {label} (e.g. {', '.join(items[:3])})")
     if problems:
+        source = (
+            f"a trunk written by `spcreid pretrain-backbone --arch {arch}`"
+            if arch in NARROW_BASE_WIDTHS
+            else f"torchvision's {arch} ImageNet state dict"
+        )
         raise SpcreidError(
             f"pretrained weights {path} do not fit arch '{arch}': {'; '.join(problems)}. "
-            f"Point train.pretrained at torchvision's {arch} ImageNet state dict or set it to null"
+            f"Point train.pretrained at {source} or set it to null"
         )
     trunk.load_state_dict(state, strict=False)
 

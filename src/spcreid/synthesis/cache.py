@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from spcreid.errors import SpcreidError
-from spcreid.io import atomic_write, write_json
+from spcreid.io import atomic_write, resolve_file, write_json
 
 INDEX_NAME = "index.csv"
 SETTINGS_NAME = "settings.json"
@@ -39,7 +39,7 @@ def read_index(folder: str | os.PathLike) -> pd.DataFrame:
     if missing:
         raise SpcreidError(f"synthesis index {index_path}: missing column(s) {missing}; expected {INDEX_COLUMNS}")
     for column in ("source", "donor", "path"):
-        frame[column] = [str((folder / p).resolve()) for p in frame[column]]
+        frame[column] = [resolve_file(p, folder) for p in frame[column]]
     return frame[INDEX_COLUMNS]
 
 
@@ -84,14 +84,14 @@ class SynthesisCache:
         return len(self._copies)
 
     def __contains__(self, source: str | os.PathLike) -> bool:
-        return str(Path(source).resolve()) in self._copies
+        return resolve_file(source) in self._copies
 
     def sources(self) -> list[str]:
         return sorted(self._copies)
 
     def copies(self, source: str | os.PathLike) -> list[Path]:
         """Absolute paths of the S copies of ``source`` (an absolute image path), ordered by copy."""
-        key = str(Path(source).resolve())
+        key = resolve_file(source)
         if key not in self._copies:
             raise SpcreidError(
                 f"image {source} has no synthetic copies in {self.folder / INDEX_NAME}; "
