@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 import torch
+
 from spcreid.clustering.dbscan import dbscan_graph
 from spcreid.clustering.kreciprocal import jaccard_distance
 from spcreid.errors import SpcreidError

@@ -21,8 +21,17 @@ SETTINGS_NAME = "settings.json"
 INDEX_COLUMNS = ["source", "copy", "donor", "backend", "path"]
 
 
-def _relative(path: str | os.PathLike, base: Path) -> str:
-    return Path(os.path.relpath(os.path.abspath(path), base)).as_posix()
+def _relative(paths, base: Path) -> list[str]:
+    """Each path relative to ``base``, in POSIX form; one relpath per folder, not per file (the index is
+    rewritten every few hundred sources, and per-file relpath made that a third of a synthesis run)."""
+    folders: dict[str, str] = {}
+    result = []
+    for path in paths:
+        folder, name = os.path.split(os.path.abspath(path))
+        if folder not in folders:
+            folders[folder] = Path(os.path.relpath(folder, base)).as_posix()
+        result.append(name if folders[folder] == "." else f"{folders[folder]}/{name}")
+    return result
 
 
 def read_index(folder: str | os.PathLike) -> pd.DataFrame:
@@ -48,7 +57,7 @@ def write_index(folder: str | os.PathLike, frame: pd.DataFrame) -> None:
     folder = Path(folder).resolve()
     out = frame[INDEX_COLUMNS].copy()
     for column in ("source", "donor", "path"):
-        out[column] = [_relative(p, folder) for p in out[column]]
+        out[column] = _relative(out[column], folder)
     out = out.sort_values(["source", "copy"], kind="stable").reset_index(drop=True)
     with atomic_write(folder / INDEX_NAME, newline="") as handle:
         out.to_csv(handle, index=False)
