@@ -137,7 +137,8 @@ def test_slurm_profile_gives_every_gpu_job_a_gpu_the_image_runs_on():
     profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
     assert profile["executor"] == "slurm"
     assert profile["apptainer-args"] == "--nv"
-    for rule in ("parse", "synthesize_pise", "train", "evaluate"):
+    gpu_rules = ("train", "train_supervised", "pretrained_start", "evaluate", "evaluate_pretrained_start")
+    for rule in ("parse", "synthesize_pise", *gpu_rules):
         resources = profile["set-resources"][rule]
         assert resources["gpu"] == 1 and resources["slurm_partition"] == "gpu", rule
         assert resources["gpu_model"] in ("a100", "h100", "h200"), rule  # sm_80+: the main image's torch

@@ -286,6 +286,17 @@ def test_cli_train_then_evaluate_agree(toy, oracle_clusters, tmp_path, capsys):
     assert again == first
     with np.load(tmp_path / "metrics_again.per_query.npz") as a, np.load(run / "per_query.npz") as b:
         assert sorted(a.files) == sorted(b.files) and all(np.array_equal(a[k], b[k]) for k in a.files)
+    # Several runs in one call (the workflow's seeds of a configuration) share one decoding of the test images
+    # and give each run's own numbers.
+    twice = [str(tmp_path / "twice_a.json"), str(tmp_path / "twice_b.json")]
+    both = [*argv[:7], "--out", twice[0], "--run", str(run), "--out", twice[1]]
+    assert spcreid_main(both) == 0
+    for path in twice:
+        scored = json.loads(Path(path).read_text())
+        assert scored.pop("per_query") == Path(path).stem + ".per_query.npz" and scored == again
+    capsys.readouterr()
+    assert spcreid_main([*both[:-2]] + ["--per-query", str(tmp_path / "x.npz")]) == 2
+    assert "got 2 --run, 1 --out and 1 --per-query" in capsys.readouterr().err
     # The metrics name their run, so tables can refuse files of another profile or run.
     recorded = json.loads(out.read_text())
     assert {key: recorded[key] for key in ("profile", "dataset", "experiment", "seed")} == {

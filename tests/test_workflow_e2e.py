@@ -75,7 +75,7 @@ def test_embedded_dag_builds_the_tables_and_resumes_nothing_twice(tmp_path):
     assert (table1["Source"] == "quoted").sum() > 0 and table1.loc[table1["Source"] == "quoted", "R1 ours"].isna().all()
     for name in ("ablation_components.png", "ablation_sampling.png", "eps_curve.png"):
         assert (root / "results/embedded/plots" / name).stat().st_size > 1000
-    for log in ("train/prcc/full/seed1.log", "evaluate/prcc/full/seed1.log"):
+    for log in ("train/prcc/full/seed1.log", "evaluate/prcc/full.log", "evaluate/prcc/pretrained-start/seed0.log"):
         assert (root / "work/embedded/logs" / log).is_file()
     assert (root / "work/embedded/benchmarks/train/prcc/full/seed1.tsv").read_text().startswith("s\t")
 

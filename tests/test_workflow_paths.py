@@ -60,7 +60,8 @@ def test_paper_profile_plans_everything_beside_committed_embedded_results(workdi
         ("train", 14),
         ("train_supervised", 2),
         ("pretrained_start", 2),
-        ("evaluate", 18),
+        ("evaluate", 16),  # one job per configuration, its seeds together (the paper profile trains one)
+        ("evaluate_pretrained_start", 2),
         ("tables", 1),
     )
     for rule, count in expected:

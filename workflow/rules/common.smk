@@ -161,6 +161,7 @@ def _paths_stay_in_profile():
 
 
 _paths_stay_in_profile()
+SEEDS = PROFILE["seeds"]
 RUN_DIR = f"{WORK}/runs/{{key}}/{{experiment}}/seed{{seed}}"
 METRICS = f"{RESULTS}/metrics/{{key}}/{{experiment}}/seed{{seed}}.json"
 MANIFEST = f"{DATA}/manifests/{{key}}.csv"
@@ -307,6 +308,17 @@ def run_config_json(wildcards):
     # Compared by Snakemake's `params` rerun trigger: a run is redone when and only when its own
     # resolved configuration changes, not when an unrelated part of params.yaml is edited.
     return json.dumps(run_config(PARAMS, run_of(wildcards)), sort_keys=True)
+
+
+def evaluation_runs_arg(wildcards, input, output):
+    """`--run DIR --out JSON --per-query NPZ` for each model the evaluate job scores, in the same order."""
+    models = [input.models] if isinstance(input.models, str) else input.models
+    per_query = [output.per_query] if isinstance(output.per_query, str) else output.per_query
+    metrics = [output.metrics] if isinstance(output.metrics, str) else output.metrics
+    args = []
+    for model, out, arrays in zip(models, metrics, per_query):
+        args += ["--run", os.path.dirname(model), "--out", out, "--per-query", arrays]
+    return args
 
 
 def gallery_mode_arg(wildcards):

@@ -50,8 +50,12 @@ def register(subparsers) -> None:
     evaluate = subparsers.add_parser(
         "evaluate",
         help="evaluate a trained run's model.pt on a manifest's query/gallery rows",
+        description="Scores each --run's model.pt and writes the matching --out (and --per-query): several runs of "
+        "one dataset (the seeds of a configuration) are scored on one decoding of the test images.",
     )
-    evaluate.add_argument("--run", required=True, help="run folder holding model.pt")
+    evaluate.add_argument(
+        "--run", required=True, action="append", help="run folder holding model.pt; repeat for several runs"
+    )
     evaluate.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
     evaluate.add_argument("--protocol", required=True, choices=PROTOCOLS, help="dataset protocol")
     evaluate.add_argument(
@@ -65,10 +69,14 @@ def register(subparsers) -> None:
         "--workers", type=int, help="decoding processes (default: up to 8 on CUDA, 0 = in-process on CPU)"
     )
     _add_threads_argument(evaluate)
-    evaluate.add_argument("--out", required=True, help="metrics JSON to write")
+    evaluate.add_argument(
+        "--out", required=True, action="append", help="metrics JSON to write, one per --run, in the same order"
+    )
     evaluate.add_argument(
         "--per-query",
-        help="per-query first-positive ranks and APs (.npz) for paired tests; default: OUT with .per_query.npz",
+        action="append",
+        help="per-query first-positive ranks and APs (.npz) for paired tests, one per --run; default: OUT with "
+        ".per_query.npz",
     )
     evaluate.set_defaults(func=run_evaluate)
 
@@ -354,29 +362,42 @@ def run_pretrained_start(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from spcreid.data.manifest import read_manifest
     from spcreid.engine.checkpoint import load_model_file
+    from spcreid.engine.features import decode_images
     from spcreid.engine.trainer import evaluate_model, resolve_device, write_evaluation
     from spcreid.evaluation.metrics_file import run_identity
     from spcreid.models.backbone import build_model
 
     _set_threads(args)
-    per_query_out = args.per_query or str(Path(args.out).with_suffix(".per_query.npz"))
-    if not per_query_out.endswith(".npz"):
-        raise SpcreidError(f"--per-query {per_query_out}: the per-query results file must end in .npz")
-    saved = load_model_file(Path(args.run) / "model.pt")
-    meta = saved["meta"]
-    model = build_model(meta["arch"], None, meta["pooling"], last_stride=1)
-    model.load_state_dict(saved["state_dict"])
+    per_query_outs = args.per_query or [str(Path(out).with_suffix(".per_query.npz")) for out in args.out]
+    if not len(args.run) == len(args.out) == len(per_query_outs):
+        raise SpcreidError(
+            f"got {len(args.run)} --run, {len(args.out)} --out and {len(per_query_outs)} --per-query; give one "
+            "--out (and --per-query, if any) per --run, in the same order"
+        )
+    bad = [path for path in per_query_outs if not path.endswith(".npz")]
+    if bad:
+        raise SpcreidError(f"--per-query {bad[0]}: the per-query results file must end in .npz")
+    saved = [load_model_file(Path(run) / "model.pt") for run in args.run]
+    configs = [_saved_run_config(Path(run)) for run in args.run]
     frame = read_manifest(args.manifest)
     rows = frame[frame["role"].isin(["query", "gallery"])].reset_index(drop=True)
     device = resolve_device(args.device)
     workers = _evaluation_workers(args.workers, device)
-    metrics, per_query = evaluate_model(
-        model, rows, args.protocol, int(meta["height"]), int(meta["width"]), device, args.gallery_mode, workers
-    )
-    # The run's identity travels with its numbers, so tables can refuse files of another profile.
-    metrics = {**run_identity(_saved_run_config(Path(args.run))), **metrics}
-    write_evaluation(metrics, per_query, args.out, per_query_out)
-    print(json.dumps({key: metrics[key] for key in metrics if key != "settings"}, sort_keys=True))
+    decoded: dict[tuple[int, int], object] = {}  # the test images, once per input size
+    for model_file, config, out, per_query_out in zip(saved, configs, args.out, per_query_outs):
+        meta = model_file["meta"]
+        model = build_model(meta["arch"], None, meta["pooling"], last_stride=1)
+        model.load_state_dict(model_file["state_dict"])
+        size = (int(meta["height"]), int(meta["width"]))
+        if len(args.run) > 1 and size not in decoded and not rows.empty:
+            decoded[size] = decode_images(rows["path"].tolist(), *size, workers=workers)
+        metrics, per_query = evaluate_model(
+            model, rows, args.protocol, *size, device, args.gallery_mode, workers, images=decoded.get(size)
+        )
+        # The run's identity travels with its numbers, so tables can refuse files of another profile.
+        metrics = {**run_identity(config), **metrics}
+        write_evaluation(metrics, per_query, out, per_query_out)
+        print(json.dumps({key: metrics[key] for key in metrics if key != "settings"}, sort_keys=True))
     return 0
 
 

@@ -78,6 +78,29 @@ def extract_features(
     return _run_model(model, batches(), device, desc, getattr(model, "feature_dim", 0))
 
 
+def decode_images(
+    paths: Sequence[str | os.PathLike], height: int, width: int, workers: int = 0, batch_size: int = 128
+) -> torch.Tensor:
+    """uint8 (N, 3, height, width) of ``paths`` in order, decoded by ``workers`` processes (0: this one).
+
+    For scoring several models on the same images (``spcreid evaluate`` with several runs): decode once,
+    then ``extract_tensor_features`` per model.
+    """
+    loader = DataLoader(
+        TestImages(paths, height, width),
+        batch_size=batch_size,
+        num_workers=workers,
+        prefetch_factor=4 if workers else None,
+    )
+    chunks = []
+    for images, problems in loader:
+        problem = next((p for p in problems if p), None)
+        if problem:
+            raise SpcreidError(problem)
+        chunks.append(images)
+    return torch.cat(chunks) if chunks else torch.empty(0, 3, height, width, dtype=torch.uint8)
+
+
 def extract_tensor_features(
     model: nn.Module,
     images: torch.Tensor,

@@ -493,21 +493,27 @@ def evaluate_model(
     device: torch.device,
     gallery_mode: str | None = None,
     workers: int = 0,
+    images: torch.Tensor | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Features of the query and gallery rows, extracted once, scored in every gallery mode of the protocol.
 
+    ``images``: the rows' images already decoded at ``height x width`` (uint8, row order), for scoring
+    several models on one decoding; otherwise they are read from the files.
     Returns the metrics report (``{setting: headline metrics, ..., "settings": {setting: {mode: ...}}}``)
     and the per-query arrays (see ``spcreid.evaluation.evaluate_report``).
     """
-    from spcreid.engine.features import extract_features
+    from spcreid.engine.features import extract_features, extract_tensor_features
     from spcreid.evaluation import evaluate_report
 
     if test_rows.empty:
         raise SpcreidError("the manifest has no query/gallery rows (role query or gallery); nothing to evaluate")
-    features = extract_features(
-        model, test_rows["path"].tolist(), height, width, batch_size=FEATURE_BATCH_SIZE, device=device,
-        workers=workers, desc="test",
-    )  # fmt: skip
+    if images is not None:
+        features = extract_tensor_features(model, images, batch_size=FEATURE_BATCH_SIZE, device=device, desc="test")
+    else:
+        features = extract_features(
+            model, test_rows["path"].tolist(), height, width, batch_size=FEATURE_BATCH_SIZE, device=device,
+            workers=workers, desc="test",
+        )  # fmt: skip
     # Bars on a terminal only, as in training: a rule log keeps one line per epoch.
     return evaluate_report(
         protocol, features.numpy(), test_rows, gallery_mode=gallery_mode, progress=sys.stderr.isatty()
