@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import statistics
@@ -160,6 +161,34 @@ def test_per_query_file_multi_and_single_shot_by_hand(tmp_path):
     assert cmc.rank1.tolist() == pytest.approx([0.5, 0.0, 2 / 3]) and cmc.ap.tolist() == pytest.approx([1.0, 0.5, 0.8])
     assert per_query_path(tmp_path / "m" / "seed3.json") == tmp_path / "m" / "seed3.per_query.npz"
     assert per_query_path(tmp_path / "seed3.json", "elsewhere.npz") == tmp_path / "elsewhere.npz"
+
+
+def test_per_query_file_stores_query_paths_relative_to_its_folder(tmp_path):
+    """Two checkouts in different places write the same bytes: no absolute path leaks into results."""
+    written = []
+    for checkout in (tmp_path / "clone-a", tmp_path / "deeper" / "clone-b"):
+        arrays = {
+            "cc/query_row": np.array([0, 1]),
+            "cc/query_path": np.array([str(checkout / "data/toy/q0.jpg"), str(checkout / "data/toy/q1.jpg")]),
+            "cc/multi/first_rank": np.array([1, 2]),
+            "cc/multi/ap": np.array([1.0, 0.5]),
+        }
+        path = checkout / "results/metrics/seed1.per_query.npz"
+        path.parent.mkdir(parents=True)
+        save_per_query(path, arrays)
+        with np.load(path) as archive:
+            assert archive["cc/query_path"].tolist() == ["../../data/toy/q0.jpg", "../../data/toy/q1.jpg"]
+        written.append(path.read_bytes())
+    assert written[0] == written[1]
+
+
+def test_committed_per_query_files_hold_no_absolute_paths():
+    committed = sorted((REPO / "results").glob("*/metrics/**/*.per_query.npz"))
+    assert committed, "the embedded profile's results are committed"
+    for path in committed:
+        with np.load(path) as archive:
+            paths = [p for key in archive.files if key.endswith("/query_path") for p in archive[key].tolist()]
+        assert paths and not any(os.path.isabs(p) for p in paths), path
 
 
 def test_bad_per_query_files_are_refused(tmp_path):

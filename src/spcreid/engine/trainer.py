@@ -524,13 +524,12 @@ def write_evaluation(
     metrics: dict[str, Any], per_query: dict[str, np.ndarray], out: str | os.PathLike, per_query_out: str | os.PathLike
 ) -> None:
     """The per-query arrays (compressed .npz), then the metrics JSON naming them; both atomic, JSON last."""
-    from spcreid.io import atomic_path
+    from spcreid.evaluation.per_query import save_per_query
 
     per_query_out = Path(per_query_out)
     if per_query_out.suffix != ".npz":
         raise SpcreidError(f"per-query results file {per_query_out} must end in .npz")
-    with atomic_path(per_query_out) as tmp:
-        np.savez_compressed(tmp, **per_query)
+    save_per_query(per_query_out, per_query)
     relative = os.path.relpath(per_query_out, Path(out).parent)
     write_json(out, {**metrics, "per_query": relative})
 

@@ -6,7 +6,8 @@ File: ``<metrics stem>.per_query.npz`` beside the metrics JSON (``results/<profi
 
 * ``<setting>/query_row``: int, each query's row among the manifest's query + gallery rows (the same for
   every run on one manifest, so two runs can be paired query by query);
-* ``<setting>/query_path``: optional, the query images' paths;
+* ``<setting>/query_path``: optional, the query images' paths, relative to the .npz's folder (as a manifest
+  stores its paths), so that results do not depend on where the checkout lives;
 * ``<setting>/<mode>/first_rank``: int, 1-based rank of the query's first positive, 0 = no positive;
   shape (n_query,) for ``multi``, (trials, n_query) for the single-shot modes;
 * ``<setting>/<mode>/ap``: float, average precision; (n_query,) or (trials, n_query) (``single-cmc``:
@@ -97,8 +98,16 @@ def per_query_path(metrics_path: str | os.PathLike, recorded: str | None = None)
 
 
 def save_per_query(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write arrays in the layout above atomically, after checking that they load."""
-    _convert(Path(path), {key: np.asarray(value) for key, value in arrays.items()})
+    """Write arrays in the layout above atomically, after checking that they load.
+
+    Query paths are rewritten relative to ``path``'s folder: absolute ones would tie committed results to
+    the checkout that made them, and two clones of one project would write different bytes.
+    """
+    arrays = {key: np.asarray(value) for key, value in arrays.items()}
+    _convert(Path(path), arrays)
+    folder = Path(path).parent.resolve()
+    for key in [key for key in arrays if key.endswith("/query_path")]:
+        arrays[key] = np.array([os.path.relpath(os.path.abspath(p), folder) for p in arrays[key].tolist()], dtype=str)
     with atomic_path(path) as tmp:
         np.savez_compressed(tmp, **arrays)
 
