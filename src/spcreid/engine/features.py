@@ -44,6 +44,28 @@ class TestImages(Dataset):
             return torch.zeros(3, self.height, self.width, dtype=torch.uint8), str(exc)
 
 
+def _decoded_batches(
+    paths: Sequence[str | os.PathLike], height: int, width: int, batch_size: int, workers: int, pin: bool = False
+) -> Iterable[torch.Tensor]:
+    """uint8 batches of ``paths`` in order; ``workers`` processes (0: this one) keep 4 batches each decoded ahead.
+
+    The first unreadable image stops it with its file named.
+    """
+    loader = DataLoader(
+        TestImages(paths, height, width),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=pin,
+        prefetch_factor=4 if workers else None,
+    )
+    for images, problems in loader:
+        problem = next((p for p in problems if p), None)
+        if problem:
+            raise SpcreidError(problem)
+        yield images
+
+
 def extract_features(
     model: nn.Module,
     paths: Sequence[str | os.PathLike],
@@ -59,23 +81,8 @@ def extract_features(
     ``workers`` decoding processes (0: in this process) keep 4 batches each decoded ahead.
     """
     device = torch.device(device)
-    loader = DataLoader(
-        TestImages(paths, height, width),
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        prefetch_factor=4 if workers else None,
-    )
-
-    def batches() -> Iterable[torch.Tensor]:
-        for images, problems in loader:
-            problem = next((p for p in problems if p), None)
-            if problem:
-                raise SpcreidError(problem)
-            yield images
-
-    return _run_model(model, batches(), device, desc, getattr(model, "feature_dim", 0))
+    batches = _decoded_batches(paths, height, width, batch_size, workers, pin=device.type == "cuda")
+    return _run_model(model, batches, device, desc, getattr(model, "feature_dim", 0))
 
 
 def decode_images(
@@ -86,18 +93,7 @@ def decode_images(
     For scoring several models on the same images (``spcreid evaluate`` with several runs): decode once,
     then ``extract_tensor_features`` per model.
     """
-    loader = DataLoader(
-        TestImages(paths, height, width),
-        batch_size=batch_size,
-        num_workers=workers,
-        prefetch_factor=4 if workers else None,
-    )
-    chunks = []
-    for images, problems in loader:
-        problem = next((p for p in problems if p), None)
-        if problem:
-            raise SpcreidError(problem)
-        chunks.append(images)
+    chunks = list(_decoded_batches(paths, height, width, batch_size, workers))
     return torch.cat(chunks) if chunks else torch.empty(0, 3, height, width, dtype=torch.uint8)
 
 
