@@ -382,25 +382,28 @@ def test_written_files_csv_markdown_booktabs_html_and_summary(params, metrics_di
     markdown = (out / "table2.md").read_text()
     assert "[profile embedded, seeds 1, 2;" in markdown
     assert (
-        "| Baseline |  |  |  | 35.0 ± 7.1 | 29.6 | +5.4 | ref | ref | 26.0 ± 1.4 | 27.4 | -1.4 | ref | ref |"
+        "| Baseline |  |  |  | 35.0 ± 7.1 | 29.6 | +5.4 | ref | ref | ref | ref | 26.0 ± 1.4 | 27.4 | -1.4 | ref | ref |"
         in markdown
     )
-    assert "| +Ca | ✓ |  |  | 35.0 ± 7.1 | 30.3 | +4.7 | +0.0 [+0.0, +0.0] | 1.000 |" in markdown
+    # Identical runs: no difference, p 1 before and after Holm; zero seed-to-seed spread, so any effect is detectable.
+    assert "| +Ca | ✓ |  |  | 35.0 ± 7.1 | 30.3 | +4.7 | +0.0 [+0.0, +0.0; +0.0, +0.0] | 1.000 (1.000) | 0.0 |" in markdown
+    # +50 points in both seeds: the seed-level p is 0, the intervals come from resampling the queries of each seed
+    # (5 of 10 queries gain a hit); the query-level p is the exact sign-flip 2 / 2**10.
     assert (
-        "| +Ca+Ci+Cs (Sync-Person-Cloud) | ✓ | ✓ | ✓ | 85.0 ± 7.1 | 43.7 | +41.3 | +50.0 [+30.0, +70.0] | 0.00"
-        in markdown
+        "| +Ca+Ci+Cs (Sync-Person-Cloud) | ✓ | ✓ | ✓ | 85.0 ± 7.1 | 43.7 | +41.3 | +50.0 [+30.0, +70.0; +25.0, +80.0] "
+        "| <0.001 (<0.001) | 0.0 | 0.002 |" in markdown
     )
     assert (
         markdown.index("*Ours*")
         < markdown.index("*Reference row, upper bound*")
         < markdown.index("*Reference rows, lower bounds*")
     )
-    assert "paired permutation test" in markdown
+    assert "with the training seed as the unit" in markdown and "query-level p (secondary)" in markdown
 
     latex = (out / "table2.tex").read_text()
     assert r"\toprule" in latex and r"\bottomrule" in latex and r"\hline" not in latex
     assert r"35.0 $\pm$ 7.1" in latex and r"\checkmark" in latex and r"+Ca+Ci+Cs (Sync-Person-Cloud)" in latex
-    assert r"\multicolumn{14}{l}{\textit{Reference rows, lower bounds}} \\" in latex
+    assert r"\multicolumn{18}{l}{\textit{Reference rows, lower bounds}} \\" in latex
     assert latex.count(r"\midrule") == 3  # the header rule opens "Ours"; one more per block (upper, lower)
     assert "quoted" in (out / "table1.md").read_text().lower()
     assert "<h4>Reference row, upper bound</h4>" in (out / "table4.html").read_text()
@@ -415,6 +418,12 @@ def test_written_files_csv_markdown_booktabs_html_and_summary(params, metrics_di
         "seeds": 2,
     }
     assert summary["table2"]["supervised"]["prcc_cc"]["R1"] == pytest.approx(95.0)
+    # A compared cell also carries its seed-level comparison: +50 in both seeds, Holm p 0 over the table's 5 rows.
+    compared = summary["table2"]["+Ca+Ci+Cs (Sync-Person-Cloud)"]["prcc_cc"]
+    assert (compared["R1_vs_ref"], compared["R1_p_holm"]) == (50.0, 0.0)
+    assert 0 < compared["R1_adj_low"] < 30.0 < 70.0 < compared["R1_adj_high"]  # wider than the 95% [30, 70]
+    assert summary["verdict"]["components: Sync-Person-Cloud beats the baseline (R1)"] == "confirmed"
+    assert summary["verdict"]["components: Ca adds to the baseline (R1)"] == "unresolved"
     # Literature rows and the paper's constants are not metrics of this reproduction.
     assert set(summary["table1"]) == {"Sync-Person-Cloud", "supervised", "pretrained-start", "colour-histogram"}
     assert "paper" not in json.dumps(summary)

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from spcreid import __version__
+from spcreid.cpu_isa import pin_cpu_isa
 from spcreid.errors import SpcreidError
 
 COMMAND_MODULES = (
@@ -63,6 +64,12 @@ def _describe(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        # Before any subcommand imports torch: the kernel libraries read their caps once (spcreid.cpu_isa).
+        pin_cpu_isa()
+    except SpcreidError as exc:
+        print(f"spcreid: error: {exc}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         result = args.func(args)

@@ -20,6 +20,9 @@ rule tables:
             for fmt in ("html", "csv")
         ],
         text=[f"{RESULTS}/tables/{table}.{fmt}" for table in TABLES for fmt in ("md", "tex")],
+        # The paper's claims (params.yaml: claims), each confirmed, contradicted or unresolved, seed as the unit.
+        verdict=report(f"{RESULTS}/tables/verdict.md", category="Verdict", caption="../report/tables.rst"),
+        verdict_csv=f"{RESULTS}/tables/verdict.csv",
         summary=f"{RESULTS}/tables/summary.json",
     log:
         log_path("tables"),

@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from spcreid.cpu_isa import check_pin_in_force
 from spcreid.engine.checkpoint import (
     capture_rng_states,
     load_checkpoint,
@@ -145,12 +146,14 @@ def deterministic_kernels(device: torch.device):
     """Deterministic kernels while training, the caller's setting restored afterwards.
 
     On CUDA a kernel without a deterministic version only warns: GPU runs favour speed and are
-    reproducible up to float rounding; CPU runs are bit-exact.
+    reproducible up to float rounding; CPU runs are bit-exact, across CPUs too while the ISA pin is in force.
     """
     previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
+    else:
+        check_pin_in_force()  # bit-exact on one CPU is not enough: the same ISA level on every CPU (cpu_isa)
     _set_deterministic(True, warn_only=device.type == "cuda")
     try:
         yield

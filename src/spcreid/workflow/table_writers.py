@@ -20,7 +20,7 @@ import pandas as pd
 from spcreid.io import write_json, write_text
 from spcreid.workflow.references import BOUND_TITLES
 from spcreid.workflow.run_results import METRICS
-from spcreid.workflow.tables import CHECK, HEADLINE_MODE, heading, profile_caption
+from spcreid.workflow.tables import CHECK, HEADLINE_MODE, STATISTICS, heading, profile_caption
 
 DATASET_TITLES = {"prcc": "PRCC", "vcclothes": "VC-Clothes", "ltcc": "LTCC"}
 SETTING_TITLES = {"cc": "Clothing change", "sc": "Same clothing", "general": "General"}
@@ -32,6 +32,7 @@ BLOCKS = {
 }
 CONTEXT = ("Dataset", "Setting", "Gallery")
 OUTPUT_FORMATS = ("csv", "md", "tex", "html")
+SUMMARY_STATISTICS = (("vs_ref", "vs ref"), ("adj_low", "vs ref adj low"), ("adj_high", "vs ref adj high"))
 
 
 # ---- Cells as text ----------------------------------------------------------------------------------------------
@@ -61,20 +62,29 @@ def fmt_diff(x: Any) -> str:
     return "-" if x is None else f"{x:+.1f}"
 
 
-def fmt_interval(diff: Any, low: Any, high: Any, compared: Any) -> str:
+def fmt_interval(diff: Any, low: Any, high: Any, adj_low: Any, adj_high: Any, compared: Any) -> str:
+    """``+3.2 [+1.2, +5.2; -0.5, +6.9]``: the effect, its 95% interval, then the family-adjusted one."""
     if compared == "reference row":
         return "ref"
-    diff, low, high = _value(diff), _value(low), _value(high)
-    return "-" if diff is None else f"{diff:+.1f} [{low:+.1f}, {high:+.1f}]"
+    diff, low, high, adj_low, adj_high = map(_value, (diff, low, high, adj_low, adj_high))
+    if diff is None:
+        return "-"
+    adjusted = "" if adj_low is None else f"; {adj_low:+.1f}, {adj_high:+.1f}"
+    return f"{diff:+.1f} [{low:+.1f}, {high:+.1f}{adjusted}]"
 
 
-def fmt_p(p: Any, compared: Any) -> str:
+def _p_text(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def fmt_p(p: Any, compared: Any, adjusted: Any = None) -> str:
+    """``0.012 (0.048)``: the p-value, then its Holm adjustment when there is one."""
     if compared == "reference row":
         return "ref"
-    p = _value(p)
+    p, adjusted = _value(p), _value(adjusted)
     if p is None:
         return "-"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+    return _p_text(p) + ("" if adjusted is None else f" ({_p_text(adjusted)})")
 
 
 def display_table(frame: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -97,14 +107,29 @@ def display_table(frame: pd.DataFrame, table: str) -> pd.DataFrame:
         shown[f"{label} paper"] = [fmt_number(x) for x in frame[f"{label} paper"]]
         shown[f"{label} diff"] = [fmt_diff(x) for x in frame[f"{label} diff"]]
         if f"{label} vs ref" in frame.columns:
-            shown[f"{label} vs ref [95% CI]"] = [
-                fmt_interval(d, lo, hi, c)
-                for d, lo, hi, c in zip(
-                    frame[f"{label} vs ref"], frame[f"{label} vs ref low"], frame[f"{label} vs ref high"], compared
+            column = {suffix: _column(frame, f"{label} {suffix}") for suffix in STATISTICS}
+            shown[f"{label} vs ref [95% CI; adj.]"] = [
+                fmt_interval(*values)
+                for values in zip(
+                    column["vs ref"],
+                    column["vs ref low"],
+                    column["vs ref high"],
+                    column["vs ref adj low"],
+                    column["vs ref adj high"],
+                    compared,
                 )
             ]
-            shown[f"{label} p"] = [fmt_p(p, c) for p, c in zip(frame[f"{label} p"], compared)]
+            shown[f"{label} p (Holm)"] = [fmt_p(p, c, h) for p, c, h in zip(column["p"], compared, column["p Holm"])]
+            shown[f"{label} MDE"] = [
+                "ref" if c == "reference row" else fmt_number(x) for x, c in zip(column["MDE"], compared)
+            ]
+            shown[f"{label} query-level p"] = [fmt_p(p, c) for p, c in zip(column["query p"], compared)]
     return shown
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A statistic column, or all-missing where the frame has none (e.g. no seed-level p with one seed)."""
+    return frame[name] if name in frame.columns else pd.Series([None] * len(frame), frame.index)
 
 
 def blocks(frame: pd.DataFrame) -> list[tuple[str, list[int]]]:
@@ -128,8 +153,13 @@ def statistics_note(params: dict[str, Any], table: str, frame: pd.DataFrame) -> 
     target = params["tables"][table].get("compare_to")
     if target is not None and any(c.endswith(" vs ref") for c in frame.columns):
         note += (
-            f" vs ref: ours - row '{target}' (same dataset, setting and gallery), 95% bootstrap CI over "
-            "queries within seeds; p: two-sided paired permutation test over (seed, query) pairs."
+            f" vs ref: ours - row '{target}' (same dataset, setting and gallery) with the training seed as the unit:"
+            " mean over seeds, [95% two-stage bootstrap interval (seeds, then queries within a seed); the same"
+            " interval at the family-adjusted level 1 - 0.05/m, m = compared rows of this table and gallery mode];"
+            " p: two-sided paired t-test over seeds (Holm-adjusted over the same family); MDE: the smallest"
+            " difference detectable with 80% power at the adjusted level, from the seeds' sd of the difference;"
+            " query-level p (secondary): paired permutation test over (seed, query) pairs, which treats queries"
+            " as independent and says nothing about other seeds."
         )
     return note
 
@@ -237,13 +267,27 @@ def summary_entry(params: dict[str, Any], frame: pd.DataFrame, table: str) -> di
         for label in METRICS:
             values[label] = _rounded(record[f"{label} ours"])
             values[f"{label}_std"] = _rounded(record[f"{label} ours std"])
+            # A compared row's seed-level comparison with the table's reference row (headline mode only: DVC's
+            # metrics view stays one line a cell).
+            if mode == HEADLINE_MODE and _value(record.get(f"{label} vs ref")) is not None:
+                for key, column in (
+                    ("vs_ref", "vs ref"),
+                    ("adj_low", "vs ref adj low"),
+                    ("adj_high", "vs ref adj high"),
+                ):
+                    values[f"{label}_{key}"] = _rounded(record[f"{label} {column}"])
+                values[f"{label}_p_holm"] = _rounded(record.get(f"{label} p Holm"))
         values["seeds"] = int(record["Seeds"])
         row = str(record[heading(table)])
         entry.setdefault(names.get(row, row) if record["Source"] != "ours" else row, {})[where] = values
     return entry
 
 
-def write_all(params: dict[str, Any], frames: dict[str, pd.DataFrame], out_dir: Path) -> None:
+def write_all(
+    params: dict[str, Any], frames: dict[str, pd.DataFrame], out_dir: Path, verdict: pd.DataFrame | None = None
+) -> None:
+    from spcreid.workflow.verdict import verdict_markdown
+
     summary = {}
     for table, frame in frames.items():
         title = f"{params['tables'][table]['title']} [{profile_caption(params)}]"
@@ -254,4 +298,10 @@ def write_all(params: dict[str, Any], frames: dict[str, pd.DataFrame], out_dir: 
         write_text(out_dir / f"{table}.tex", to_latex(shown, frame, title, note, table))
         write_text(out_dir / f"{table}.html", to_html(shown, frame, title, note))
         summary[table] = summary_entry(params, frame, table)
+    if verdict is not None:
+        write_text(out_dir / "verdict.csv", verdict.to_csv(index=False, float_format="%.4f"))
+        write_text(out_dir / "verdict.md", verdict_markdown(verdict, profile_caption(params)))
+        summary["verdict"] = {
+            f"{r['Family']}: {r['Claim']} ({r['Metric']})": r["Verdict"] for r in verdict.to_dict("records")
+        }
     write_json(out_dir / "summary.json", summary)

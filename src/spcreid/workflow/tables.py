@@ -5,7 +5,8 @@ For every table cell of ``params.yaml`` the per-seed metrics files written by ``
 are checked (:mod:`spcreid.workflow.run_results`), converted to %, and summarised as mean and sample
 standard deviation over the profile's seeds, one row per gallery mode the files hold (PRCC: multi-shot,
 the headline that is compared with the paper, and single-shot over trials). A table with ``compare_to``
-compares every row with that row by a paired test over queries and seeds (:mod:`spcreid.workflow.paired`).
+compares every row with that row, with the training seed as the unit and Holm's adjustment over the table's
+comparisons (:mod:`spcreid.workflow.seed_level`).
 The reference rows of ``params.yaml: references`` follow in their own block.
 
 The paper's values live once, in ``<paper-dir>/<table>.csv`` (columns ``row,dataset,setting,rank1,mAP,
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 from spcreid.errors import SpcreidError
 from spcreid.workflow.experiments import Run, method_config, profile, table_cells
-from spcreid.workflow.paired import paired_test
+from spcreid.workflow.paired import CONFIDENCE
 from spcreid.workflow.references import BOUND_TITLES, reference_seeds, references
 from spcreid.workflow.run_results import (
     METRICS,
@@ -38,6 +39,7 @@ from spcreid.workflow.run_results import (
     paired_arrays,
     summarise,
 )
+from spcreid.workflow.seed_level import SeedLevelResult, holm, minimum_detectable_effect, seed_level_test
 
 PAPER_COLUMNS = ("row", "dataset", "setting", "rank1", "mAP", "source")
 PAPER_SOURCES = ("paper", "quoted")
@@ -52,6 +54,21 @@ CHECK = "✓"
 HEADLINE_MODE = "multi"
 SOURCES = ("quoted", "ours", BOUND_TITLES["upper"], BOUND_TITLES["lower"])
 TEST_SEED = 0
+# The comparison columns of a compared row, per metric (spcreid.workflow.seed_level): seed-level effect and its
+# two-stage bootstrap 95% interval, t-test p and its Holm adjustment, the family-adjusted interval, the seeds' sd of
+# the difference, the minimum detectable effect at the adjusted level, and the secondary query-level p.
+STATISTICS = (
+    "vs ref",
+    "vs ref low",
+    "vs ref high",
+    "p",
+    "p Holm",
+    "vs ref adj low",
+    "vs ref adj high",
+    "seed sd",
+    "MDE",
+    "query p",
+)
 
 
 def heading(table: str) -> str:
@@ -116,23 +133,49 @@ def _numbers(summary: dict[str, Any], paper: Any = None) -> dict[str, Any]:
     return record | {"Seeds": summary["seeds"]}
 
 
-def _paired_columns(
-    store: RunStore, row: list[Run], reference: list[Run], setting: str, mode: str, is_reference: bool
-) -> dict[str, Any]:
-    columns: dict[str, Any] = {"Compared": "reference row" if is_reference else None}
-    pairs = None if is_reference else paired_arrays(store, row, reference, setting, mode)
+def _paired_results(
+    store: RunStore, row: list[Run], reference: list[Run], setting: str, mode: str
+) -> tuple[dict[str, SeedLevelResult], str] | None:
+    """Per metric, the seed-level comparison of a row with its reference row, and what was compared."""
+    pairs = paired_arrays(store, row, reference, setting, mode)
+    if not pairs:
+        return None
+    results = {label: seed_level_test(pairs[label], seed=TEST_SEED) for label in METRICS}
+    return results, f"{len(pairs['R1'])} seeds x {pairs['R1'][0][0].size} queries"
+
+
+def _family_columns(results: list[dict[str, SeedLevelResult]]) -> list[dict[str, Any]]:
+    """The statistic columns of one family (a table's compared rows in one gallery mode), per metric.
+
+    Holm adjusts the family's seed-level p-values; the adjusted interval is the Bonferroni-level two-stage
+    bootstrap interval (1 - 0.05 / m), and the minimum detectable effect is at that level too, so that a verdict
+    read from the adjusted interval knows the size it could have seen (docs/EVALUATION.md, "Statistics").
+    """
+    size = len(results)
+    columns: list[dict[str, Any]] = [{} for _ in results]
     for label in METRICS:
-        result = paired_test(pairs[label], seed=TEST_SEED) if pairs else None
-        columns.update(
-            {
-                f"{label} vs ref": result.diff if result else None,
-                f"{label} vs ref low": result.low if result else None,
-                f"{label} vs ref high": result.high if result else None,
-                f"{label} p": result.p if result else None,
-            }
-        )
-    if pairs and not is_reference:
-        columns["Compared"] = f"{len(pairs['R1'])} seeds x {pairs['R1'][0][0].size} queries"
+        adjusted_p = holm([result[label].p for result in results])
+        level = 1 - (1 - CONFIDENCE) / max(size, 1)
+        for out, result, p_holm in zip(columns, results, adjusted_p):
+            r = result[label]
+            low, high = r.interval(level)
+            out.update(
+                {
+                    f"{label} vs ref": r.diff,
+                    f"{label} vs ref low": r.low,
+                    f"{label} vs ref high": r.high,
+                    f"{label} p": r.p,
+                    f"{label} p Holm": p_holm,
+                    f"{label} vs ref adj low": low,
+                    f"{label} vs ref adj high": high,
+                    f"{label} seed sd": r.sd,
+                    f"{label} MDE": minimum_detectable_effect(r.sd, r.seeds, alpha=(1 - CONFIDENCE) / size)
+                    if r.sd is not None
+                    else None,
+                    f"{label} query p": r.query_p,
+                    "Family": size,
+                }
+            )
     return columns
 
 
@@ -165,6 +208,7 @@ def build_table(
     compare_to = spec.get("compare_to")
     reference_cells = {(c["dataset"], c["setting"]): c for c in cells if c["row"] == compare_to}
     ours_rows = []
+    family_members: dict[str, list[tuple[dict[str, Any], dict[str, SeedLevelResult]]]] = {}
     for cell in tqdm(cells, desc=table, unit="cell", disable=None):
         runs = _runs(cell["dataset"], cell["experiment"], seeds)
         for mode in modes_of(store, runs, cell["setting"]) or [HEADLINE_MODE]:
@@ -185,17 +229,21 @@ def build_table(
             record |= _numbers(summarise(usable), theirs)
             if compare_to is not None:
                 target = reference_cells.get((cell["dataset"], cell["setting"]))
-                if target is not None:
+                if target is not None and cell["row"] == compare_to:
+                    record["Compared"] = "reference row"
+                elif target is not None:
                     kept = [run for run in runs if run.seed in usable.seeds]
-                    record |= _paired_columns(
-                        store,
-                        kept,
-                        _runs(target["dataset"], target["experiment"], seeds),
-                        cell["setting"],
-                        mode,
-                        cell["row"] == compare_to,
+                    compared = _paired_results(
+                        store, kept, _runs(target["dataset"], target["experiment"], seeds), cell["setting"], mode
                     )
+                    if compared is not None:
+                        record["Compared"] = compared[1]
+                        family_members.setdefault(mode, []).append((record, compared[0]))
             ours_rows.append((mode != HEADLINE_MODE, record))
+    # Multiplicity: each gallery mode's compared rows of this table are one family.
+    for members in family_members.values():
+        for (record, _), columns in zip(members, _family_columns([results for _, results in members])):
+            record |= columns
     records += [record for _, record in sorted(ours_rows, key=lambda item: item[0])]
 
     where = list(dict.fromkeys((cell["dataset"], cell["setting"]) for cell in cells))
@@ -235,17 +283,14 @@ def _column_order(frame: pd.DataFrame, table: str) -> list[str]:
         "Gallery",
     ]
     numbers = [
-        f"{label} {suffix}"
-        for label in METRICS
-        for suffix in ("ours", "ours std", "trials std", "paper", "diff", "vs ref", "vs ref low", "vs ref high", "p")
+        f"{label} {suffix}" for label in METRICS for suffix in ("ours", "ours std", "trials std", "paper", "diff")
     ]
+    numbers += [f"{label} {suffix}" for label in METRICS for suffix in STATISTICS]
     ordered = [c for c in first if c in frame.columns] + [c for c in numbers if c in frame.columns]
     # Empty statistic columns (no single-shot rows, no compared rows) say nothing: leave them out.
-    optional = ("trials std", "vs ref", "vs ref low", "vs ref high", "p")
+    optional = ("trials std", *STATISTICS)
     ordered = [c for c in ordered if not (c.endswith(optional) and frame[c].isna().all())]
-    tail = [c for c in ("Compared", "Seeds") if c in frame.columns]
-    if "Compared" in tail and frame["Compared"].isna().all():
-        tail.remove("Compared")
+    tail = [c for c in ("Compared", "Family", "Seeds") if c in frame.columns and not frame[c].isna().all()]
     return ordered + tail
 
 
@@ -278,10 +323,18 @@ def write_tables(
     out_dir: str | os.PathLike,
     allow_missing: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """Every table of params.yaml as CSV (numbers), Markdown, LaTeX and HTML, plus summary.json."""
+    """Every table of params.yaml as CSV (numbers), Markdown, LaTeX and HTML, summary.json, and the verdict on
+    the paper's claims (verdict.csv, verdict.md; spcreid.workflow.verdict)."""
     from spcreid.workflow.table_writers import write_all
+    from spcreid.workflow.verdict import build_verdict, paper_values
 
     # Build everything before writing anything: a bad metrics file must not leave half the tables new.
-    frames = build_tables(params, metrics_dir, paper_dir, allow_missing)
-    write_all(params, frames, Path(out_dir))
+    store = RunStore(Path(metrics_dir), params["profile"], allow_missing)
+    frames = {
+        table: build_table(params, table, metrics_dir, paper_dir, allow_missing, store)
+        for table in sorted(params["tables"])
+    }
+    paper = paper_values(params, {table: read_paper_table(paper_dir, table) for table in params["tables"]})
+    verdict = build_verdict(params, store, paper)
+    write_all(params, frames, Path(out_dir), verdict)
     return frames
