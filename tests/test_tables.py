@@ -382,11 +382,13 @@ def test_written_files_csv_markdown_booktabs_html_and_summary(params, metrics_di
     markdown = (out / "table2.md").read_text()
     assert "[profile embedded, seeds 1, 2;" in markdown
     assert (
-        "| Baseline |  |  |  | 35.0 ± 7.1 | 29.6 | +5.4 | ref | ref | ref | ref | 26.0 ± 1.4 | 27.4 | -1.4 | ref | ref |"
+        "| Baseline |  |  |  | 35.0 ± 7.1 | 29.6 | +5.4 | ref | ref | ref | ref | 26.0 ± 1.4 | 27.4 | -1.4 | ref |"
         in markdown
     )
     # Identical runs: no difference, p 1 before and after Holm; zero seed-to-seed spread, so any effect is detectable.
-    assert "| +Ca | ✓ |  |  | 35.0 ± 7.1 | 30.3 | +4.7 | +0.0 [+0.0, +0.0; +0.0, +0.0] | 1.000 (1.000) | 0.0 |" in markdown
+    assert "| +Ca | ✓ |  |  | 35.0 ± 7.1 | 30.3 | +4.7 | +0.0 [+0.0, +0.0; +0.0, +0.0] | 1.000 (1.000) | 0.0 |" in (
+        markdown
+    )
     # +50 points in both seeds: the seed-level p is 0, the intervals come from resampling the queries of each seed
     # (5 of 10 queries gain a hit); the query-level p is the exact sign-flip 2 / 2**10.
     assert (
