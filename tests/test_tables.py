@@ -380,7 +380,7 @@ def test_written_files_csv_markdown_booktabs_html_and_summary(params, metrics_di
         assert column in csv.columns
 
     markdown = (out / "table2.md").read_text()
-    assert "[profile embedded, seeds 1, 2;" in markdown
+    assert "[profile embedded, seeds 1, 2 (pipeline check at a 48-iteration budget" in markdown
     assert (
         "| Baseline |  |  |  | 35.0 ± 7.1 | 29.6 | +5.4 | ref | ref | ref | ref | 26.0 ± 1.4 | 27.4 | -1.4 | ref |"
         in markdown

@@ -301,6 +301,8 @@ def profile_caption(params: dict[str, Any]) -> str:
     datasets = profile(params)["datasets"]
     stand_ins = [DATASET_TITLES.get(key, key) for key, spec in datasets.items() if spec["source"] == "toy"]
     caption = f"profile {params['profile']}, seeds {', '.join(map(str, profile(params)['seeds']))}"
+    if profile(params).get("purpose"):
+        caption += f" ({profile(params)['purpose']})"
     if stand_ins:
         caption += f"; ours on procedural toy stand-ins for {', '.join(stand_ins)}"
     return caption
