@@ -228,3 +228,43 @@ def test_pise_source_tree_is_imported_without_its_package_inits(tmp_path):
     assert type(generator.imgenc).__name__ == "VggFeatures"
     assert "imgenc.vgg.0.weight" in generator.state_dict()
     assert not any(name == "model" or name.startswith(("model.", "util")) for name in sys.modules)
+
+
+def test_released_form_with_generator_py_parnet_tensors_loads_and_is_reported(checkpoint, capsys):
+    state = torch.load(checkpoint, weights_only=True)
+    own = adapter.build_generator("stand-in").state_dict()
+    assert len([k for k in state if k.startswith("parnet.")]) == 56 and set(state) - set(own) == {
+        k for k in state if k.startswith("parnet.")
+    }
+    loaded = adapter.load_generator(adapter.build_generator("stand-in"), checkpoint)
+    assert loaded.released_form == "generator.py"
+    assert torch.equal(loaded.state_dict()["res.weight"], state["res.weight"])
+    assert "generator.py form, 56 parnet.* tensors (" in capsys.readouterr().err
+    plain = checkpoint.parent / "plain.pth"
+    torch.save(own, plain)  # the texture-transfer generator's own keys only: also loads, nothing reported
+    assert adapter.load_generator(adapter.build_generator("stand-in"), plain).released_form == (
+        "generator_texture_transfer.py"
+    )
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "change, count",
+    [
+        (lambda s: s.pop("parnet.up4.shortcut.0.weight"), "55 unexpected"),  # not all of generator.py's
+        (lambda s: s.__setitem__("parnet.conv1.model.2.bias", torch.zeros(3)), "56 unexpected"),  # a shape
+        (lambda s: s.__setitem__("posenc.weight", torch.zeros(2)), "57 unexpected"),  # one more key
+        (lambda s: s.pop("res.weight"), "1 missing"),
+    ],
+)
+def test_anything_beyond_the_released_extras_is_refused_naming_what_pise_publishes(checkpoint, tmp_path, change, count):
+    state = torch.load(checkpoint, weights_only=True)
+    change(state)
+    path = tmp_path / "changed.pth"
+    torch.save(state, path)
+    with pytest.raises(SpcreidError) as caught:
+        adapter.load_generator(adapter.build_generator("stand-in"), path)
+    message = str(caught.value)
+    assert "changed.pth does not fit the texture-transfer generator" in message and count in message
+    assert "latest_net_G.pth (Google Drive 1fMFBIkU1AEQaa3vbhba3oV0rU5YSr7GR)" in message
+    assert "pose-transfer" not in message
