@@ -42,6 +42,30 @@ LIP_EXPECTED = [
     ("left-shoe", L.SHOES),
     ("right-shoe", L.SHOES),
 ]
+# CIHP's published list (Gong et al., ECCV 2018; github Engineering-Course/CIHP_PGN): LIP's names, but label 10 is
+# torso skin - skin, kept by the synthesiser like the arms' skin.
+CIHP_EXPECTED = LIP_EXPECTED[:10] + [("torso-skin", L.ARMS)] + LIP_EXPECTED[11:]
+# ATR's list as SCHP's ATR model orders it (simple_extractor.py, dataset_settings["atr"]).
+ATR_EXPECTED = [
+    ("background", L.BACKGROUND),
+    ("hat", L.HAIR),
+    ("hair", L.HAIR),
+    ("sunglasses", L.FACE),
+    ("upper-clothes", L.UPPER_CLOTHES),
+    ("skirt", L.LOWER_CLOTHES),
+    ("pants", L.LOWER_CLOTHES),
+    ("dress", L.UPPER_CLOTHES),
+    ("belt", L.LOWER_CLOTHES),
+    ("left-shoe", L.SHOES),
+    ("right-shoe", L.SHOES),
+    ("face", L.FACE),
+    ("left-leg", L.LEGS),
+    ("right-leg", L.LEGS),
+    ("left-arm", L.ARMS),
+    ("right-arm", L.ARMS),
+    ("bag", L.BACKGROUND),
+    ("scarf", L.UPPER_CLOTHES),
+]
 TRAIN_FILES = [f for f in PRCC_FILES if f[4] == "train"]
 H, W = 64, 32
 
@@ -53,6 +77,21 @@ def test_lip_table_value_by_value():
         assert L.LIP_TO_SPCREID[index] == label, name
         assert L.lip_lookup()[index] == label, name
     assert L.lip_lookup().dtype == np.uint8
+
+
+@pytest.mark.parametrize("name, expected", [("lip", LIP_EXPECTED), ("cihp", CIHP_EXPECTED), ("atr", ATR_EXPECTED)])
+def test_each_label_set_value_by_value(name, expected):
+    names, table = L.LABEL_SETS[name]
+    assert list(names) == [n for n, _ in expected] and len(table) == len(expected)
+    lookup = L.label_set_lookup(name)
+    for index, (label_name, label) in enumerate(expected):
+        assert table[index] == label and lookup[index] == label, f"{name} {index} {label_name}"
+
+
+def test_cihp_torso_skin_is_not_clothing_where_lip_jumpsuits_are():
+    assert L.label_set_lookup("cihp")[10] == L.ARMS and L.label_set_lookup("lip")[10] == L.UPPER_CLOTHES
+    with pytest.raises(SpcreidError, match="label set 'pascal' is unknown; use one of lip, cihp, atr"):
+        L.label_set_lookup("pascal")
 
 
 def test_activated_batch_norm_is_inplace_abn_at_inference():
@@ -253,3 +292,26 @@ def test_existing_maps_are_used_or_remapped(tmp_path, prcc_manifest):
     (eight / TRAIN_FILES[0][0]).with_suffix(".png").unlink()
     with pytest.raises(SpcreidError, match=r"1 of 5 parsing maps are missing under .*eight"):
         use_existing_maps(manifest, eight, root, tmp_path / "in-place-2")
+
+
+def test_own_cihp_and_atr_maps_are_remapped_by_their_own_set(tmp_path, prcc_manifest):
+    root, manifest = prcc_manifest
+    maps = tmp_path / "cihp-maps"
+    for rel, *_ in TRAIN_FILES:
+        target = (maps / rel).with_suffix(".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        labels = np.full((H, W), 10, dtype=np.uint8)  # CIHP torso skin (LIP's jumpsuits)
+        labels[0, :4] = (5, 16, 8, 19)  # upper-clothes, ATR bag / CIHP left-leg, belt / socks, right-shoe
+        Image.fromarray(labels, mode="L").save(target)
+    expected = {"cihp": (L.ARMS, L.UPPER_CLOTHES, L.LEGS, L.SHOES, L.SHOES), "lip": (L.UPPER_CLOTHES,) * 2}
+    for labels in ("cihp", "lip"):
+        info = use_existing_maps(manifest, maps, root, tmp_path / labels, labels=labels)
+        assert info["maps_labels"] == labels and info["to_spcreid"]["10"] == expected[labels][0]
+        remapped = np.asarray(Image.open(read_manifest(tmp_path / labels / "manifest.csv")["parsing"][0]))
+        assert remapped[1, 0] == expected[labels][0] and remapped[0, 0] == expected[labels][1]
+    assert (
+        tuple(np.asarray(Image.open(read_manifest(tmp_path / "cihp" / "manifest.csv")["parsing"][0]))[0, :4])
+        == (expected["cihp"][1:])
+    )
+    with pytest.raises(SpcreidError, match=r"holds label 19, but atr maps have 0..17"):
+        use_existing_maps(manifest, maps, root, tmp_path / "atr", labels="atr")

@@ -24,7 +24,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from spcreid.data.manifest import read_manifest, write_manifest
-from spcreid.data.parsing_labels import LIP_TO_SPCREID, NUM_LABELS, lip_lookup
+from spcreid.data.parsing_labels import LABEL_SETS, LIP_TO_SPCREID, NUM_LABELS, label_set_lookup, lip_lookup
 from spcreid.errors import SpcreidError
 from spcreid.io import atomic_path, sha256_file, write_json
 from spcreid.parsing.schp import (
@@ -198,14 +198,16 @@ def use_existing_maps(
 ) -> dict:
     """Take the user's own maps (``maps_root`` mirrors ``data_root``, ``.png``) instead of running a parser.
 
-    ``labels="spcreid"`` maps are checked and referenced where they are; ``labels="lip"`` (20-class
-    CIHP/LIP maps) are remapped into ``out/maps``.
+    ``labels="spcreid"`` maps are checked and referenced where they are; maps in another parser's label set
+    (``lip``, ``cihp``, ``atr``: ``parsing_labels.LABEL_SETS``) are remapped into ``out/maps``.
     """
     from spcreid.data.registry import parsing_path
     from spcreid.synthesis.base import load_parsing
 
-    if labels not in ("spcreid", "lip"):
-        raise SpcreidError(f"--maps-labels {labels}: use spcreid (8 classes) or lip (20 classes)")
+    if labels != "spcreid" and labels not in LABEL_SETS:
+        raise SpcreidError(
+            f"--maps-labels {labels}: use spcreid (8 classes) or a parser's label set ({', '.join(LABEL_SETS)})"
+        )
     out = Path(out).resolve()
     maps_root, data_root = Path(maps_root).resolve(), Path(data_root).resolve()
     rows = _split_rows(manifest, split)
@@ -223,9 +225,12 @@ def use_existing_maps(
             f"{len(missing)} of {len(sources)} parsing maps are missing under {maps_root} (first: {missing[0]}); "
             "parsing.root must mirror the dataset root with one .png per image"
         )
-    top = NUM_LABELS if labels == "spcreid" else NUM_LIP_CLASSES
-    lookup = lip_lookup()
-    maps = map_paths(list(rows["path"]), out) if labels == "lip" else sources
+    remap = labels != "spcreid"
+    top = len(LABEL_SETS[labels][0]) if remap else NUM_LABELS
+    lookup = label_set_lookup(labels) if remap else None
+    if remap:
+        info["to_spcreid"] = {str(k): v for k, v in LABEL_SETS[labels][1].items()}
+    maps = map_paths(list(rows["path"]), out) if remap else sources
     for image, source, target in tqdm(list(zip(rows["path"], sources, maps)), desc="check parsing maps", unit="map"):
         parsing = load_parsing(source)
         with Image.open(image) as img:
@@ -240,7 +245,7 @@ def use_existing_maps(
                 f"parsing map {source} holds label {int(parsing.max())}, but {labels} maps have "
                 f"0..{top - 1}; set parsing.labels to match the maps"
             )
-        if labels == "lip" and not target.is_file():
+        if remap and not target.is_file():
             save_map(lookup[parsing], target)
     info.update(images=len(rows))
     return _finish(rows, maps, out, info)
