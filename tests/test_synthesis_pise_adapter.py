@@ -142,6 +142,11 @@ def test_cache_run_writes_and_indexes_like_parsing_swap(
     assert cli.main(argv) == 0
     stats = json.loads(capsys.readouterr().out.split("\n}\n")[0] + "\n}")
     assert stats["copies_written"] == 8 and stats["sources_synthesized"] == 4 and stats["backend"] == "pise"
+    # Every person of the tree wears both garments, so every copy takes both codes from its donor.
+    assert stats["clothing_codes"] == {
+        "upper_clothes": {"donor": 8, "source": 0},
+        "lower_clothes": {"donor": 8, "source": 0},
+    }
     options = {
         "pise_checkpoint": str(checkpoint),
         "pise_network": "stand-in",
@@ -268,3 +273,38 @@ def test_anything_beyond_the_released_extras_is_refused_naming_what_pise_publish
     assert "changed.pth does not fit the texture-transfer generator" in message and count in message
     assert "latest_net_G.pth (Google Drive 1fMFBIkU1AEQaa3vbhba3oV0rU5YSr7GR)" in message
     assert "pose-transfer" not in message
+
+
+def test_a_donor_without_a_clothing_region_leaves_the_source_its_own_code(checkpoint, one_torch_thread):
+    from spcreid.synthesis.base import check_person
+
+    synth = PiseSynthesizer(
+        pise_checkpoint=checkpoint, pise_network="stand-in", device="cpu", keypoints_of=fixed_keypoints
+    )
+    generator = synth.generator()
+    seen = {"zencoder": [], "efb": []}
+    generator.Zencoder.register_forward_hook(lambda m, args, out: seen["zencoder"].append(out))
+    generator.efb.register_forward_hook(lambda m, args, out: seen["efb"].append(args))
+    dressed = np.zeros((H, W), np.uint8)
+    dressed[10:34, 8:24] = UPPER_CLOTHES
+    dressed[34:60, 8:24] = LOWER_CLOTHES
+    in_a_dress = np.where(dressed == LOWER_CLOTHES, UPPER_CLOTHES, dressed).astype(np.uint8)  # no lower region
+    source = check_person(np.full((H, W, 3), 200, np.uint8), dressed, "source")
+    donors = [
+        check_person(np.full((H, W, 3), 10, np.uint8), in_a_dress, "dress"),
+        check_person(np.full((H, W, 3), 90, np.uint8), dressed, "full"),
+    ]
+    synth.generate([source, source], fixed_keypoints([0, 0]), donors)
+    src_codes, src_exist, _ = seen["zencoder"][0]
+    donor_codes, donor_exist, _ = seen["zencoder"][1]
+    upper, lower = inputs.clothes_labels("issue20")
+    assert donor_exist[0, lower] == 0 and not donor_codes[0, lower].any()  # PISE's encoder: absent -> all zero
+    assert src_exist[0, lower] == 1 and src_codes[0, lower].abs().sum() > 0
+    _, _, codes, _ = seen["efb"][0]
+    assert torch.equal(codes[0, lower], src_codes[0, lower])  # kept: the donor has no trousers to give
+    assert torch.equal(codes[0, upper], donor_codes[0, upper])
+    assert torch.equal(codes[1, [upper, lower]], donor_codes[1, [upper, lower]])
+    assert synth.region_counts == {
+        "upper_clothes": {"donor": 2, "source": 0},
+        "lower_clothes": {"donor": 1, "source": 1},
+    }

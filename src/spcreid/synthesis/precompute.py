@@ -220,6 +220,7 @@ def precompute(
     else:
         n_sources = synthesize_in_process(todo, synthesizer, backend, on_progress=flush)
     elapsed = time.perf_counter() - start
+    extra = {"clothing_codes": synthesizer.region_counts} if hasattr(synthesizer, "region_counts") else {}
     return {
         "backend": backend,
         "split": split,
@@ -231,4 +232,5 @@ def precompute(
         "seconds": round(elapsed, 3),
         "images_per_s": round(n_sources / elapsed, 2) if n_sources and elapsed > 0 else None,
         "copies_per_s": round(len(todo) / elapsed, 2) if todo and elapsed > 0 else None,
+        **extra,
     }

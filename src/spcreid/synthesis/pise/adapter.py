@@ -20,7 +20,8 @@ Two things in those files cannot run as they are and are handled here without ed
 encodes the donor ``img3`` but leaves the lines that mix its codes in commented out, so calling it returns
 the source unchanged. :func:`texture_transfer` runs the same submodules in the same order
 (``Zencoder`` on source and donor, ``parenc``, ``efb``, ``res``, ``dec``) and gives the source the donor's
-upper- and lower-clothing style codes, which is PISE's texture transfer for a clothing change.
+upper- and lower-clothing style codes, the author's recipe for texture transfer (PISE issue 26: regions 3
+and 4, alpha 1), except where the donor lacks the region (then the source keeps its own code).
 """
 
 from __future__ import annotations
@@ -235,19 +236,28 @@ def _load_vgg(model, vgg_weights, checkpoint: Path) -> None:
         ) from exc
 
 
-def texture_transfer(generator, image, pose, parsing, donor_image, donor_parsing, clothes: tuple[int, ...]):
+def texture_transfer(
+    generator, image, pose, parsing, donor_image, donor_parsing, clothes: tuple[int, ...], return_given: bool = False
+):
     """Source (N,3,256,256 in [-1,1]) re-dressed with the donors' ``clothes`` style codes -> (N,3,256,256).
 
     ``pose`` is (N,18,256,256) heatmaps, ``parsing`` / ``donor_parsing`` (N,8,256,256) one-hot in PISE's
-    label order; ``clothes`` the PISE labels whose codes come from the donor.
+    label order; ``clothes`` the PISE labels whose codes come from the donor. PISE's encoder gives an
+    all-zero code for a region absent from an image (its ``exist`` flag 0), and the source's flags decide
+    what is rendered, so a donor without, say, trousers would paint the source's trousers from nothing:
+    there the source keeps its own code. ``return_given`` also returns the (N, len(clothes)) bool tensor
+    of the codes that did come from the donor.
     """
     import torch
 
     codes, exist, _ = generator.Zencoder(image, parsing)
-    donor_codes, _, _ = generator.Zencoder(donor_image, donor_parsing)
+    donor_codes, donor_exist, _ = generator.Zencoder(donor_image, donor_parsing)
+    clothes = list(clothes)
+    given = donor_exist[:, clothes] > 0
     codes = codes.clone()
-    codes[:, list(clothes)] = donor_codes[:, list(clothes)]
+    codes[:, clothes] = torch.where(given[..., None], donor_codes[:, clothes], codes[:, clothes])
     # Pose and layout stay the source's: PISE's par2/pose2 (target) are the source's own.
     features = generator.parenc(torch.cat((parsing, parsing, pose, image), 1))
     features = generator.res(generator.efb(features, parsing, codes, exist))
-    return generator.dec(features)
+    out = generator.dec(features)
+    return (out, given) if return_given else out

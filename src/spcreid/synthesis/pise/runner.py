@@ -9,12 +9,14 @@ whose index is flushed every few batches, so an interrupted run resumes after th
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from spcreid.data.parsing_labels import LABEL_NAMES, LOWER_CLOTHES, UPPER_CLOTHES
 from spcreid.errors import SpcreidError
 from spcreid.synthesis.base import Person, Synthesizer, load_person, register
 from spcreid.synthesis.pise.inputs import (
@@ -25,7 +27,19 @@ from spcreid.synthesis.pise.inputs import (
 )
 
 BACKEND = "pise"
+CLOTHES = (UPPER_CLOTHES, LOWER_CLOTHES)
 FLUSH_EVERY = 25  # batches between index rewrites
+
+
+def _region_names() -> tuple[str, ...]:
+    return tuple(LABEL_NAMES[label] for label in CLOTHES)  # the order clothes_labels() returns them in
+
+
+def region_summary(counts: dict[str, dict[str, int]]) -> str:
+    return "; ".join(
+        f"{name}: {c['donor']} copies from the donor, {c['source']} kept the source's (donor lacks it)"
+        for name, c in counts.items()
+    )
 
 
 @register("pise")
@@ -63,6 +77,8 @@ class PiseSynthesizer(Synthesizer):
         self.pise_sha256, self.keypoint_sha256 = pise_sha256, keypoint_sha256
         self._keypoints_of = keypoints_of
         self._generator = None
+        # Per clothing region, copies whose code came from the donor / stayed the source's (donor lacks it).
+        self.region_counts = {name: {"donor": 0, "source": 0} for name in _region_names()}
 
     # ---- loading ------------------------------------------------------------------------------------------
 
@@ -112,7 +128,7 @@ class PiseSynthesizer(Synthesizer):
         image, parsing, pose = (torch.stack(t).to(self.device) for t in zip(*staged))
         donor_image, donor_parsing, _ = zip(*donor_staged)
         with torch.inference_mode():
-            out = texture_transfer(
+            out, given = texture_transfer(
                 generator,
                 image,
                 pose,
@@ -120,7 +136,11 @@ class PiseSynthesizer(Synthesizer):
                 torch.stack(donor_image).to(self.device),
                 torch.stack(donor_parsing).to(self.device),
                 clothes_labels(self.label_map),
+                return_given=True,
             )
+        for name, column in zip(_region_names(), given.cpu().numpy().T):
+            self.region_counts[name]["donor"] += int(column.sum())
+            self.region_counts[name]["source"] += int((~column).sum())
         pixels = out.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         return [from_pise_image(p, s.size) for p, s in zip(pixels, sources)]
 
@@ -161,6 +181,7 @@ class PiseSynthesizer(Synthesizer):
                     rows = []
         finally:
             on_progress(rows)  # also on errors and Ctrl-C, so a rerun resumes after the written copies
+        print(f"PISE clothing codes {out.name}: {region_summary(self.region_counts)}", file=sys.stderr)
         return len(sources)
 
     def synthesize(self, source: Person, donors: Sequence[Person]) -> list[np.ndarray]:
