@@ -37,7 +37,14 @@ from spcreid.synthesis.donors import choose_donors
 COPIES_FOLDER = "copies"
 # Backend options that change the pixels; the rest (weight paths, device, batch size) may differ
 # between a run and its resumption without mixing two configurations in one cache.
-OUTPUT_OPTIONS = {"shading_strength", "shading_sigma", "pise_label_map", "pise_network", "keypoint_min_size"}
+OUTPUT_OPTIONS = {
+    "shading_strength",
+    "shading_sigma",
+    "pise_label_map",
+    "pise_network",
+    "keypoint_min_size",
+    "pise_fit",
+}
 INDEX_FLUSH_EVERY = 200  # sources between index rewrites: bounds lost work without rewriting per image
 
 

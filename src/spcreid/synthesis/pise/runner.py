@@ -20,6 +20,8 @@ from spcreid.data.parsing_labels import LABEL_NAMES, LOWER_CLOTHES, UPPER_CLOTHE
 from spcreid.errors import SpcreidError
 from spcreid.synthesis.base import Person, Synthesizer, load_person, register
 from spcreid.synthesis.pise.inputs import (
+    DEFAULT_FIT,
+    check_fit,
     clothes_labels,
     from_pise_image,
     label_lookup,
@@ -57,6 +59,7 @@ class PiseSynthesizer(Synthesizer):
         batch_size: int = 8,
         keypoint_min_size: int = 800,
         pise_label_map: str = "issue20",
+        pise_fit: str = DEFAULT_FIT,
         pise_sha256: str | None = None,
         keypoint_sha256: str | None = None,
         keypoints_of: Callable[[Sequence[np.ndarray]], list[np.ndarray]] | None = None,
@@ -64,6 +67,7 @@ class PiseSynthesizer(Synthesizer):
         """``keypoints_of(images) -> [(18, 2) (y, x)]`` replaces the R-CNN (tests); ``pise_checkpoint`` is
         ``latest_net_G.pth`` or the folder holding it."""
         label_lookup(pise_label_map)  # a bad name fails before anything is loaded
+        self.fit = check_fit(pise_fit)
         if int(batch_size) < 1:
             raise SpcreidError(f"--pise-batch {batch_size}: must be at least 1")
         self.checkpoint = Path(pise_checkpoint) if pise_checkpoint else None
@@ -123,8 +127,8 @@ class PiseSynthesizer(Synthesizer):
         from spcreid.synthesis.pise.adapter import texture_transfer
 
         generator = self.generator()
-        staged = [person_tensors(s.image, s.parsing, k, self.label_map) for s, k in zip(sources, keypoints)]
-        donor_staged = [person_tensors(d.image, d.parsing, None, self.label_map) for d in donors]
+        staged = [person_tensors(s.image, s.parsing, k, self.label_map, self.fit) for s, k in zip(sources, keypoints)]
+        donor_staged = [person_tensors(d.image, d.parsing, None, self.label_map, self.fit) for d in donors]
         image, parsing, pose = (torch.stack(t).to(self.device) for t in zip(*staged))
         donor_image, donor_parsing, _ = zip(*donor_staged)
         with torch.inference_mode():
@@ -142,7 +146,7 @@ class PiseSynthesizer(Synthesizer):
             self.region_counts[name]["donor"] += int(column.sum())
             self.region_counts[name]["source"] += int((~column).sum())
         pixels = out.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        return [from_pise_image(p, s.size) for p, s in zip(pixels, sources)]
+        return [from_pise_image(p, s.size, self.fit) for p, s in zip(pixels, sources)]
 
     def run_jobs(self, jobs: Sequence, out: Path, on_progress: Callable[[list[dict]], None]) -> int:
         """Make the copies of ``jobs`` (precompute.CopyJob) into the cache; returns the number of sources."""
