@@ -83,3 +83,40 @@ def test_make_target_runs_the_check_within_eight_minutes():
     makefile = (REPO / "Makefile").read_text()
     recipe = makefile.split("\ngpu-check: setup\n", 1)[1].split("\n")[0]
     assert "timeout 480 " in recipe and "-m spcreid.gpu_check" in recipe
+
+
+def test_each_measurement_runs_on_cpu_at_a_tiny_size(one_torch_thread):
+    # The same code the check times on the GPU, here on CPU with the stand-in parser and generator.
+    assert gpu_check.measure_extract(batch=2, steps=1, height=64, width=32, device="cpu") > 0
+    rate, network = gpu_check.measure_parse(None, batch=2, steps=1, device="cpu")
+    assert rate > 0 and network == "stand-in"
+    rate, network = gpu_check.measure_pise(None, batch=2, steps=1, device="cpu")
+    assert rate > 0 and network == "stand-in"
+    assert gpu_check.measure_keypoints(min_size=64, batch=1, steps=1, device="cpu") > 0
+
+
+def test_report_names_every_figure():
+    figures = {
+        "device": "NVIDIA H100 80GB HBM3",
+        "torch": "2.x",
+        "cuda": "13.0",
+        "rehearsal_s": 120.5,
+        "train": {
+            "images_per_s": 2000.0,
+            "height": 256,
+            "width": 128,
+            "batch": 160,
+            "precision": "bf16 autocast, channels_last",
+            **gpu_check.train_flop_fraction(2000.0, "NVIDIA H100 80GB HBM3"),
+        },
+        "extract_images_per_s": 6000.0,
+        "cluster": {"images": 17896, "seconds": 9.5},
+        "parse": {"network": "schp", "images_per_s": 150.0},
+        "pise": {"network": "pise", "images_per_s": 40.0},
+        "keypoints_images_per_s": 60.0,
+        "projection": {"runs": 14, "hours_runs": 12.3, "hours_parse_keypoints_pise": 1.2, "hours_total": 13.5},
+    }
+    text = gpu_check.report(figures)
+    assert "2000.0 images/s at 256x128, batch 160" in text and "48.4 TFLOP/s at 24.2 GFLOP/image" in text
+    assert "4.9% of the 989 TFLOP/s bf16 peak" in text and "passed in 120.5 s" in text
+    assert "14 runs 12.3 h + parse/keypoints/PISE 1.2 h = 13.5 h on this GPU" in text

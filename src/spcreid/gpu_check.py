@@ -16,6 +16,7 @@ Figures go to stdout and, temp-then-rename, to ``OUT/gpu-check.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -145,35 +146,43 @@ def _require_cuda():
     return torch.device("cuda")
 
 
-def _timed(step, steps: int) -> float:
+def _timed(step, steps: int, device: str) -> float:
     import torch
 
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
     step()  # warm-up: allocator, kernel selection
-    torch.cuda.synchronize()
+    sync()
     started = time.perf_counter()
     for _ in range(steps):
         step()
-    torch.cuda.synchronize()
+    sync()
     return (time.perf_counter() - started) / steps
 
 
-def measure_extract(batch: int = 256, steps: int = 5, height: int = 256, width: int = 128) -> float:
+def measure_extract(
+    batch: int = 256, steps: int = 5, height: int = 256, width: int = 128, device: str = "cuda"
+) -> float:
     import torch
 
     from spcreid.models.backbone import build_model
 
-    model = build_model("resnet50", None, "avg", last_stride=1).cuda().eval()
+    model = build_model("resnet50", None, "avg", last_stride=1).to(device).eval()
     model.to(memory_format=torch.channels_last)
-    images = torch.randn(batch, 3, height, width, device="cuda").contiguous(memory_format=torch.channels_last)
+    images = torch.randn(batch, 3, height, width, device=device).contiguous(memory_format=torch.channels_last)
+    on_cuda = device.startswith("cuda")
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext()
 
     def step():
-        with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.no_grad(), autocast:
             model(images)
 
-    return batch / _timed(step, steps)
+    return batch / _timed(step, steps, device)
 
 
-def measure_parse(schp_root: Path | None, batch: int = 16, steps: int = 3) -> tuple[float, str]:
+def measure_parse(schp_root: Path | None, batch: int = 16, steps: int = 3, device: str = "cuda") -> tuple[float, str]:
     import numpy as np
     import torch
 
@@ -181,31 +190,31 @@ def measure_parse(schp_root: Path | None, batch: int = 16, steps: int = 3) -> tu
     from spcreid.parsing.schp import NETWORK_FILE, build_network
 
     network = "schp" if schp_root is not None and (schp_root / NETWORK_FILE).is_file() else "stand-in"
-    model = build_network(network, schp_root).cuda().eval()
+    model = build_network(network, schp_root).to(device).eval()
     crops = [np.random.default_rng(i).integers(0, 256, (256, 128, 3), dtype=np.uint8) for i in range(batch)]
-    return batch / _timed(lambda: parse_images(model, crops, torch.device("cuda")), steps), network
+    return batch / _timed(lambda: parse_images(model, crops, torch.device(device)), steps, device), network
 
 
-def measure_pise(pise_root: Path | None, batch: int = 8, steps: int = 3) -> tuple[float, str]:
+def measure_pise(pise_root: Path | None, batch: int = 8, steps: int = 3, device: str = "cuda") -> tuple[float, str]:
     import torch
 
     from spcreid.synthesis.pise.adapter import GENERATOR_FILE, build_generator, texture_transfer
 
     network = "pise" if pise_root is not None and (pise_root / GENERATOR_FILE).is_file() else "stand-in"
-    generator = build_generator(network, pise_root).cuda().eval()
-    image = torch.rand(batch, 3, 256, 256, device="cuda") * 2 - 1
-    pose = torch.rand(batch, 18, 256, 256, device="cuda")
-    labels = torch.randint(0, 8, (batch, 256, 256), device="cuda")
+    generator = build_generator(network, pise_root).to(device).eval()
+    image = torch.rand(batch, 3, 256, 256, device=device) * 2 - 1
+    pose = torch.rand(batch, 18, 256, 256, device=device)
+    labels = torch.randint(0, 8, (batch, 256, 256), device=device)
     parsing = torch.nn.functional.one_hot(labels, 8).permute(0, 3, 1, 2).float()
 
     def step():
         with torch.inference_mode():
             texture_transfer(generator, image, pose, parsing, image.flip(0), parsing.flip(0), (3, 4))
 
-    return batch / _timed(step, steps), network
+    return batch / _timed(step, steps, device), network
 
 
-def measure_keypoints(min_size: int = 800, batch: int = 8, steps: int = 3) -> float:
+def measure_keypoints(min_size: int = 800, batch: int = 8, steps: int = 3, device: str = "cuda") -> float:
     import numpy as np
     import torch
     from torchvision.models.detection import keypointrcnn_resnet50_fpn
@@ -213,17 +222,17 @@ def measure_keypoints(min_size: int = 800, batch: int = 8, steps: int = 3) -> fl
     model = keypointrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, num_keypoints=17, min_size=min_size, box_detections_per_img=1
     )
-    model = model.cuda().eval()
+    model = model.to(device).eval()
     crops = [
         torch.from_numpy(np.random.default_rng(i).integers(0, 256, (256, 128, 3), dtype=np.uint8)) for i in range(batch)
     ]
-    tensors = [c.cuda().permute(2, 0, 1).float().div(255) for c in crops]
+    tensors = [c.to(device).permute(2, 0, 1).float().div(255) for c in crops]
 
     def step():
         with torch.inference_mode():
             model(tensors)
 
-    return batch / _timed(step, steps)
+    return batch / _timed(step, steps, device)
 
 
 def run_rehearsal(out: Path, cores: str) -> float:
