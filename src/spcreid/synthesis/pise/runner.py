@@ -185,7 +185,7 @@ class PiseSynthesizer(Synthesizer):
                     rows = []
         finally:
             on_progress(rows)  # also on errors and Ctrl-C, so a rerun resumes after the written copies
-        print(f"PISE clothing codes {out.name}: {region_summary(self.region_counts)}", file=sys.stderr)
+        print(f"PISE clothing codes, {out}: {region_summary(self.region_counts)}", file=sys.stderr)
         return len(sources)
 
     def synthesize(self, source: Person, donors: Sequence[Person]) -> list[np.ndarray]:
