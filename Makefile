@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: setup lock reproduce rehearsal test dvc-repro clean-results image dvc-track
+.PHONY: setup lock reproduce rehearsal test dvc-repro clean-results image dvc-track gpu-check
 
 # The whole local environment (runtime + workflow + test tools) comes from one hash-locked resolution,
 # envs/requirements.lock, so a fresh clone installs exactly what was tested, whatever was released since.
@@ -41,6 +41,12 @@ reproduce: setup
 rehearsal: setup
 	$(BIN)/spcreid make-rehearsal-inputs --out data/rehearsal/inputs
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --config profile=rehearsal
+
+# On a GPU machine, first: every CUDA path on tiny inputs (the rehearsal with parse, keypoints, PISE and training on
+# cuda, device store, bf16, channels-last; evaluation), then throughput and the projected hours of the paper's runs
+# (docs/WORKFLOW.md, "GPU check"). No network; at most 8 minutes, or it fails.
+gpu-check: setup
+	PATH="$(abspath $(BIN)):$$PATH" timeout 480 $(BIN)/python -m spcreid.gpu_check --out data/gpu-check
 
 dvc-repro: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro --force

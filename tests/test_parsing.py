@@ -16,7 +16,7 @@ from spcreid.data.standin_weights import make_stand_in
 from spcreid.device import arch_supported, resolve_device
 from spcreid.errors import SpcreidError
 from spcreid.parsing import schp
-from spcreid.parsing.run import letterbox, run_parser, use_existing_maps
+from spcreid.parsing.run import logits_to_image, run_parser, schp_affine, schp_input, use_existing_maps
 from test_data_trees import PRCC_FILES
 
 # Written from SCHP's LIP label list, one line per class, by reading what each garment is.
@@ -42,6 +42,30 @@ LIP_EXPECTED = [
     ("left-shoe", L.SHOES),
     ("right-shoe", L.SHOES),
 ]
+# CIHP's published list (Gong et al., ECCV 2018; github Engineering-Course/CIHP_PGN): LIP's names, but label 10 is
+# torso skin - skin, kept by the synthesiser like the arms' skin.
+CIHP_EXPECTED = LIP_EXPECTED[:10] + [("torso-skin", L.ARMS)] + LIP_EXPECTED[11:]
+# ATR's list as SCHP's ATR model orders it (simple_extractor.py, dataset_settings["atr"]).
+ATR_EXPECTED = [
+    ("background", L.BACKGROUND),
+    ("hat", L.HAIR),
+    ("hair", L.HAIR),
+    ("sunglasses", L.FACE),
+    ("upper-clothes", L.UPPER_CLOTHES),
+    ("skirt", L.LOWER_CLOTHES),
+    ("pants", L.LOWER_CLOTHES),
+    ("dress", L.UPPER_CLOTHES),
+    ("belt", L.LOWER_CLOTHES),
+    ("left-shoe", L.SHOES),
+    ("right-shoe", L.SHOES),
+    ("face", L.FACE),
+    ("left-leg", L.LEGS),
+    ("right-leg", L.LEGS),
+    ("left-arm", L.ARMS),
+    ("right-arm", L.ARMS),
+    ("bag", L.BACKGROUND),
+    ("scarf", L.UPPER_CLOTHES),
+]
 TRAIN_FILES = [f for f in PRCC_FILES if f[4] == "train"]
 H, W = 64, 32
 
@@ -53,6 +77,21 @@ def test_lip_table_value_by_value():
         assert L.LIP_TO_SPCREID[index] == label, name
         assert L.lip_lookup()[index] == label, name
     assert L.lip_lookup().dtype == np.uint8
+
+
+@pytest.mark.parametrize("name, expected", [("lip", LIP_EXPECTED), ("cihp", CIHP_EXPECTED), ("atr", ATR_EXPECTED)])
+def test_each_label_set_value_by_value(name, expected):
+    names, table = L.LABEL_SETS[name]
+    assert list(names) == [n for n, _ in expected] and len(table) == len(expected)
+    lookup = L.label_set_lookup(name)
+    for index, (label_name, label) in enumerate(expected):
+        assert table[index] == label and lookup[index] == label, f"{name} {index} {label_name}"
+
+
+def test_cihp_torso_skin_is_not_clothing_where_lip_jumpsuits_are():
+    assert L.label_set_lookup("cihp")[10] == L.ARMS and L.label_set_lookup("lip")[10] == L.UPPER_CLOTHES
+    with pytest.raises(SpcreidError, match="label set 'pascal' is unknown; use one of lip, cihp, atr"):
+        L.label_set_lookup("pascal")
 
 
 def test_activated_batch_norm_is_inplace_abn_at_inference():
@@ -91,15 +130,48 @@ def test_schp_source_is_imported_with_plain_batch_norm(tmp_path):
         schp.build_network("schp", tmp_path / "absent")
 
 
-def test_letterbox_keeps_aspect_and_normalises_bgr():
+def test_schp_affine_is_its_box_transform_not_a_plain_resize():
+    # A 128 x 64 crop: box side 127 onto 472 (not 128 onto 473), centre (31.5, 63.5) onto (236, 236).
+    k = 472 / 127
+    expected = np.array([[k, 0, 236 - k * 31.5], [0, k, 236 - k * 63.5]])
+    assert np.allclose(schp_affine(128, 64), expected, rtol=0, atol=1e-12)
+    assert abs(expected[1, 2]) < 1e-12 and expected[0, 2] == pytest.approx(118.9291, abs=1e-4)
+    # the last pixel centre lands on the square's last one; 473/128 with an integer offset would put it at 471.5
+    assert schp_affine(128, 64) @ np.array([63, 127, 1]) == pytest.approx([236 + k * 31.5, 472])
+    with pytest.raises(SpcreidError, match="1x5 pixels is too small to parse"):
+        schp_affine(5, 1)
+
+
+def test_schp_input_warps_by_the_affine_and_normalises_bgr():
     image = torch.zeros(64, 32, 3, dtype=torch.uint8)
     image[..., 0] = 255  # red
-    tensor, box = letterbox(image, size=128)
-    assert tensor.shape == (3, 128, 128) and box == (0, 32, 128, 64)
+    image[0, 0] = torch.tensor([0, 255, 0], dtype=torch.uint8)  # one green pixel, to find where (0, 0) lands
+    tensor, affine = schp_input(image, size=128)
+    assert tensor.shape == (3, 128, 128)
     red_in_bgr = [(0 - 0.406) / 0.225, (0 - 0.456) / 0.224, (1 - 0.485) / 0.229]
     assert torch.allclose(tensor[:, 64, 64], torch.tensor(red_in_bgr), atol=1e-5)
     black = [-0.406 / 0.225, -0.456 / 0.224, -0.485 / 0.229]
     assert torch.allclose(tensor[:, 64, 0], torch.tensor(black), atol=1e-5)  # the border
+    # Output column u reads source x = (u - tx) / k, k = 127 / 63, tx = 63.5 - 15.5 k = 32.25 (pixel (0, 0) lands
+    # there), bilinearly with black outside the crop: the green pixel's weight is 1 - |x|, e.g. u 31: x -0.622 ->
+    # 0.378 (blended with the border), u 32: 0.874, u 33: 0.630, u 34: 0.134, u 30 and 35: 0.
+    k, tx = 127 / 63, 63.5 - 127 / 63 * 15.5
+    assert affine[0].tolist() == pytest.approx([k, 0, tx]) and affine[1].tolist() == pytest.approx([0, k, 0])
+    green = tensor[1, 0] * 0.224 + 0.456  # back to [0, 1]
+    weight = [max(0.0, 1 - abs((u - tx) / k)) for u in range(30, 36)]
+    assert green[30:36].tolist() == pytest.approx(weight, abs=1e-6)
+    assert weight[1:5] == pytest.approx([0.378, 0.874, 0.630, 0.134], abs=1e-3) and weight[0] == weight[5] == 0
+
+
+def test_logits_come_back_through_the_inverse_affine():
+    # Class 1 wins in the left half of the square, class 0 in the right: the crop's columns left of the
+    # square's centre column come back as class 1, at the crop's own size.
+    fusion = torch.zeros(1, 2, 119, 119)
+    fusion[0, 1, :, :59] = 1.0
+    fusion[0, 0, :, 60:] = 1.0
+    (logits,) = logits_to_image(fusion, [schp_affine(128, 64)], [(128, 64)])
+    labels = logits.argmax(0)
+    assert logits.shape == (2, 128, 64) and (labels[:, :31] == 1).all() and (labels[:, 33:] == 0).all()
 
 
 def write_person(path, top=(255, 0, 0), bottom=(0, 0, 255)):
@@ -253,3 +325,26 @@ def test_existing_maps_are_used_or_remapped(tmp_path, prcc_manifest):
     (eight / TRAIN_FILES[0][0]).with_suffix(".png").unlink()
     with pytest.raises(SpcreidError, match=r"1 of 5 parsing maps are missing under .*eight"):
         use_existing_maps(manifest, eight, root, tmp_path / "in-place-2")
+
+
+def test_own_cihp_and_atr_maps_are_remapped_by_their_own_set(tmp_path, prcc_manifest):
+    root, manifest = prcc_manifest
+    maps = tmp_path / "cihp-maps"
+    for rel, *_ in TRAIN_FILES:
+        target = (maps / rel).with_suffix(".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        labels = np.full((H, W), 10, dtype=np.uint8)  # CIHP torso skin (LIP's jumpsuits)
+        labels[0, :4] = (5, 16, 8, 19)  # upper-clothes, ATR bag / CIHP left-leg, belt / socks, right-shoe
+        Image.fromarray(labels, mode="L").save(target)
+    expected = {"cihp": (L.ARMS, L.UPPER_CLOTHES, L.LEGS, L.SHOES, L.SHOES), "lip": (L.UPPER_CLOTHES,) * 2}
+    for labels in ("cihp", "lip"):
+        info = use_existing_maps(manifest, maps, root, tmp_path / labels, labels=labels)
+        assert info["maps_labels"] == labels and info["to_spcreid"]["10"] == expected[labels][0]
+        remapped = np.asarray(Image.open(read_manifest(tmp_path / labels / "manifest.csv")["parsing"][0]))
+        assert remapped[1, 0] == expected[labels][0] and remapped[0, 0] == expected[labels][1]
+    assert (
+        tuple(np.asarray(Image.open(read_manifest(tmp_path / "cihp" / "manifest.csv")["parsing"][0]))[0, :4])
+        == (expected["cihp"][1:])
+    )
+    with pytest.raises(SpcreidError, match=r"holds label 19, but atr maps have 0..17"):
+        use_existing_maps(manifest, maps, root, tmp_path / "atr", labels="atr")

@@ -142,6 +142,11 @@ def test_cache_run_writes_and_indexes_like_parsing_swap(
     assert cli.main(argv) == 0
     stats = json.loads(capsys.readouterr().out.split("\n}\n")[0] + "\n}")
     assert stats["copies_written"] == 8 and stats["sources_synthesized"] == 4 and stats["backend"] == "pise"
+    # Every person of the tree wears both garments, so every copy takes both codes from its donor.
+    assert stats["clothing_codes"] == {
+        "upper_clothes": {"donor": 8, "source": 0},
+        "lower_clothes": {"donor": 8, "source": 0},
+    }
     options = {
         "pise_checkpoint": str(checkpoint),
         "pise_network": "stand-in",
@@ -228,3 +233,78 @@ def test_pise_source_tree_is_imported_without_its_package_inits(tmp_path):
     assert type(generator.imgenc).__name__ == "VggFeatures"
     assert "imgenc.vgg.0.weight" in generator.state_dict()
     assert not any(name == "model" or name.startswith(("model.", "util")) for name in sys.modules)
+
+
+def test_released_form_with_generator_py_parnet_tensors_loads_and_is_reported(checkpoint, capsys):
+    state = torch.load(checkpoint, weights_only=True)
+    own = adapter.build_generator("stand-in").state_dict()
+    assert len([k for k in state if k.startswith("parnet.")]) == 56 and set(state) - set(own) == {
+        k for k in state if k.startswith("parnet.")
+    }
+    loaded = adapter.load_generator(adapter.build_generator("stand-in"), checkpoint)
+    assert loaded.released_form == "generator.py"
+    assert torch.equal(loaded.state_dict()["res.weight"], state["res.weight"])
+    assert "generator.py form, 56 parnet.* tensors (" in capsys.readouterr().err
+    plain = checkpoint.parent / "plain.pth"
+    torch.save(own, plain)  # the texture-transfer generator's own keys only: also loads, nothing reported
+    assert adapter.load_generator(adapter.build_generator("stand-in"), plain).released_form == (
+        "generator_texture_transfer.py"
+    )
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "change, count",
+    [
+        (lambda s: s.pop("parnet.up4.shortcut.0.weight"), "55 unexpected"),  # not all of generator.py's
+        (lambda s: s.__setitem__("parnet.conv1.model.2.bias", torch.zeros(3)), "56 unexpected"),  # a shape
+        (lambda s: s.__setitem__("posenc.weight", torch.zeros(2)), "57 unexpected"),  # one more key
+        (lambda s: s.pop("res.weight"), "1 missing"),
+    ],
+)
+def test_anything_beyond_the_released_extras_is_refused_naming_what_pise_publishes(checkpoint, tmp_path, change, count):
+    state = torch.load(checkpoint, weights_only=True)
+    change(state)
+    path = tmp_path / "changed.pth"
+    torch.save(state, path)
+    with pytest.raises(SpcreidError) as caught:
+        adapter.load_generator(adapter.build_generator("stand-in"), path)
+    message = str(caught.value)
+    assert "changed.pth does not fit the texture-transfer generator" in message and count in message
+    assert "latest_net_G.pth (Google Drive 1fMFBIkU1AEQaa3vbhba3oV0rU5YSr7GR)" in message
+    assert "pose-transfer" not in message
+
+
+def test_a_donor_without_a_clothing_region_leaves_the_source_its_own_code(checkpoint, one_torch_thread):
+    from spcreid.synthesis.base import check_person
+
+    synth = PiseSynthesizer(
+        pise_checkpoint=checkpoint, pise_network="stand-in", device="cpu", keypoints_of=fixed_keypoints
+    )
+    generator = synth.generator()
+    seen = {"zencoder": [], "efb": []}
+    generator.Zencoder.register_forward_hook(lambda m, args, out: seen["zencoder"].append(out))
+    generator.efb.register_forward_hook(lambda m, args, out: seen["efb"].append(args))
+    dressed = np.zeros((H, W), np.uint8)
+    dressed[10:34, 8:24] = UPPER_CLOTHES
+    dressed[34:60, 8:24] = LOWER_CLOTHES
+    in_a_dress = np.where(dressed == LOWER_CLOTHES, UPPER_CLOTHES, dressed).astype(np.uint8)  # no lower region
+    source = check_person(np.full((H, W, 3), 200, np.uint8), dressed, "source")
+    donors = [
+        check_person(np.full((H, W, 3), 10, np.uint8), in_a_dress, "dress"),
+        check_person(np.full((H, W, 3), 90, np.uint8), dressed, "full"),
+    ]
+    synth.generate([source, source], fixed_keypoints([0, 0]), donors)
+    src_codes, src_exist, _ = seen["zencoder"][0]
+    donor_codes, donor_exist, _ = seen["zencoder"][1]
+    upper, lower = inputs.clothes_labels("issue20")
+    assert donor_exist[0, lower] == 0 and not donor_codes[0, lower].any()  # PISE's encoder: absent -> all zero
+    assert src_exist[0, lower] == 1 and src_codes[0, lower].abs().sum() > 0
+    _, _, codes, _ = seen["efb"][0]
+    assert torch.equal(codes[0, lower], src_codes[0, lower])  # kept: the donor has no trousers to give
+    assert torch.equal(codes[0, upper], donor_codes[0, upper])
+    assert torch.equal(codes[1, [upper, lower]], donor_codes[1, [upper, lower]])
+    assert synth.region_counts == {
+        "upper_clothes": {"donor": 2, "source": 0},
+        "lower_clothes": {"donor": 1, "source": 1},
+    }

@@ -17,7 +17,7 @@ def coco_person(score=0.9):
 
 def test_joint_order_matches_openpose():
     out = coco_to_openpose(coco_person())
-    assert out.shape == (18, 2) and out.dtype == np.int64
+    assert out.shape == (18, 2) and out.dtype == np.float64
     expected_coco = {
         0: 0,
         2: 6,
@@ -39,8 +39,22 @@ def test_joint_order_matches_openpose():
     }
     for joint, c in expected_coco.items():
         assert tuple(out[joint]) == (100 + 2 * c, 10 + c), joint  # rows are (y, x)
-    # Neck: midpoint of the shoulders (COCO 5 at (110, 15), COCO 6 at (112, 16)) -> (111, 15.5 -> 16).
-    assert tuple(out[1]) == (111, 16)
+    # Neck: midpoint of the shoulders (COCO 5 at (110, 15), COCO 6 at (112, 16)) -> (111, 15.5), not rounded.
+    assert tuple(out[1]) == (111, 15.5)
+
+
+def test_keypoints_are_rounded_once_in_pise_frame():
+    from spcreid.synthesis.pise.inputs import scale_keypoints
+
+    coco = coco_person()
+    coco[0, :2] = (10.4, 20.4)  # nose at x 10.4, y 20.4 of a 128 x 64 crop
+    out = coco_to_openpose(coco)
+    assert tuple(out[0]) == (20.4, 10.4)
+    # stretch: x (10.4 + .5) * 2.75 - .5 = 29.475 -> 29 (rounding 10.4 to 10 first gives 28.375 -> 28);
+    # y (20.4 + .5) * 2 - .5 = 41.3 -> 41 (first 20 gives 40.5 -> 40).
+    assert scale_keypoints(out, (128, 64), "stretch")[0].tolist() == [41, 29]
+    # pad: factor 2 both ways, 24 white columns on the left: x 10.9 * 2 - .5 + 24 = 45.3 -> 45 (first 10: 44.5 -> 44).
+    assert scale_keypoints(out, (128, 64), "pad")[0].tolist() == [41, 45]
 
 
 def test_low_scores_are_missing_and_neck_needs_both_shoulders():

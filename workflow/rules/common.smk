@@ -456,4 +456,6 @@ def pise_args(wildcards):
         str(SYNTHESIS["batch"]),
         "--keypoint-min-size",
         str(SYNTHESIS["keypoint_min_size"]),
+        "--pise-fit",
+        SYNTHESIS["fit"],
     ]

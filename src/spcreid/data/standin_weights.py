@@ -4,7 +4,8 @@ Each is randomly initialised from ``seed`` and saved exactly as the real file is
 loads the real weights loads these unchanged:
 
 * ``schp-lip``          the stand-in parser (spcreid.parsing.standin) in SCHP's {"state_dict": {"module.*"}}
-* ``pise-texture``      the stand-in generator (spcreid.synthesis.pise.standin) as a plain state dict
+* ``pise-texture``      the stand-in generator (spcreid.synthesis.pise.standin) as a plain state dict in
+                        PISE's released form (with generator.py's unused ``parnet.*`` tensors)
 * ``keypointrcnn-coco`` torchvision's real keypointrcnn_resnet50_fpn, random weights, torchvision's format
 * ``resnet50-imagenet`` torchvision's real resnet50, random weights, torchvision's format
 """
@@ -38,6 +39,9 @@ def make_stand_in(name: str, dest: str | os.PathLike, seed: int = 0) -> tuple[Pa
             from spcreid.synthesis.pise.standin import StandInGenerator
 
             model = StandInGenerator(**GENERATOR_KWARGS)
+            with atomic_path(dest) as tmp:
+                torch.save(model.released_state_dict(), tmp)
+            return dest, sha256_file(dest)
         elif name == "keypointrcnn-coco":
             from torchvision.models.detection import keypointrcnn_resnet50_fpn
 

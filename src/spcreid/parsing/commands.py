@@ -34,8 +34,9 @@ def register(subparsers) -> None:
     p.add_argument(
         "--maps-labels",
         default="spcreid",
-        choices=("spcreid", "lip"),
-        help="with --maps: spcreid 8-class maps (used in place) or lip 20-class maps (remapped)",
+        choices=("spcreid", "lip", "cihp", "atr"),
+        help="with --maps: spcreid 8-class maps (used in place), or the label set of the parser that made them, "
+        "remapped: lip (20, SCHP's LIP model), cihp (20, label 10 torso skin), atr (18)",
     )
     p.set_defaults(func=run_parse)
 

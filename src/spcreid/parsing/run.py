@@ -24,7 +24,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from spcreid.data.manifest import read_manifest, write_manifest
-from spcreid.data.parsing_labels import LIP_TO_SPCREID, NUM_LABELS, lip_lookup
+from spcreid.data.parsing_labels import LABEL_SETS, LIP_TO_SPCREID, NUM_LABELS, label_set_lookup, lip_lookup
 from spcreid.errors import SpcreidError
 from spcreid.io import atomic_path, sha256_file, write_json
 from spcreid.parsing.schp import (
@@ -40,52 +40,104 @@ MANIFEST_NAME = "manifest.csv"
 INFO_NAME = "parsing.json"
 
 
-def letterbox(image, size: int = INPUT_SIZE):
-    """uint8 H x W x 3 RGB tensor -> (3, size, size) normalised BGR input, and the content box (top, left, h, w)."""
+def schp_affine(height: int, width: int, size: int = INPUT_SIZE) -> np.ndarray:
+    """SCHP's 2x3 affine map from an image's pixel grid into the ``size`` square, as its simple_extractor builds it.
+
+    SCHP takes the box (0, 0, width - 1, height - 1), so the centre ((width - 1) / 2, (height - 1) / 2) and the
+    side max(width, height) - 1, and maps that side onto the square's size - 1 (pixel centres at integers,
+    as cv2.warpAffine reads them): a scale of (size - 1) / (L - 1), not size / L, and no integer offset.
+    """
+    side = max(height, width) - 1
+    if min(height, width) < 2:
+        raise SpcreidError(f"an image of {width}x{height} pixels is too small to parse; SCHP needs at least 2x2")
+    scale = (size - 1) / side
+    middle = (size - 1) / 2
+    return np.array(
+        [[scale, 0.0, middle - scale * (width - 1) / 2], [0.0, scale, middle - scale * (height - 1) / 2]],
+        dtype=np.float64,
+    )
+
+
+def _sampling_grid(affine: np.ndarray, out_hw: tuple[int, int], in_hw: tuple[int, int], device):
+    """grid_sample's grid reading, for each output pixel, the input at ``affine`` (output -> input pixels)."""
+    import torch
+
+    out_h, out_w = out_hw
+    in_h, in_w = in_hw
+    a = torch.as_tensor(affine, dtype=torch.float64, device=device)
+    ys, xs = torch.meshgrid(
+        torch.arange(out_h, dtype=torch.float64, device=device),
+        torch.arange(out_w, dtype=torch.float64, device=device),
+        indexing="ij",
+    )
+    x = a[0, 0] * xs + a[0, 1] * ys + a[0, 2]
+    y = a[1, 0] * xs + a[1, 1] * ys + a[1, 2]
+    # align_corners=True: -1 and 1 are the centres of the first and last pixels, cv2's integer coordinates.
+    grid = torch.stack((2 * x / (in_w - 1) - 1, 2 * y / (in_h - 1) - 1), -1)
+    return grid.float()[None]
+
+
+def _inverse(affine: np.ndarray) -> np.ndarray:
+    full = np.vstack([affine, [0.0, 0.0, 1.0]])
+    return np.linalg.inv(full)[:2]
+
+
+def schp_input(image, size: int = INPUT_SIZE):
+    """uint8 H x W x 3 RGB tensor -> (3, size, size) normalised BGR input by SCHP's affine warp, and the affine.
+
+    Bilinear, black outside the image (cv2.warpAffine's INTER_LINEAR and BORDER_CONSTANT 0 as SCHP calls it).
+    """
     import torch
     from torch.nn import functional as F
 
     h, w = image.shape[:2]
-    scale = size / max(h, w)
-    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    affine = schp_affine(h, w, size)
     pixels = image.permute(2, 0, 1).flip(0).float().div(255.0)[None]  # RGB -> BGR, [0, 1]
-    resized = F.interpolate(pixels, size=(new_h, new_w), mode="bilinear", align_corners=False)[0]
-    top, left = (size - new_h) // 2, (size - new_w) // 2
-    canvas = resized.new_zeros(3, size, size)  # black border, as SCHP's affine warp leaves it
-    canvas[:, top : top + new_h, left : left + new_w] = resized
+    grid = _sampling_grid(_inverse(affine), (size, size), (h, w), pixels.device)
+    canvas = F.grid_sample(pixels, grid, mode="bilinear", padding_mode="zeros", align_corners=True)[0]
     mean = torch.tensor(BGR_MEAN, device=canvas.device)[:, None, None]
     std = torch.tensor(BGR_STD, device=canvas.device)[:, None, None]
-    return (canvas - mean) / std, (top, left, new_h, new_w)
+    return (canvas - mean) / std, affine
 
 
-def logits_to_labels(fusion, boxes: Sequence[tuple], sizes: Sequence[tuple[int, int]], size: int = INPUT_SIZE):
-    """SCHP's fusion logits (N, 20, h', w') -> one LIP label map (H x W uint8) per image, at its own size."""
+def logits_to_image(fusion, affines: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]], size: int = INPUT_SIZE):
+    """SCHP's fusion logits (N, 20, h', w') -> (20, H, W) logits per image at its own size.
+
+    As SCHP: upsampled bilinearly (align_corners) to the square, then warped back by the inverse affine.
+    """
     from torch.nn import functional as F
 
     full = F.interpolate(fusion.float(), size=(size, size), mode="bilinear", align_corners=True)
-    labels = []
-    for logits, (top, left, h, w), (height, width) in zip(full, boxes, sizes):
-        crop = logits[None, :, top : top + h, left : left + w]
-        crop = F.interpolate(crop, size=(height, width), mode="bilinear", align_corners=False)
-        labels.append(crop[0].argmax(0).to("cpu").numpy().astype(np.uint8))
-    return labels
+    out = []
+    for logits, affine, (height, width) in zip(full, affines, sizes):
+        grid = _sampling_grid(affine, (height, width), (size, size), logits.device)
+        out.append(F.grid_sample(logits[None], grid, mode="bilinear", padding_mode="zeros", align_corners=True)[0])
+    return out
+
+
+def logits_to_labels(fusion, affines: Sequence[np.ndarray], sizes: Sequence[tuple[int, int]], size: int = INPUT_SIZE):
+    """SCHP's fusion logits (N, 20, h', w') -> one LIP label map (H x W uint8) per image, at its own size."""
+    return [
+        logits.argmax(0).to("cpu").numpy().astype(np.uint8) for logits in logits_to_image(fusion, affines, sizes, size)
+    ]
 
 
 def parse_images(model, images: Sequence[np.ndarray], device) -> list[np.ndarray]:
     """LIP label maps of a batch of RGB uint8 images (any sizes) in one forward pass."""
     import torch
 
-    inputs, boxes = [], []
+    inputs, affines = [], []
     for image in images:
-        tensor, box = letterbox(torch.from_numpy(np.array(image)).to(device))  # a copy: decoded arrays are read-only
+        # a copy: decoded arrays are read-only
+        tensor, affine = schp_input(torch.from_numpy(np.array(image)).to(device))
         inputs.append(tensor)
-        boxes.append(box)
+        affines.append(affine)
     with torch.inference_mode():
         output = model(torch.stack(inputs))
     fusion = output[0][-1]
     if fusion.shape[1] != NUM_LIP_CLASSES:
         raise SpcreidError(f"the parser returned {fusion.shape[1]} classes, expected LIP's {NUM_LIP_CLASSES}")
-    return logits_to_labels(fusion, boxes, [im.shape[:2] for im in images])
+    return logits_to_labels(fusion, affines, [im.shape[:2] for im in images])
 
 
 def _split_rows(manifest: str | os.PathLike, split: str):
@@ -198,14 +250,16 @@ def use_existing_maps(
 ) -> dict:
     """Take the user's own maps (``maps_root`` mirrors ``data_root``, ``.png``) instead of running a parser.
 
-    ``labels="spcreid"`` maps are checked and referenced where they are; ``labels="lip"`` (20-class
-    CIHP/LIP maps) are remapped into ``out/maps``.
+    ``labels="spcreid"`` maps are checked and referenced where they are; maps in another parser's label set
+    (``lip``, ``cihp``, ``atr``: ``parsing_labels.LABEL_SETS``) are remapped into ``out/maps``.
     """
     from spcreid.data.registry import parsing_path
     from spcreid.synthesis.base import load_parsing
 
-    if labels not in ("spcreid", "lip"):
-        raise SpcreidError(f"--maps-labels {labels}: use spcreid (8 classes) or lip (20 classes)")
+    if labels != "spcreid" and labels not in LABEL_SETS:
+        raise SpcreidError(
+            f"--maps-labels {labels}: use spcreid (8 classes) or a parser's label set ({', '.join(LABEL_SETS)})"
+        )
     out = Path(out).resolve()
     maps_root, data_root = Path(maps_root).resolve(), Path(data_root).resolve()
     rows = _split_rows(manifest, split)
@@ -223,9 +277,12 @@ def use_existing_maps(
             f"{len(missing)} of {len(sources)} parsing maps are missing under {maps_root} (first: {missing[0]}); "
             "parsing.root must mirror the dataset root with one .png per image"
         )
-    top = NUM_LABELS if labels == "spcreid" else NUM_LIP_CLASSES
-    lookup = lip_lookup()
-    maps = map_paths(list(rows["path"]), out) if labels == "lip" else sources
+    remap = labels != "spcreid"
+    top = len(LABEL_SETS[labels][0]) if remap else NUM_LABELS
+    lookup = label_set_lookup(labels) if remap else None
+    if remap:
+        info["to_spcreid"] = {str(k): v for k, v in LABEL_SETS[labels][1].items()}
+    maps = map_paths(list(rows["path"]), out) if remap else sources
     for image, source, target in tqdm(list(zip(rows["path"], sources, maps)), desc="check parsing maps", unit="map"):
         parsing = load_parsing(source)
         with Image.open(image) as img:
@@ -240,7 +297,7 @@ def use_existing_maps(
                 f"parsing map {source} holds label {int(parsing.max())}, but {labels} maps have "
                 f"0..{top - 1}; set parsing.labels to match the maps"
             )
-        if labels == "lip" and not target.is_file():
+        if remap and not target.is_file():
             save_map(lookup[parsing], target)
     info.update(images=len(rows))
     return _finish(rows, maps, out, info)

@@ -4,9 +4,10 @@ The network is SCHP's own ``networks/AugmentCE2P.py`` imported at run time from 
 build clones at a pinned commit (``SCHP_COMMIT``, at ``DEFAULT_SCHP_ROOT``). Facts of its interface used here:
 
 * input: the image in BGR order, scaled to [0, 1], normalised with mean (0.406, 0.456, 0.485) and std
-  (0.225, 0.224, 0.229), letterboxed (aspect kept, centred, black border) into 473 x 473 for the LIP model;
+  (0.225, 0.224, 0.229), warped into 473 x 473 for the LIP model by SCHP's affine map (box side L - 1 onto
+  472, centre onto centre; aspect kept, black border; ``run.schp_affine``);
 * output: ``[[parsing, fusion], [edge]]``; ``fusion`` is the final 20-class logit map at a quarter of the
-  input's resolution, upsampled bilinearly (align_corners) to 473 x 473 before the border is cut off;
+  input's resolution, upsampled bilinearly (align_corners) to 473 x 473, then warped back by the inverse map;
 * checkpoint: ``{"state_dict": {"module.<name>": tensor}}`` (saved from DataParallel).
 
 SCHP's normalisation layer is InPlaceABNSync, a CUDA extension compiled when ``modules`` is imported.

@@ -62,6 +62,11 @@ def register(subparsers) -> None:
     pise.add_argument("--device", help="cuda (default), cuda:N or cpu for PISE and the keypoint R-CNN")
     pise.add_argument("--pise-batch", type=int, help="copies (and keypoint images) per forward pass (default 8)")
     pise.add_argument("--pise-label-map", help="PISE parsing order: issue20 (default) or issue2")
+    pise.add_argument(
+        "--pise-fit",
+        choices=("pad", "stretch"),
+        help="how a crop enters PISE's 256x176 frame: pad (default; aspect kept, white columns) or stretch",
+    )
     parser.set_defaults(func=run_synthesize)
 
 
@@ -78,6 +83,7 @@ def _pise_options(args: argparse.Namespace) -> dict:
         "device": "device",
         "pise_batch": "batch_size",
         "pise_label_map": "pise_label_map",
+        "pise_fit": "pise_fit",
     }
     return {option: getattr(args, arg) for arg, option in names.items() if getattr(args, arg) is not None}
 

@@ -37,7 +37,14 @@ from spcreid.synthesis.donors import choose_donors
 COPIES_FOLDER = "copies"
 # Backend options that change the pixels; the rest (weight paths, device, batch size) may differ
 # between a run and its resumption without mixing two configurations in one cache.
-OUTPUT_OPTIONS = {"shading_strength", "shading_sigma", "pise_label_map", "pise_network", "keypoint_min_size"}
+OUTPUT_OPTIONS = {
+    "shading_strength",
+    "shading_sigma",
+    "pise_label_map",
+    "pise_network",
+    "keypoint_min_size",
+    "pise_fit",
+}
 INDEX_FLUSH_EVERY = 200  # sources between index rewrites: bounds lost work without rewriting per image
 
 
@@ -220,6 +227,7 @@ def precompute(
     else:
         n_sources = synthesize_in_process(todo, synthesizer, backend, on_progress=flush)
     elapsed = time.perf_counter() - start
+    extra = {"clothing_codes": synthesizer.region_counts} if hasattr(synthesizer, "region_counts") else {}
     return {
         "backend": backend,
         "split": split,
@@ -231,4 +239,5 @@ def precompute(
         "seconds": round(elapsed, 3),
         "images_per_s": round(n_sources / elapsed, 2) if n_sources and elapsed > 0 else None,
         "copies_per_s": round(len(todo) / elapsed, 2) if todo and elapsed > 0 else None,
+        **extra,
     }

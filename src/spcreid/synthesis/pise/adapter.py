@@ -20,7 +20,8 @@ Two things in those files cannot run as they are and are handled here without ed
 encodes the donor ``img3`` but leaves the lines that mix its codes in commented out, so calling it returns
 the source unchanged. :func:`texture_transfer` runs the same submodules in the same order
 (``Zencoder`` on source and donor, ``parenc``, ``efb``, ``res``, ``dec``) and gives the source the donor's
-upper- and lower-clothing style codes, which is PISE's texture transfer for a clothing change.
+upper- and lower-clothing style codes, the author's recipe for texture transfer (PISE issue 26: regions 3
+and 4, alpha 1), except where the donor lacks the region (then the source keeps its own code).
 """
 
 from __future__ import annotations
@@ -156,9 +157,14 @@ def load_generator(
 ):
     """Load PISE's ``latest_net_G.pth`` (a plain state dict, maybe with DataParallel's ``module.``) strictly.
 
-    The VGG features (``imgenc.*``) may be absent from a checkpoint; they are then read from ``vgg_weights``.
+    Two released forms load: the texture-transfer generator's own tensors, and those plus exactly the
+    ``parnet.*`` tensors of ``generator.py`` (the form PISE publishes, :mod:`.released`), which are skipped
+    and reported on stderr. The VGG features (``imgenc.*``) may be absent; they are then read from
+    ``vgg_weights``.
     """
     import torch
+
+    from spcreid.synthesis.pise.released import PUBLISHED, released_extras
 
     path = Path(path)
     if not path.is_file():
@@ -176,20 +182,38 @@ def load_generator(
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SpcreidError(f"PISE generator {path}: expected a state dict of tensors (PISE's latest_net_G.pth)")
     state = {(k.removeprefix("module.")): v for k, v in state.items()}
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shapes that differ are refused even when keys may be missing
-        raise SpcreidError(
-            f"PISE generator {path} does not fit the texture-transfer generator: {str(exc)[:300]}"
-        ) from exc
-    missing = [k for k in result.missing_keys if not k.startswith("imgenc.")]
-    if missing or result.unexpected_keys:
+    own = model.state_dict()
+    extras = released_extras(model)
+    found = {k: tuple(v.shape) for k, v in state.items() if k not in own}
+    skipped = {}
+    if found and set(found) == set(extras) and all(found[k] == tuple(extras[k]) for k in extras):
+        skipped = {k: state.pop(k) for k in extras}
+    missing = [k for k in own if k not in state and not k.startswith("imgenc.")]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        extra_note = (
+            f", {sum(k in extras for k in unexpected)} of them named like generator.py's but not exactly its "
+            f"{len(extras)} (names or shapes differ)"
+            if any(k in extras for k in unexpected)
+            else ""
+        )
         raise SpcreidError(
             f"PISE generator {path} does not fit the texture-transfer generator (--pise-network and the file "
-            f"disagree, or it is the pose-transfer model?): missing {missing[:3]}, unexpected "
-            f"{result.unexpected_keys[:3]} ({len(missing)} and {len(result.unexpected_keys)} in all)"
+            f"disagree?): it holds {len(state)} tensors; {len(missing)} missing (first {missing[:3]}), "
+            f"{len(unexpected)} unexpected (first {unexpected[:3]}){extra_note}, {len(wrong)} of another shape "
+            f"(first {wrong[:3]}); {PUBLISHED}"
         )
-    if any(k.startswith("imgenc.") for k in result.missing_keys):
+    model.load_state_dict(state, strict=False)
+    if skipped:
+        values = sum(v.numel() for v in skipped.values())
+        print(
+            f"PISE generator {path}: generator.py form, {len(skipped)} parnet.* tensors ({values:,} values, "
+            "its parsing net, unused by texture transfer) skipped",
+            file=sys.stderr,
+        )
+    model.released_form = "generator.py" if skipped else "generator_texture_transfer.py"
+    if any(k.startswith("imgenc.") and k not in state for k in own):
         _load_vgg(model, vgg_weights, path)
     return model.eval()
 
@@ -212,19 +236,28 @@ def _load_vgg(model, vgg_weights, checkpoint: Path) -> None:
         ) from exc
 
 
-def texture_transfer(generator, image, pose, parsing, donor_image, donor_parsing, clothes: tuple[int, ...]):
+def texture_transfer(
+    generator, image, pose, parsing, donor_image, donor_parsing, clothes: tuple[int, ...], return_given: bool = False
+):
     """Source (N,3,256,256 in [-1,1]) re-dressed with the donors' ``clothes`` style codes -> (N,3,256,256).
 
     ``pose`` is (N,18,256,256) heatmaps, ``parsing`` / ``donor_parsing`` (N,8,256,256) one-hot in PISE's
-    label order; ``clothes`` the PISE labels whose codes come from the donor.
+    label order; ``clothes`` the PISE labels whose codes come from the donor. PISE's encoder gives an
+    all-zero code for a region absent from an image (its ``exist`` flag 0), and the source's flags decide
+    what is rendered, so a donor without, say, trousers would paint the source's trousers from nothing:
+    there the source keeps its own code. ``return_given`` also returns the (N, len(clothes)) bool tensor
+    of the codes that did come from the donor.
     """
     import torch
 
     codes, exist, _ = generator.Zencoder(image, parsing)
-    donor_codes, _, _ = generator.Zencoder(donor_image, donor_parsing)
+    donor_codes, donor_exist, _ = generator.Zencoder(donor_image, donor_parsing)
+    clothes = list(clothes)
+    given = donor_exist[:, clothes] > 0
     codes = codes.clone()
-    codes[:, list(clothes)] = donor_codes[:, list(clothes)]
+    codes[:, clothes] = torch.where(given[..., None], donor_codes[:, clothes], codes[:, clothes])
     # Pose and layout stay the source's: PISE's par2/pose2 (target) are the source's own.
     features = generator.parenc(torch.cat((parsing, parsing, pose, image), 1))
     features = generator.res(generator.efb(features, parsing, codes, exist))
-    return generator.dec(features)
+    out = generator.dec(features)
+    return (out, given) if return_given else out

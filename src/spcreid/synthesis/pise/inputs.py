@@ -7,6 +7,12 @@ holds coordinates in the unpadded 256x176 frame while images and parsing maps ar
 The adapter (:mod:`.runner`) gets these as tensors from :func:`person_tensors`, in the form PISE's own
 FashionDataset hands its generator: the image in [-1, 1] (ToTensor + Normalize(0.5, 0.5)), the parsing
 one-hot over PISE's 8 classes, and 18 Gaussian pose heatmaps (sigma 6) placed at x + 40 on the canvas.
+
+How a ReID crop enters the 256x176 frame (``fit``, docs/SYNTHESIS.md): ``pad`` (default) resizes it with its
+aspect kept to the frame's height and centres it between white columns, the colour of PISE's own padding;
+``stretch`` resizes it to 256x176, widening a 2:1 crop 1.375x. PISE learned DeepFashion bodies at their own
+proportions, so ``pad`` shows it bodies shaped like those it was trained on; the copy is cut back out of the
+same box, so either way it returns at the crop's size.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from spcreid.data.parsing_labels import (
 from spcreid.errors import SpcreidError
 
 PISE_HEIGHT, PISE_WIDTH = 256, 176
+FITS = ("pad", "stretch")
+DEFAULT_FIT = "pad"
 PAD = 40
 CANVAS = PISE_WIDTH + 2 * PAD  # 256
 HEATMAP_SIGMA = 6.0
@@ -52,37 +60,70 @@ def label_lookup(label_map: str) -> np.ndarray:
     return np.array([table[label] for label in range(len(table))], dtype=np.uint8)
 
 
-def to_pise_image(image: np.ndarray) -> np.ndarray:
-    """H x W x 3 crop -> 256 x 256 x 3: resized to 256x176, then 40 white columns each side."""
-    resized = np.asarray(Image.fromarray(image).resize((PISE_WIDTH, PISE_HEIGHT), Image.BILINEAR))
-    return np.pad(resized, ((0, 0), (PAD, PAD), (0, 0)), constant_values=255)
+def check_fit(fit: str) -> str:
+    if fit not in FITS:
+        raise SpcreidError(f"--pise-fit '{fit}' is unknown; choose one of {', '.join(FITS)}")
+    return fit
 
 
-def to_pise_parsing(parsing: np.ndarray, label_map: str = "issue20") -> np.ndarray:
-    """spcreid parsing -> PISE-order parsing, resized (nearest) to 256x176 and padded as background."""
+def fit_box(size: tuple[int, int], fit: str = DEFAULT_FIT) -> tuple[int, int, int, int]:
+    """Where an h x w crop lies in the unpadded 256x176 frame: (top, left, height, width)."""
+    h, w = size
+    if check_fit(fit) == "stretch":
+        return 0, 0, PISE_HEIGHT, PISE_WIDTH
+    scale = min(PISE_HEIGHT / h, PISE_WIDTH / w)
+    new_h = min(PISE_HEIGHT, max(1, round(h * scale)))
+    new_w = min(PISE_WIDTH, max(1, round(w * scale)))
+    return (PISE_HEIGHT - new_h) // 2, (PISE_WIDTH - new_w) // 2, new_h, new_w
+
+
+def _place(resized: np.ndarray, box: tuple[int, int, int, int], fill: int) -> np.ndarray:
+    top, left, h, w = box
+    frame = np.full((PISE_HEIGHT, PISE_WIDTH) + resized.shape[2:], fill, dtype=resized.dtype)
+    frame[top : top + h, left : left + w] = resized
+    pad = ((0, 0), (PAD, PAD)) + ((0, 0),) * (resized.ndim - 2)
+    return np.pad(frame, pad, constant_values=fill)
+
+
+def to_pise_image(image: np.ndarray, fit: str = DEFAULT_FIT) -> np.ndarray:
+    """H x W x 3 crop -> 256 x 256 x 3: into the 256x176 frame by ``fit``, white around it and 40 columns each side."""
+    box = fit_box(image.shape[:2], fit)
+    resized = np.asarray(Image.fromarray(image).resize((box[3], box[2]), Image.BILINEAR))
+    return _place(resized, box, 255)
+
+
+def to_pise_parsing(parsing: np.ndarray, label_map: str = "issue20", fit: str = DEFAULT_FIT) -> np.ndarray:
+    """spcreid parsing -> PISE-order parsing, resized (nearest) into the frame by ``fit``, background around it."""
     remapped = label_lookup(label_map)[parsing]
-    resized = np.asarray(Image.fromarray(remapped).resize((PISE_WIDTH, PISE_HEIGHT), Image.NEAREST))
-    return np.pad(resized, ((0, 0), (PAD, PAD)), constant_values=0)
+    box = fit_box(parsing.shape, fit)
+    resized = np.asarray(Image.fromarray(remapped).resize((box[3], box[2]), Image.NEAREST))
+    return _place(resized, box, 0)
 
 
-def from_pise_image(canvas: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Inverse of :func:`to_pise_image`: drop the padding, resize back to ``size`` (h, w)."""
+def from_pise_image(canvas: np.ndarray, size: tuple[int, int], fit: str = DEFAULT_FIT) -> np.ndarray:
+    """Inverse of :func:`to_pise_image`: cut the crop's box out, resize back to ``size`` (h, w)."""
     if canvas.shape[:2] != (PISE_HEIGHT, CANVAS):
         raise SpcreidError(f"PISE output must be {PISE_HEIGHT}x{CANVAS}, got {canvas.shape[1]}x{canvas.shape[0]}")
-    crop = np.ascontiguousarray(canvas[:, PAD : PAD + PISE_WIDTH, :3])
+    top, left, box_h, box_w = fit_box(size, fit)
+    crop = np.ascontiguousarray(canvas[top : top + box_h, PAD + left : PAD + left + box_w, :3])
     h, w = size
     if (h, w) == crop.shape[:2]:
         return crop
     return np.asarray(Image.fromarray(crop).resize((w, h), Image.BILINEAR))
 
 
-def scale_keypoints(keypoints: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(18, 2) (y, x) keypoints of an H x W crop -> the unpadded 256x176 frame; -1 stays -1."""
-    keypoints = np.asarray(keypoints)
+def scale_keypoints(keypoints: np.ndarray, size: tuple[int, int], fit: str = DEFAULT_FIT) -> np.ndarray:
+    """(18, 2) (y, x) keypoints of an H x W crop, in floating point -> int in the unpadded 256x176 frame.
+
+    This is the only rounding between the detector's sub-pixel output and PISE's integer annotation
+    coordinates; -1 (missing) stays -1.
+    """
+    keypoints = np.asarray(keypoints, dtype=np.float64)
     h, w = size
-    factor = np.array([PISE_HEIGHT / h, PISE_WIDTH / w])
+    top, left, box_h, box_w = fit_box(size, fit)
+    factor = np.array([box_h / h, box_w / w])
     # Pixel centres map onto pixel centres under resizing: (p + 0.5) * f - 0.5.
-    scaled = np.rint((keypoints + 0.5) * factor - 0.5).astype(np.int64)
+    scaled = np.rint((keypoints + 0.5) * factor - 0.5 + np.array([top, left])).astype(np.int64)
     missing = (keypoints == MISSING).any(axis=1)
     scaled[missing] = MISSING
     return np.clip(scaled, MISSING, [PISE_HEIGHT - 1, PISE_WIDTH - 1])
@@ -102,17 +143,23 @@ def pose_heatmaps(keypoints: np.ndarray, sigma: float = HEATMAP_SIGMA) -> np.nda
     return maps.astype(np.float32)
 
 
-def person_tensors(image: np.ndarray, parsing: np.ndarray, keypoints: np.ndarray | None, label_map: str = "issue20"):
+def person_tensors(
+    image: np.ndarray,
+    parsing: np.ndarray,
+    keypoints: np.ndarray | None,
+    label_map: str = "issue20",
+    fit: str = DEFAULT_FIT,
+):
     """One ReID crop -> PISE's generator inputs: image (3,256,256) in [-1,1], parsing one-hot (8,256,256),
     and, when ``keypoints`` ((18, 2) (y, x) in the crop's pixels) are given, heatmaps (18,256,256)."""
     import torch
 
-    canvas = torch.from_numpy(to_pise_image(image)).permute(2, 0, 1).float().div(255.0).mul(2.0).sub(1.0)
-    labels = torch.from_numpy(to_pise_parsing(parsing, label_map).astype(np.int64))
+    canvas = torch.from_numpy(to_pise_image(image, fit)).permute(2, 0, 1).float().div(255.0).mul(2.0).sub(1.0)
+    labels = torch.from_numpy(to_pise_parsing(parsing, label_map, fit).astype(np.int64))
     one_hot = torch.nn.functional.one_hot(labels, len(PISE_LABEL_MAPS[label_map])).permute(2, 0, 1).float()
     if keypoints is None:
         return canvas, one_hot, None
-    pose = torch.from_numpy(pose_heatmaps(scale_keypoints(keypoints, parsing.shape))).permute(2, 0, 1)
+    pose = torch.from_numpy(pose_heatmaps(scale_keypoints(keypoints, parsing.shape, fit))).permute(2, 0, 1)
     return canvas, one_hot, pose
 
 

@@ -47,21 +47,22 @@ FETCH_HINT = "fetch it with `spcreid fetch-weights --name keypointrcnn-coco` and
 
 
 def coco_to_openpose(coco: np.ndarray, score_threshold: float = 0.3) -> np.ndarray:
-    """(17, 3) COCO keypoints (x, y, score) -> (18, 2) int OpenPose keypoints (y, x), -1 where unseen.
+    """(17, 3) COCO keypoints (x, y, score) -> (18, 2) float OpenPose keypoints (y, x), -1 where unseen.
 
-    Rows are (y, x) because PISE's annotation CSV lists ``keypoints_y`` then ``keypoints_x``.
+    Rows are (y, x) because PISE's annotation CSV lists ``keypoints_y`` then ``keypoints_x``. They stay in
+    floating point: ``inputs.scale_keypoints`` rounds once, in PISE's frame, where the integers belong.
     """
     coco = np.asarray(coco, dtype=np.float64)
     if coco.shape != (17, 3):
         raise SpcreidError(f"COCO keypoints must have shape (17, 3) as (x, y, score), got {coco.shape}")
     seen = coco[:, 2] >= score_threshold
-    out = np.full((NUM_OPENPOSE, 2), MISSING, dtype=np.int64)
+    out = np.full((NUM_OPENPOSE, 2), float(MISSING))
     for joint, c in enumerate(OPENPOSE_FROM_COCO):
         if c is not None and seen[c]:
-            out[joint] = np.rint([coco[c, 1], coco[c, 0]])
+            out[joint] = [coco[c, 1], coco[c, 0]]
     if seen[COCO_LEFT_SHOULDER] and seen[COCO_RIGHT_SHOULDER]:
         mid = (coco[COCO_LEFT_SHOULDER, :2] + coco[COCO_RIGHT_SHOULDER, :2]) / 2.0
-        out[1] = np.rint([mid[1], mid[0]])
+        out[1] = [mid[1], mid[0]]
     return out
 
 

@@ -9,15 +9,19 @@ whose index is flushed every few batches, so an interrupted run resumes after th
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from spcreid.data.parsing_labels import LABEL_NAMES, LOWER_CLOTHES, UPPER_CLOTHES
 from spcreid.errors import SpcreidError
 from spcreid.synthesis.base import Person, Synthesizer, load_person, register
 from spcreid.synthesis.pise.inputs import (
+    DEFAULT_FIT,
+    check_fit,
     clothes_labels,
     from_pise_image,
     label_lookup,
@@ -25,7 +29,19 @@ from spcreid.synthesis.pise.inputs import (
 )
 
 BACKEND = "pise"
+CLOTHES = (UPPER_CLOTHES, LOWER_CLOTHES)
 FLUSH_EVERY = 25  # batches between index rewrites
+
+
+def _region_names() -> tuple[str, ...]:
+    return tuple(LABEL_NAMES[label] for label in CLOTHES)  # the order clothes_labels() returns them in
+
+
+def region_summary(counts: dict[str, dict[str, int]]) -> str:
+    return "; ".join(
+        f"{name}: {c['donor']} copies from the donor, {c['source']} kept the source's (donor lacks it)"
+        for name, c in counts.items()
+    )
 
 
 @register("pise")
@@ -43,6 +59,7 @@ class PiseSynthesizer(Synthesizer):
         batch_size: int = 8,
         keypoint_min_size: int = 800,
         pise_label_map: str = "issue20",
+        pise_fit: str = DEFAULT_FIT,
         pise_sha256: str | None = None,
         keypoint_sha256: str | None = None,
         keypoints_of: Callable[[Sequence[np.ndarray]], list[np.ndarray]] | None = None,
@@ -50,6 +67,7 @@ class PiseSynthesizer(Synthesizer):
         """``keypoints_of(images) -> [(18, 2) (y, x)]`` replaces the R-CNN (tests); ``pise_checkpoint`` is
         ``latest_net_G.pth`` or the folder holding it."""
         label_lookup(pise_label_map)  # a bad name fails before anything is loaded
+        self.fit = check_fit(pise_fit)
         if int(batch_size) < 1:
             raise SpcreidError(f"--pise-batch {batch_size}: must be at least 1")
         self.checkpoint = Path(pise_checkpoint) if pise_checkpoint else None
@@ -63,6 +81,8 @@ class PiseSynthesizer(Synthesizer):
         self.pise_sha256, self.keypoint_sha256 = pise_sha256, keypoint_sha256
         self._keypoints_of = keypoints_of
         self._generator = None
+        # Per clothing region, copies whose code came from the donor / stayed the source's (donor lacks it).
+        self.region_counts = {name: {"donor": 0, "source": 0} for name in _region_names()}
 
     # ---- loading ------------------------------------------------------------------------------------------
 
@@ -107,12 +127,12 @@ class PiseSynthesizer(Synthesizer):
         from spcreid.synthesis.pise.adapter import texture_transfer
 
         generator = self.generator()
-        staged = [person_tensors(s.image, s.parsing, k, self.label_map) for s, k in zip(sources, keypoints)]
-        donor_staged = [person_tensors(d.image, d.parsing, None, self.label_map) for d in donors]
+        staged = [person_tensors(s.image, s.parsing, k, self.label_map, self.fit) for s, k in zip(sources, keypoints)]
+        donor_staged = [person_tensors(d.image, d.parsing, None, self.label_map, self.fit) for d in donors]
         image, parsing, pose = (torch.stack(t).to(self.device) for t in zip(*staged))
         donor_image, donor_parsing, _ = zip(*donor_staged)
         with torch.inference_mode():
-            out = texture_transfer(
+            out, given = texture_transfer(
                 generator,
                 image,
                 pose,
@@ -120,9 +140,13 @@ class PiseSynthesizer(Synthesizer):
                 torch.stack(donor_image).to(self.device),
                 torch.stack(donor_parsing).to(self.device),
                 clothes_labels(self.label_map),
+                return_given=True,
             )
+        for name, column in zip(_region_names(), given.cpu().numpy().T):
+            self.region_counts[name]["donor"] += int(column.sum())
+            self.region_counts[name]["source"] += int((~column).sum())
         pixels = out.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        return [from_pise_image(p, s.size) for p, s in zip(pixels, sources)]
+        return [from_pise_image(p, s.size, self.fit) for p, s in zip(pixels, sources)]
 
     def run_jobs(self, jobs: Sequence, out: Path, on_progress: Callable[[list[dict]], None]) -> int:
         """Make the copies of ``jobs`` (precompute.CopyJob) into the cache; returns the number of sources."""
@@ -161,6 +185,7 @@ class PiseSynthesizer(Synthesizer):
                     rows = []
         finally:
             on_progress(rows)  # also on errors and Ctrl-C, so a rerun resumes after the written copies
+        print(f"PISE clothing codes, {out}: {region_summary(self.region_counts)}", file=sys.stderr)
         return len(sources)
 
     def synthesize(self, source: Person, donors: Sequence[Person]) -> list[np.ndarray]:

@@ -3,7 +3,9 @@
 It has ``PoseGenerator``'s constructor keywords and forward signature, and the submodules
 :func:`~spcreid.synthesis.pise.adapter.texture_transfer` calls, with PISE's call signatures and output
 structures (``Zencoder(img, seg) -> (codes (N, 9, C), exist (N, 8), features)``, ``efb(x, seg, codes,
-exist)``, ...), at a tiny width. Its checkpoint is a plain state dict, as PISE's ``latest_net_G.pth``.
+exist)``, ...), at a tiny width. Its checkpoint is a plain state dict in the form PISE publishes
+``latest_net_G.pth`` (:mod:`.released`): its own tensors plus generator.py's 56 ``parnet.*`` names, here at
+tiny shapes, so that every run of the stand-in goes through the loader's released-form path.
 """
 
 from __future__ import annotations
@@ -61,6 +63,19 @@ class StandInGenerator(nn.Module):
         self.dec = nn.Sequential(
             nn.Upsample(scale_factor=4, mode="nearest"), nn.Conv2d(WIDTH, output_nc, 3, padding=1), nn.Tanh()
         )
+
+    @staticmethod
+    def released_extras() -> dict[str, tuple[int, ...]]:
+        from spcreid.synthesis.pise.released import GENERATOR_PY_EXTRAS
+
+        return {name: tuple(min(d, 2) for d in shape) for name, shape in GENERATOR_PY_EXTRAS.items()}
+
+    def released_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict as the released file holds it: with the parsing net's tensors it never uses."""
+        state = dict(self.state_dict())
+        extras = self.released_extras()
+        state.update({name: torch.randn(shape) for name, shape in extras.items()})
+        return state
 
     def forward(self, img1, img2, pose1, pose2, par1, par2, img3, par3, alpha=0):
         codes, exist, _ = self.Zencoder(img1, par1)
