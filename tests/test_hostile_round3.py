@@ -10,12 +10,15 @@ faults use a small tmpfs (mounted read-only, or filled) and are skipped where mo
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 import test_engine_train
 from hostile_helpers import assert_refused, snapshot, spcreid
+from test_hostile_train import tiny_params, train
+from workflow_helpers import copy_workflow, snakemake
 
 toy = test_engine_train.toy
 REPO = Path(__file__).resolve().parents[1]
@@ -104,3 +107,129 @@ def test_label_quality_output_into_a_run_folder_is_refused(tmp_path, capsys):
     outcome = spcreid(capsys, "make-label-quality", "--runs", run, "--out", run / "plots")
     assert_refused(outcome, "make-label-quality", f"--runs {run}")
     assert not (run / "plots").exists()
+
+
+# ---------------------------------------------------------------------------- NaN / inf / huge values in params
+
+NON_FINITE = {
+    "eps .nan": ("  eps: 0.4\n", "  eps: .nan\n", "method.eps", "nan"),
+    "momentum .nan": ("  momentum: 0.3", "  momentum: .nan", "method.momentum", "nan"),
+    "lr .inf": ("  lr: ", "  lr: .inf #", "method.lr", "inf"),
+    "experiment eps -.inf": ("  full_eps0.2:    {eps: 0.2}", "  full_eps0.2:    {eps: -.inf}", "experiments", "-inf"),
+}
+
+
+@pytest.mark.parametrize("probe", sorted(NON_FINITE))
+def test_non_finite_numbers_are_refused_at_validation(probe, tmp_path, capsys):
+    old, new, field, shown = NON_FINITE[probe]
+    params = params_with(tmp_path, old, new)
+    out = tmp_path / "tables"
+    line = assert_refused(make_tables(capsys, params, out), "make-tables", params, field, f"is {shown}")
+    assert "not a finite number" in line
+    assert not out.exists()
+
+
+def test_non_finite_value_is_refused_by_the_dag_before_any_job(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    params = workdir / "params.yaml"
+    params.write_text(params.read_text().replace("  eps: 0.4\n", "  eps: .nan\n", 1))
+    result = snakemake(workdir, "-n")
+    log = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "field 'method.eps' is nan, not a finite number" in log and "Traceback" not in log
+    assert not (workdir / "work").exists()
+
+
+def test_seed_beyond_the_generators_range_is_refused_in_params(tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    text = PARAMS
+    start = text.index("seeds:", text.index("embedded:"))
+    end = text.index("\n", start)
+    params.write_text(text[:start] + f"seeds: [{2**64}]" + text[end:])
+    line = assert_refused(make_tables(capsys, params, tmp_path / "t"), "make-tables", "seeds.0")
+    assert "maximum of 4294967295" in line
+
+
+@pytest.mark.parametrize("seed", [2**64, -1])
+def test_seed_beyond_the_generators_range_is_refused_on_the_command_line(seed, toy, tmp_path, capsys):
+    run = tmp_path / "run"
+    outcome = spcreid(
+        capsys,
+        "train",
+        "--params",
+        tiny_params(tmp_path / "params.yaml"),
+        "--dataset",
+        "prcc",
+        "--experiment",
+        "baseline",
+        "--seed",
+        seed,
+        "--manifest",
+        toy["manifest"],
+        "--out",
+        run,
+        "--threads",
+        1,
+    )
+    assert_refused(outcome, "train", f"--seed {seed}", "4294967295")
+    assert not run.exists()
+
+
+@pytest.mark.parametrize("method", [{"momentum": float("nan")}, {"lr": float("inf")}], ids=["momentum nan", "lr inf"])
+def test_non_finite_method_value_stops_training_before_any_epoch(method, toy, tmp_path, capsys):
+    (name,) = method
+    params = tiny_params(tmp_path / "params.yaml", **method)
+    run = tmp_path / "run"
+    line = assert_refused(train(capsys, toy, params, run), "train", f"method.{name}", "not a finite number")
+    assert "temperature" not in line
+    assert not (run / "model.pt").exists() and not (run / "metrics.json").exists()
+
+
+# ---------------------------------------------------------------------------- YAML bombs
+
+
+def test_deep_yaml_nesting_is_one_line_not_a_recursion_error(tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS + "deep: " + "[" * 20000 + "]" * 20000 + "\n")
+    line = assert_refused(make_tables(capsys, params, tmp_path / "t"), "make-tables", params, "nesting deeper than")
+    assert len(line) < 500
+
+
+def test_yaml_alias_bomb_is_refused_small_and_fast(tmp_path, capsys):
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    params = tmp_path / "params.yaml"
+    params.write_text(PARAMS + "bomb:\n" + "".join(f"  {level}\n" for level in levels))
+    assert params.stat().st_size < 20_000
+    started = time.process_time()
+    line = assert_refused(make_tables(capsys, params, tmp_path / "t"), "make-tables", params, "alias bomb")
+    assert len(line) < 500
+    # 9**10 values if anything expanded them; refused on the node graph instead (a generous bound, not a timing)
+    assert time.process_time() - started < 30
+
+
+def test_schema_message_is_bounded_for_a_huge_wrong_value(tmp_path, capsys):
+    params = params_with(tmp_path, "  eps: 0.4\n", "  eps: [" + ", ".join(["123456"] * 5000) + "]\n")
+    line = assert_refused(make_tables(capsys, params, tmp_path / "t"), "make-tables", "method.eps", "value shortened")
+    assert len(line) < 1000
+
+
+# ---------------------------------------------------------------------------- --configfile through Snakemake
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("method:\n  eps: 0.5\n  eps: 0.6\n", "key 'eps' appears twice in one mapping (lines 2 and 3)"),
+        ("method:\n  eps: .nan\n", "field 'method.eps' is nan, not a finite number"),
+    ],
+    ids=["duplicate key", "NaN"],
+)
+def test_configfile_is_checked_like_params_yaml(text, fragment, tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "extra.yaml").write_text(text)
+    result = snakemake(workdir, "-n", "--configfile", "extra.yaml")
+    log = result.stdout + result.stderr
+    assert result.returncode == 1, log[-2000:]
+    assert fragment in log and "Traceback" not in log
+    assert not (workdir / "work").exists()

@@ -62,9 +62,20 @@ def _describe(parser: argparse.ArgumentParser) -> None:
                 _describe(sub)
 
 
+# numpy's and torch's generators take seeds in [0, 2**32): a larger one was a ValueError deep in torch.
+SEED_LIMIT = 2**32
+
+
+def _check_seed(args: argparse.Namespace) -> None:
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < SEED_LIMIT:
+        raise SpcreidError(f"--seed {seed} is out of range; pass a seed from 0 to {SEED_LIMIT - 1}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_seed(args)
         result = args.func(args)
     except SpcreidError as exc:
         print(f"spcreid {args.command}: error: {exc}", file=sys.stderr)

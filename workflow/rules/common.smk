@@ -14,6 +14,7 @@ from spcreid.workflow.experiments import (
     check_params,
     load_params,
     method_config,
+    read_yaml,
     profile,
     resumable,
     run_config,
@@ -30,6 +31,10 @@ from spcreid.workflow.references import reference_runs
 # snakemake.utils.validate(config, SCHEMA_PATH, set_default=True) would), so that the error names the field.
 # The Snakefile's `configfile: "params.yaml"` has filled `config` before this file is included.
 try:
+    # Snakemake reads a --configfile with a plain YAML loader (of a key given twice, the last wins): read each
+    # again through the params loader, which refuses that, deep nesting and alias bombs.
+    for _configfile in workflow.overwrite_configfiles:
+        read_yaml(_configfile)
     check_params(config, source="config (params.yaml, --configfile, --config)")
 except SpcreidError as exc:
     # One line naming the field, raised while the DAG is built: no job has started yet.

@@ -23,12 +23,47 @@ class DuplicateKeyError(yaml.YAMLError):
     """A mapping names the same key twice; PyYAML would silently keep the last one."""
 
 
+class YamlLimitError(yaml.YAMLError):
+    """A document nested too deep or expanding (through aliases) to far more nodes than any params file has."""
+
+
+# params.yaml is about 10 levels deep and 2,000 nodes once aliases are expanded. Deeper nesting overflows the
+# recursive composer; an alias bomb (each level aliasing the previous one 9 times) stays small on disk while
+# anything that walks the expanded value (the schema validator, its message) grows 9x per level.
+MAX_YAML_DEPTH = 100
+MAX_YAML_NODES = 200_000
+
+
 class UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys, naming both lines.
+    """SafeLoader that refuses duplicate mapping keys, naming both lines, and bounds depth and expanded size.
 
     A second ``full_eps0.6:`` entry would otherwise replace the first without a word, and the table cell
     would be trained with the wrong values.
     """
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        if self._depth >= MAX_YAML_DEPTH:
+            mark = self.peek_event().start_mark
+            raise YamlLimitError(
+                f"nesting deeper than {MAX_YAML_DEPTH} levels at line {mark.line + 1}; no params file needs that, "
+                "fix the file"
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_YAML_NODES:
+            raise YamlLimitError(
+                f"its aliases expand to more than {MAX_YAML_NODES} values (an alias bomb?); "
+                "write the values out or remove the aliases"
+            )
+        return node
 
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}
@@ -46,6 +81,34 @@ class UniqueKeyLoader(yaml.SafeLoader):
                 )
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node, sizes: dict[int, int]) -> int:
+    """Nodes the document has once every alias is expanded (shared nodes counted once per use)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            total += _expanded_size(child, sizes)
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            total += _expanded_size(key, sizes) + _expanded_size(value, sizes)
+    sizes[id(node)] = min(total, MAX_YAML_NODES + 1)
+    return sizes[id(node)]
+
+
+def read_yaml(path: str | os.PathLike) -> Any:
+    """A YAML file through :class:`UniqueKeyLoader`; any problem is one SpcreidError line naming the file."""
+    with open(path) as handle:
+        try:
+            return yaml.load(handle, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        except (DuplicateKeyError, YamlLimitError) as exc:
+            raise SpcreidError(f"{path}: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise SpcreidError(f"{path} is not valid YAML: {_yaml_problem(exc)}; fix the syntax there") from exc
+        except RecursionError as exc:
+            raise SpcreidError(f"{path} is nested too deep to read; fix the file") from exc
 
 
 @dataclass(frozen=True, order=True)
@@ -66,13 +129,7 @@ def load_params(path: str | os.PathLike = "params.yaml", profile: str | None = N
     path = Path(path)
     if not path.is_file():
         raise SpcreidError(f"{path} not found: run from the repository root or pass --params")
-    with open(path) as handle:
-        try:
-            params = yaml.load(handle, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-        except DuplicateKeyError as exc:
-            raise SpcreidError(f"{path}: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise SpcreidError(f"{path} is not valid YAML: {_yaml_problem(exc)}; fix the syntax there") from exc
+    params = read_yaml(path)
     if not isinstance(params, dict):
         raise SpcreidError(
             f"{path} must hold a mapping (profile:, profiles:, method:, ...), not {type(params).__name__}; "
