@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
 import test_engine_train
-from hostile_helpers import assert_refused, snapshot, spcreid
+from hostile_helpers import assert_refused, leftovers, snapshot, spcreid
+from test_data_trees import TREES, build_tree
 from test_hostile_train import tiny_params, train
 from workflow_helpers import copy_workflow, snakemake
 
@@ -233,3 +235,62 @@ def test_configfile_is_checked_like_params_yaml(text, fragment, tmp_path):
     assert result.returncode == 1, log[-2000:]
     assert fragment in log and "Traceback" not in log
     assert not (workdir / "work").exists()
+
+
+# ---------------------------------------------------------------------------- archives
+
+
+def prcc_zip(tmp_path: Path, extra=()) -> Path:
+    source = build_tree(tmp_path / "src", TREES["prcc"])
+    path = tmp_path / "prcc.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for file in sorted(source.rglob("*")):
+            zf.write(file, file.relative_to(source).as_posix())
+        for write in extra:
+            write(zf)
+    return path
+
+
+def fetch(capsys, archive: Path, dest: Path):
+    return spcreid(capsys, "fetch-data", "--dataset", "prcc", "--archive", archive, "--dest", dest)
+
+
+def mark_encrypted(archive: Path, name: str) -> None:
+    """Set the 'encrypted' flag of member ``name`` in both of its headers, as `zip -e` leaves it (zipfile
+    cannot write encrypted members)."""
+    data = bytearray(archive.read_bytes())
+    encoded = name.encode()
+    for signature, flag_at, name_at in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+        start = 0
+        while (start := data.find(signature, start)) != -1:
+            if data[start + name_at : start + name_at + len(encoded)] == encoded:
+                data[start + flag_at] |= 0x1
+            start += 4
+    archive.write_bytes(bytes(data))
+
+
+def test_password_protected_zip_is_one_line(tmp_path, capsys):
+    member = "prcc/rgb/train/001/A_cropped_rgb999.jpg"
+    archive = prcc_zip(tmp_path, [lambda zf: zf.writestr(member, b"\x00" * 64)])
+    mark_encrypted(archive, member)
+    with zipfile.ZipFile(archive) as zf, pytest.raises(RuntimeError, match="password required"):
+        zf.read(member)
+    dest = tmp_path / "raw"
+    assert_refused(fetch(capsys, archive, dest), "fetch-data", archive, "is encrypted", "password")
+    assert snapshot(dest) == {} and not leftovers(tmp_path)
+
+
+def test_zip_bomb_is_refused_before_anything_is_written(tmp_path, capsys):
+    def bomb(zf):
+        info = zipfile.ZipInfo("prcc/padding.bin")
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(info, "w") as handle:
+            chunk = b"\x00" * (1 << 20)
+            for _ in range(120):
+                handle.write(chunk)
+
+    archive = prcc_zip(tmp_path, [bomb])
+    assert archive.stat().st_size < 1 << 20
+    dest = tmp_path / "raw"
+    assert_refused(fetch(capsys, archive, dest), "fetch-data", archive, "zip bomb")
+    assert snapshot(dest) == {} and not leftovers(tmp_path)

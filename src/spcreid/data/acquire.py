@@ -261,6 +261,25 @@ def safe_extract(archive: Path, into: Path) -> None:
         ) from exc
 
 
+# A dataset of JPEGs compresses by a few percent; an archive that expands to more than MAX_RATIO times its size
+# (beyond a floor small test archives stay under) is a zip bomb, as is one over MAX_EXTRACTED_BYTES (the largest
+# supported dataset is a few GB). Both are checked on the sizes the members declare, which zipfile and tarfile
+# enforce while extracting, before anything is written.
+MAX_EXTRACTED_BYTES = 64 << 30
+MAX_RATIO = 100
+RATIO_FLOOR_BYTES = 100 << 20
+
+
+def _check_sizes(archive: Path, declared: int) -> None:
+    size = max(archive.stat().st_size, 1)
+    if declared > MAX_EXTRACTED_BYTES or (declared > RATIO_FLOOR_BYTES and declared > MAX_RATIO * size):
+        raise SpcreidError(
+            f"{archive}: its members would expand to {declared / 2**30:.1f} GiB from {size / 2**20:.1f} MiB "
+            f"(limit {MAX_EXTRACTED_BYTES >> 30} GiB, {MAX_RATIO}x its size): not a dataset archive (a zip bomb?); "
+            "get a fresh copy from the dataset's authors"
+        )
+
+
 def _extract(archive: Path, into: Path, fmt: str) -> None:
     if fmt == "zip":
         with zipfile.ZipFile(archive) as zf:
@@ -269,6 +288,13 @@ def _extract(archive: Path, into: Path, fmt: str) -> None:
                 _member_target(into, info.filename, archive)
                 if (info.external_attr >> 16) & 0o170000 == 0o120000:
                     raise SpcreidError(f"{archive}: refusing to extract symbolic link '{info.filename}'")
+                if info.flag_bits & 0x1:
+                    raise SpcreidError(
+                        f"{archive}: member '{info.filename}' is encrypted (a password-protected zip); extract it "
+                        "yourself with the password the authors gave you and pass the folder to `spcreid verify-data "
+                        "--root`, or repack it without a password"
+                    )
+            _check_sizes(archive, sum(info.file_size for info in infos))
             for info in tqdm(infos, desc=f"extracting {archive.name}", unit="file", leave=False):
                 zf.extract(info, into)
     elif fmt == "tar":
@@ -276,6 +302,7 @@ def _extract(archive: Path, into: Path, fmt: str) -> None:
             members = tf.getmembers()
             for member in members:
                 _check_tar_member(member, into, archive)
+            _check_sizes(archive, sum(member.size for member in members if member.isfile()))
             for member in tqdm(members, desc=f"extracting {archive.name}", unit="file", leave=False):
                 # The 'data' filter repeats the checks above inside tarfile and drops unsafe permissions.
                 tf.extract(member, into, filter="data")
