@@ -14,11 +14,13 @@ import time
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import test_engine_train
 from hostile_helpers import assert_refused, leftovers, snapshot, spcreid
-from test_data_trees import TREES, build_tree
+from test_data_trees import TREES, VCCLOTHES_FILES, build_tree, write_image
 from test_hostile_train import tiny_params, train
 from workflow_helpers import copy_workflow, snakemake
 
@@ -294,3 +296,64 @@ def test_zip_bomb_is_refused_before_anything_is_written(tmp_path, capsys):
     dest = tmp_path / "raw"
     assert_refused(fetch(capsys, archive, dest), "fetch-data", archive, "zip bomb")
     assert snapshot(dest) == {} and not leftovers(tmp_path)
+
+
+# ---------------------------------------------------------------------------- images and names
+
+
+def verify(capsys, dataset: str, root: Path):
+    return spcreid(capsys, "verify-data", "--dataset", dataset, "--root", root, "--no-counts", "--workers", "1")
+
+
+def problems_of(outcome) -> list[str]:
+    assert "Traceback" not in outcome.err
+    return [line.strip() for line in outcome.err.splitlines() if line.startswith("  ")]
+
+
+def test_sixteen_bit_png_fails_verification(tmp_path, capsys):
+    root = build_tree(tmp_path / "raw", TREES["ltcc"])
+    image = next((root / "LTCC_ReID/train").glob("*.png"))
+    Image.fromarray(np.full((16, 8), 3000, dtype=np.uint16)).save(image)  # dark, as 16 bits
+    with Image.open(image) as opened:
+        assert opened.mode.startswith("I")
+    outcome = verify(capsys, "ltcc", root)
+    assert outcome.code == 1
+    assert any(line.startswith(f"{image}: image has mode I") and "convert it" in line for line in problems_of(outcome))
+
+
+@pytest.mark.parametrize("kind", ["dangling", "self-referencing"])
+@pytest.mark.parametrize("dataset", ["vcclothes", "prcc"])
+def test_broken_symlinked_image_is_reported_not_skipped(kind, dataset, tmp_path, capsys):
+    root = build_tree(tmp_path / "raw", TREES[dataset])
+    folder = root / ("VC-Clothes/train" if dataset == "vcclothes" else "prcc/rgb/train/001")
+    link = folder / ("0009-01-01-01.jpg" if dataset == "vcclothes" else "A_cropped_rgb999.jpg")
+    link.symlink_to(link if kind == "self-referencing" else tmp_path / "gone.jpg")
+    outcome = verify(capsys, dataset, root)
+    assert outcome.code == 1
+    assert any(line.startswith(f"{link}: broken symbolic link") for line in problems_of(outcome))
+    manifest = tmp_path / "manifest.csv"
+    outcome = spcreid(capsys, "prepare-data", "--dataset", dataset, "--root", root, "--out", manifest)
+    assert_refused(outcome, "prepare-data", link, "broken symbolic link")
+    assert not manifest.exists()
+
+
+def test_twenty_digit_person_id_is_named_by_verify_data(tmp_path, capsys):
+    root = build_tree(tmp_path / "raw", VCCLOTHES_FILES)
+    image = root / "VC-Clothes/train/12345678901234567890-01-01-01.jpg"
+    write_image(image)
+    outcome = verify(capsys, "vcclothes", root)
+    assert outcome.code == 1
+    assert any(line.startswith(f"{image}: a number in its name exceeds") for line in problems_of(outcome))
+    manifest = tmp_path / "manifest.csv"
+    outcome = spcreid(capsys, "prepare-data", "--dataset", "vcclothes", "--root", root, "--out", manifest)
+    line = assert_refused(outcome, "prepare-data", image)
+    assert "<in memory>" not in line and not manifest.exists()
+
+
+def test_prcc_person_folder_with_twenty_digits_is_not_a_person_id(tmp_path, capsys):
+    root = build_tree(tmp_path / "raw", TREES["prcc"])
+    folder = root / "prcc/rgb/train/12345678901234567890"
+    write_image(folder / "A_cropped_rgb001.jpg")
+    outcome = verify(capsys, "prcc", root)
+    assert outcome.code == 1
+    assert any(line.startswith(f"{folder}: folder name is not a person id") for line in problems_of(outcome))
