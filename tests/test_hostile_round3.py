@@ -9,7 +9,11 @@ faults use a small tmpfs (mounted read-only, or filled) and are skipped where mo
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -357,3 +361,72 @@ def test_prcc_person_folder_with_twenty_digits_is_not_a_person_id(tmp_path, caps
     outcome = verify(capsys, "prcc", root)
     assert outcome.code == 1
     assert any(line.startswith(f"{folder}: folder name is not a person id") for line in problems_of(outcome))
+
+
+# ---------------------------------------------------------------------------- disk faults (tmpfs)
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, size: str, read_only: bool = False):
+    where.mkdir(parents=True, exist_ok=True)
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root on Linux")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(where: Path, keep: int) -> None:
+    """Fill the file system at ``where`` but for about ``keep`` bytes."""
+    fd = os.open(where / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\x00" * 4096)
+    finally:
+        os.close(fd)
+    os.truncate(where / "filler", max(0, (where / "filler").stat().st_size - keep))
+
+
+def remount_read_only(where: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True)
+
+
+def test_read_only_output_folder_is_one_line(tmp_path, capsys):
+    with tmpfs(tmp_path / "ro", "4m") as ro:
+        remount_read_only(ro)
+        out = ro / "tables"
+        outcome = make_tables(capsys, REPO / "params.yaml", out)
+        assert_refused(outcome, "make-tables", str(ro), "read-only")
+        toy = spcreid(capsys, "make-toy-data", "--out", ro / "toy", "--identities", 4)
+        assert_refused(toy, "make-toy-data", "read-only")
+
+
+def test_disk_full_while_writing_tables_leaves_the_previous_set_whole(tmp_path, capsys):
+    with tmpfs(tmp_path / "small", "64k") as small:
+        out = small / "tables"
+        out.mkdir()
+        (out / "table1.csv").write_text("previous\n")
+        fill(small, keep=6000)  # the first file or two fit, the set does not
+        outcome = make_tables(capsys, REPO / "params.yaml", out)
+        assert_refused(outcome, "make-tables", "No space left on device", "free space")
+        assert sorted(p.name for p in out.iterdir()) == ["table1.csv"]
+        assert (out / "table1.csv").read_text() == "previous\n"
+
+
+def test_disk_full_while_synthesizing_is_one_line_and_resumable(tmp_path, capsys):
+    toy = tmp_path / "toy"
+    assert spcreid(capsys, "make-toy-data", "--out", toy, "--identities", 4, "--test-identities", 2).code == 0
+    manifest = tmp_path / "manifest.csv"
+    assert spcreid(capsys, "prepare-data", "--dataset", "toy", "--root", toy, "--out", manifest).code == 0
+    with tmpfs(tmp_path / "small", "96k") as small:
+        out = small / "synth"
+        argv = ["synthesize", "--manifest", manifest, "--out", out, "--copies", 2]
+        outcome = spcreid(capsys, *argv)
+        line = assert_refused(outcome, "synthesize", "No space left on device", "free space")
+        assert "AttributeError" not in line
+        assert not leftovers(small)

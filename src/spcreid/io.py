@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +67,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def write_file_set(out_dir: str | os.PathLike, files: dict[str, str]) -> None:
+    """Write every file of ``files`` (name -> text) under ``out_dir``, or none of them.
+
+    Each is written into a staging folder beside them first, so a full disk or a kill leaves the previous set
+    whole instead of a mix of new and old files; the renames that follow need no space.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".staging.", suffix=".tmp"))
+    try:
+        for name, text in files.items():
+            with open(staging / name, "w") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for name in files:
+            _publish(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -12,12 +12,13 @@ which the runtime image does not install.
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from spcreid.io import write_json, write_text
+from spcreid.io import write_file_set
 from spcreid.workflow.references import BOUND_TITLES
 from spcreid.workflow.run_results import METRICS
 from spcreid.workflow.tables import CHECK, HEADLINE_MODE, heading, profile_caption
@@ -244,14 +245,17 @@ def summary_entry(params: dict[str, Any], frame: pd.DataFrame, table: str) -> di
 
 
 def write_all(params: dict[str, Any], frames: dict[str, pd.DataFrame], out_dir: Path) -> None:
+    # One set: a full disk must not leave some tables new and others old with nothing to tell them apart.
+    files = {}
     summary = {}
     for table, frame in frames.items():
         title = f"{params['tables'][table]['title']} [{profile_caption(params)}]"
         note = statistics_note(params, table, frame)
         shown = display_table(frame, table)
-        write_text(out_dir / f"{table}.csv", frame.to_csv(index=False, float_format="%.4f"))
-        write_text(out_dir / f"{table}.md", to_markdown(shown, frame, title, note))
-        write_text(out_dir / f"{table}.tex", to_latex(shown, frame, title, note, table))
-        write_text(out_dir / f"{table}.html", to_html(shown, frame, title, note))
+        files[f"{table}.csv"] = frame.to_csv(index=False, float_format="%.4f")
+        files[f"{table}.md"] = to_markdown(shown, frame, title, note)
+        files[f"{table}.tex"] = to_latex(shown, frame, title, note, table)
+        files[f"{table}.html"] = to_html(shown, frame, title, note)
         summary[table] = summary_entry(params, frame, table)
-    write_json(out_dir / "summary.json", summary)
+    files["summary.json"] = json.dumps(summary, indent=2, sort_keys=True) + "\n"
+    write_file_set(out_dir, files)
