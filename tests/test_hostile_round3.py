@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -430,3 +431,58 @@ def test_disk_full_while_synthesizing_is_one_line_and_resumable(tmp_path, capsys
         line = assert_refused(outcome, "synthesize", "No space left on device", "free space")
         assert "AttributeError" not in line
         assert not leftovers(small)
+
+
+# ---------------------------------------------------------------------------- leftovers of killed writers
+
+
+def test_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_path):
+    from spcreid.io import STALE_SECONDS, write_text
+
+    # A writer that died (a pid no process has) mid-save, long enough ago, and a live writer's file.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".summary.json.{dead.pid}.abcd1234.tmp"
+    stale.write_text("half")
+    old = time.time() - STALE_SECONDS - 60
+    os.utime(stale, (old, old))
+    live = tmp_path / f".summary.json.{os.getppid()}.efgh5678.tmp"
+    live.write_text("in progress")
+    os.utime(live, (old, old))
+    fresh = tmp_path / f".other.csv.{dead.pid}.ijkl9012.tmp"
+    fresh.write_text("maybe on another host")
+    unrelated = tmp_path / f".notes.{dead.pid}.backup"
+    unrelated.write_text("mine")
+    os.utime(unrelated, (old, old))
+    write_text(tmp_path / f"{uuid.uuid4().hex}.txt", "new")
+    assert not stale.exists()
+    assert live.exists() and fresh.exists() and unrelated.exists()
+
+
+def test_sigkill_during_a_save_leaves_a_temp_file_that_the_rerun_removes(tmp_path):
+    from spcreid.io import STALE_SECONDS
+
+    script = (
+        "import sys, time\n"
+        "from spcreid.io import atomic_write\n"
+        "with atomic_write(sys.argv[1]) as handle:\n"
+        "    handle.write('partial'); handle.flush(); print('writing', flush=True); time.sleep(60)\n"
+    )
+    target = tmp_path / "metrics.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.Popen([sys.executable, "-c", script, str(target)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert child.stdout.readline().strip() == "writing"
+        child.kill()
+    finally:
+        child.wait()
+    temps = leftovers(tmp_path)
+    assert len(temps) == 1 and not target.exists()
+    old = time.time() - STALE_SECONDS - 1
+    os.utime(tmp_path / temps[0], (old, old))
+    rerun = subprocess.run(
+        [sys.executable, "-c", "import sys; from spcreid.io import write_json; write_json(sys.argv[1], {})", target],
+        env=env,
+        check=True,
+    )
+    assert rerun.returncode == 0 and target.exists() and leftovers(tmp_path) == []
