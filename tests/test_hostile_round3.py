@@ -30,6 +30,7 @@ from test_hostile_train import tiny_params, train
 from workflow_helpers import copy_workflow, snakemake
 
 toy = test_engine_train.toy
+oracle_clusters = test_engine_train.oracle_clusters
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = (REPO / "params.yaml").read_text()
 PUBLISHED = REPO / "results/published"
@@ -486,3 +487,17 @@ def test_sigkill_during_a_save_leaves_a_temp_file_that_the_rerun_removes(tmp_pat
         check=True,
     )
     assert rerun.returncode == 0 and target.exists() and leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------- tables, protocols, model files
+
+
+def test_two_rows_of_one_table_with_the_same_label_are_refused(tmp_path, capsys):
+    params = params_with(
+        tmp_path,
+        "      - {row: Average sample, dataset: prcc, setting: cc, experiment: ca_ci_average}",
+        "      - {row: No sample, dataset: prcc, setting: cc, experiment: ca_ci_average}",
+    )
+    out = tmp_path / "tables"
+    line = assert_refused(make_tables(capsys, params, out), "make-tables", "tables.table3.rows[1]", "rows[0]")
+    assert "'No sample'" in line and not out.exists()

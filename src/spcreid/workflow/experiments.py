@@ -162,8 +162,18 @@ def check_params(params: dict[str, Any], source: str = "params.yaml") -> None:
         )
     datasets = params["profiles"][profile]["datasets"]
     for table, spec in params["tables"].items():
+        # The paper's value and the paired test of a row are looked up by (row, dataset, setting): a second row
+        # with the same three showed the first one's paper value and its diff against it.
+        seen: dict[tuple, int] = {}
         for i, cell in enumerate(spec["rows"]):
             where = f"{source}: tables.{table}.rows[{i}]"
+            key = (cell["row"], cell["dataset"], cell["setting"])
+            if key in seen:
+                raise SpcreidError(
+                    f"{where} repeats rows[{seen[key]}]: both are row '{cell['row']}' on {cell['dataset']} "
+                    f"({cell['setting']}); give each row of a table its own label"
+                )
+            seen[key] = i
             if cell["experiment"] not in params["experiments"]:
                 raise SpcreidError(
                     f"{where}.experiment '{cell['experiment']}' is not declared under 'experiments'; declare it or "
