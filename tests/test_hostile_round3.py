@@ -501,3 +501,22 @@ def test_two_rows_of_one_table_with_the_same_label_are_refused(tmp_path, capsys)
     out = tmp_path / "tables"
     line = assert_refused(make_tables(capsys, params, out), "make-tables", "tables.table3.rows[1]", "rows[0]")
     assert "'No sample'" in line and not out.exists()
+
+
+@pytest.fixture
+def trained_run(toy, oracle_clusters, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train(capsys, toy, tiny_params(tmp_path / "params.yaml"), run, "--skip-evaluation").code == 0
+    return run
+
+
+def evaluate(capsys, toy, run: Path, out: Path, protocol: str = "vcclothes"):
+    argv = ["evaluate", "--run", run, "--manifest", toy["manifest"], "--protocol", protocol, "--out", out]
+    return spcreid(capsys, *argv, "--threads", 1, "--workers", 0)
+
+
+def test_evaluate_under_another_datasets_protocol_is_refused(toy, trained_run, tmp_path, capsys):
+    out = tmp_path / "metrics.json"
+    line = assert_refused(evaluate(capsys, toy, trained_run, out, "prcc"), "evaluate", "protocol 'prcc'", "camera")
+    assert "--protocol vcclothes" in line
+    assert not out.exists() and not out.with_suffix(".per_query.npz").exists()
