@@ -520,3 +520,15 @@ def test_evaluate_under_another_datasets_protocol_is_refused(toy, trained_run, t
     line = assert_refused(evaluate(capsys, toy, trained_run, out, "prcc"), "evaluate", "protocol 'prcc'", "camera")
     assert "--protocol vcclothes" in line
     assert not out.exists() and not out.with_suffix(".per_query.npz").exists()
+
+
+def test_model_file_whose_metadata_names_another_architecture(toy, trained_run, tmp_path, capsys):
+    import torch
+
+    model = trained_run / "model.pt"
+    payload = torch.load(model, weights_only=True)
+    payload["meta"]["arch"] = "resnet50" if payload["meta"]["arch"] != "resnet50" else "resnet18"
+    torch.save(payload, model)
+    out = tmp_path / "metrics.json"
+    assert_refused(evaluate(capsys, toy, trained_run, out), "evaluate", model, "do not fit", "resnet")
+    assert not out.exists()
