@@ -532,3 +532,60 @@ def test_model_file_whose_metadata_names_another_architecture(toy, trained_run, 
     out = tmp_path / "metrics.json"
     assert_refused(evaluate(capsys, toy, trained_run, out), "evaluate", model, "do not fit", "resnet")
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------- unclear messages
+
+
+def npz_with_long_header(path: Path) -> Path:
+    """An .npz whose one member has an .npy header over numpy's safe limit (10,000 bytes), nothing pickled."""
+    buffer = bytearray()
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }"
+    header += " " * (20000 - len(header)) + "\n"
+    buffer += b"\x93NUMPY\x02\x00" + len(header).to_bytes(4, "little") + header.encode()
+    buffer += np.zeros(2).tobytes()
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("distmat.npy", bytes(buffer))
+    return path
+
+
+def test_long_npy_header_is_not_called_python_objects(tmp_path, capsys):
+    path = npz_with_long_header(tmp_path / "d.npz")
+    outcome = spcreid(capsys, "evaluate-dist", path)
+    line = assert_refused(outcome, "evaluate-dist", path, "header")
+    assert "Python objects" not in line and "allow_pickle" not in line
+
+
+def test_folder_given_as_the_npz_is_called_a_folder(tmp_path, capsys):
+    folder = tmp_path / "d.npz"
+    folder.mkdir()
+    line = assert_refused(spcreid(capsys, "evaluate-dist", folder), "evaluate-dist", folder, "is a folder")
+    assert "does not exist" not in line
+
+
+class NotWeights:
+    pass
+
+
+def test_refused_pickle_does_not_advise_weights_only_false(tmp_path, capsys):
+    import torch
+
+    source = tmp_path / "evil.pth"
+    torch.save({"x": NotWeights()}, source)
+    dest = tmp_path / "w" / "w.pth"
+    outcome = spcreid(capsys, "fetch-weights", "--name", "pise-texture", "--dest", dest, "--file", source)
+    line = assert_refused(outcome, "fetch-weights", source, "pickled Python objects")
+    assert "weights_only" not in line and not dest.exists()
+
+
+def test_pack_images_on_an_unfinished_cache_says_to_rerun_synthesize(toy, tmp_path, capsys):
+    from spcreid.synthesis.cache import read_index, write_index
+
+    cache = tmp_path / "synth"
+    shutil.copytree(toy["synth"], cache)
+    index = read_index(cache)
+    write_index(cache, index[index["source"] != index["source"].iloc[0]])  # as a killed synthesize leaves it
+    argv = ["pack-images", "--manifest", toy["manifest"], "--synthesis", cache, "--copies", 2]
+    outcome = spcreid(capsys, *argv, "--height", 32, "--width", 16, "--out", tmp_path / "packed.pt")
+    assert_refused(outcome, "pack-images", "rerun it with the same arguments (it resumes)")
+    assert not (tmp_path / "packed.pt").exists()
