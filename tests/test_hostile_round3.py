@@ -589,3 +589,27 @@ def test_pack_images_on_an_unfinished_cache_says_to_rerun_synthesize(toy, tmp_pa
     outcome = spcreid(capsys, *argv, "--height", 32, "--width", 16, "--out", tmp_path / "packed.pt")
     assert_refused(outcome, "pack-images", "rerun it with the same arguments (it resumes)")
     assert not (tmp_path / "packed.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "option, fragment",
+    [
+        ("method={eps: -2}", "field 'method.eps': -2 is less than"),
+        ("method={eps: .nan}", "field 'method.eps' is nan, not a finite number"),
+        ("method={sampling: sideways}", "field 'method.sampling': 'sideways' is not one of"),
+    ],
+    ids=["negative number", "NaN", "string"],
+)
+def test_nested_config_values_keep_their_yaml_types(option, fragment, tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    result = snakemake(workdir, "-n", "--config", option)
+    log = result.stdout + result.stderr
+    assert result.returncode == 1, log[-2000:]
+    assert fragment in log and "Traceback" not in log and "is not of type 'number'" not in log
+
+
+def test_nested_config_number_is_accepted_as_a_number(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    result = snakemake(workdir, "-n", "--config", "method={eps: 0.5}")
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-2000:]

@@ -141,6 +141,37 @@ def load_params(path: str | os.PathLike = "params.yaml", profile: str | None = N
     return params
 
 
+def retype_config_overrides(config: dict[str, Any], overrides: Any) -> None:
+    """Give the scalars inside nested ``--config`` values (``method={eps: 2}``) their YAML types in ``config``.
+
+    Snakemake parses such a value with YAML's BaseLoader, which keeps every scalar a string, and the schema then
+    reported "'2' is not of type 'number'" about a number the user wrote as one.
+    """
+
+    def typed(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                return value
+            return parsed if isinstance(parsed, (int, float, bool)) or parsed is None else value
+        if isinstance(value, dict):
+            return {key: typed(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [typed(item) for item in value]
+        return value
+
+    def apply(target: dict, override: dict, nested: bool) -> None:
+        # A top-level KEY=VALUE is typed by Snakemake itself (int, float, bool, then string): left as it is.
+        for key, value in override.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                apply(target[key], value, True)
+            elif nested or isinstance(value, (dict, list)):
+                target[key] = typed(value)
+
+    apply(config, dict(overrides), False)
+
+
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     """PyYAML's multi-line report as one line: what, and where."""
     mark = getattr(exc, "problem_mark", None)
