@@ -613,3 +613,16 @@ def test_nested_config_number_is_accepted_as_a_number(tmp_path):
     result = snakemake(workdir, "-n", "--config", "method={eps: 0.5}")
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-2000:]
+
+
+# ---------------------------------------------------------------------------- rule logs
+
+
+def test_no_progress_bar_redraws_when_stderr_is_a_file(toy, tmp_path, capsys):
+    # capsys's stderr is not a terminal, as a rule's `log:` file is not: one line per epoch, no bar redraws.
+    outcome = train(capsys, toy, tiny_params(tmp_path / "params.yaml"), tmp_path / "run", "--skip-evaluation")
+    assert outcome.code == 0, outcome.err
+    assert "\r" not in outcome.err and "kNN" not in outcome.err and "Jaccard" not in outcome.err
+    archive = prcc_zip(tmp_path)
+    outcome = fetch(capsys, archive, tmp_path / "raw")
+    assert outcome.code == 0 and "extracting" not in outcome.err and "\r" not in outcome.err

@@ -141,7 +141,9 @@ def download_url(url: str, target: Path, expected_sha256: str | None, manual_hin
             total = int(length) if length and length.isdigit() else None  # servers may not say
             with (
                 open(tmp, "wb") as out,
-                tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {target.name}", leave=False) as bar,
+                tqdm(
+                    total=total, unit="B", unit_scale=True, desc=f"downloading {target.name}", leave=False, disable=None
+                ) as bar,
             ):
                 for chunk in iter(lambda: response.read(CHUNK), b""):
                     out.write(chunk)
@@ -295,7 +297,7 @@ def _extract(archive: Path, into: Path, fmt: str) -> None:
                         "--root`, or repack it without a password"
                     )
             _check_sizes(archive, sum(info.file_size for info in infos))
-            for info in tqdm(infos, desc=f"extracting {archive.name}", unit="file", leave=False):
+            for info in tqdm(infos, desc=f"extracting {archive.name}", unit="file", leave=False, disable=None):
                 zf.extract(info, into)
     elif fmt == "tar":
         with tarfile.open(archive) as tf:
@@ -303,7 +305,7 @@ def _extract(archive: Path, into: Path, fmt: str) -> None:
             for member in members:
                 _check_tar_member(member, into, archive)
             _check_sizes(archive, sum(member.size for member in members if member.isfile()))
-            for member in tqdm(members, desc=f"extracting {archive.name}", unit="file", leave=False):
+            for member in tqdm(members, desc=f"extracting {archive.name}", unit="file", leave=False, disable=None):
                 # The 'data' filter repeats the checks above inside tarfile and drops unsafe permissions.
                 tf.extract(member, into, filter="data")
     else:
@@ -324,7 +326,7 @@ def _extract_rar(archive: Path, into: Path) -> None:
             infos = rf.infolist()
             for info in infos:
                 _member_target(into, info.filename, archive)
-            for info in tqdm(infos, desc=f"extracting {archive.name}", unit="file", leave=False):
+            for info in tqdm(infos, desc=f"extracting {archive.name}", unit="file", leave=False, disable=None):
                 rf.extract(info, into)
     except rarfile.Error as exc:
         raise SpcreidError(f"{archive}: RAR extraction failed ({exc}); is 'unrar' installed?") from exc

@@ -108,5 +108,5 @@ def run_checks(
     """
     call: Callable = (lambda args: check(*args)) if star else check
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(tqdm(pool.map(call, items), total=len(items), desc=desc, unit="img", leave=False))
+        results = list(tqdm(pool.map(call, items), total=len(items), desc=desc, unit="img", leave=False, disable=None))
     return [r for r in results if r is not None]

@@ -404,7 +404,7 @@ def _write_all(folder: Path, config: ToyConfig, progress: bool) -> None:
     for split in ("train", "query", "gallery"):
         (folder / DATASET_FOLDER / split).mkdir(parents=True)
         (folder / PARSING_FOLDER / split).mkdir(parents=True)
-    for image in tqdm(plan_images(config), desc="toy images", unit="img", disable=not progress):
+    for image in tqdm(plan_images(config), desc="toy images", unit="img", disable=None if progress else True):
         rgb, labels = render_image(config, image, cameras)
         Image.fromarray(rgb, "RGB").save(
             folder / DATASET_FOLDER / image.folder / f"{image.stem}.jpg", quality=JPEG_QUALITY
