@@ -626,3 +626,28 @@ def test_no_progress_bar_redraws_when_stderr_is_a_file(toy, tmp_path, capsys):
     archive = prcc_zip(tmp_path)
     outcome = fetch(capsys, archive, tmp_path / "raw")
     assert outcome.code == 0 and "extracting" not in outcome.err and "\r" not in outcome.err
+
+
+# ---------------------------------------------------------------------------- a newcomer's first run
+
+
+def test_paper_dry_run_says_vcclothes_needs_an_archive_by_request(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    result = snakemake(workdir, "-n", "--config", "profile=paper")
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-2000:]
+    assert "datasets.vcclothes (vcclothes) is given out on request only" in log
+    assert "--config fetch_vcclothes='--archive PATH'" in log
+    assert "datasets.prcc (prcc) is given out" not in log  # PRCC has a public copy
+    with_archive = snakemake(workdir, "-n", "--config", "profile=paper", "fetch_vcclothes=--archive x.zip")
+    assert "given out on request only" not in with_archive.stdout + with_archive.stderr
+
+
+def test_end_of_run_summary_names_every_output_folder():
+    from spcreid.workflow.run_summary import summary
+
+    lines = summary("embedded", str(REPO / "results/embedded"), str(REPO / "work/embedded"))
+    text = "\n".join(lines)
+    assert f"tables:     {REPO}/results/embedded/tables/ (table1.md, table2.md, table3.md, table4.md" in text
+    assert f"{REPO}/results/embedded/plots/" in text and f"{REPO}/results/embedded/metrics/" in text
+    assert f"snakemake --report {REPO}/results/embedded/report.html" in text

@@ -22,6 +22,7 @@ from spcreid.workflow.experiments import (
     runs,
 )
 from spcreid.workflow.references import reference_runs
+from spcreid.workflow.run_summary import print_notes, print_summary, request_only_notes
 
 # ---- Configuration: params.yaml, validated against the params schema ------------------------------------------
 
@@ -198,6 +199,8 @@ def bench_path(name):
 
 # Where `spcreid fetch-data --dest ROOT` puts each dataset (its distributed top folder).
 RAW_FOLDER = {"prcc": "prcc", "vcclothes": "VC-Clothes", "ltcc": "LTCC_ReID"}
+# A dataset given out on request only, with no archive configured: said while the DAG is built (a dry run too).
+print_notes(request_only_notes(DATASETS, config, RAW_FOLDER))
 # Human parsing of a real dataset's train split, by the parse rule; the manifest synthesis reads.
 PARSED_MANIFEST = f"{DATA}/parsing/{{key}}/manifest.csv"
 # pise-texture is fetched into its own folder (DATA/weights/pise-texture/latest_net_G.pth), see weights.smk.
