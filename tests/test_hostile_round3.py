@@ -651,3 +651,17 @@ def test_end_of_run_summary_names_every_output_folder():
     assert f"tables:     {REPO}/results/embedded/tables/ (table1.md, table2.md, table3.md, table4.md" in text
     assert f"{REPO}/results/embedded/plots/" in text and f"{REPO}/results/embedded/metrics/" in text
     assert f"snakemake --report {REPO}/results/embedded/report.html" in text
+
+
+@pytest.mark.parametrize("target", ["reproduce", "rehearsal"])
+def test_make_targets_rerun_incomplete_jobs_after_an_interruption(target):
+    make = subprocess.run(
+        ["make", "-n", "-W", ".venv/bin/.installed", "BIN=/nonexistent", target],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    if make.returncode != 0 and "No rule" in make.stderr:
+        pytest.skip(make.stderr)
+    lines = [line for line in make.stdout.splitlines() if "/snakemake " in line]
+    assert lines and all("--rerun-incomplete" in line for line in lines), make.stdout
