@@ -665,3 +665,90 @@ def test_make_targets_rerun_incomplete_jobs_after_an_interruption(target):
         pytest.skip(make.stderr)
     lines = [line for line in make.stdout.splitlines() if "/snakemake " in line]
     assert lines and all("--rerun-incomplete" in line for line in lines), make.stdout
+
+
+# ---------------------------------------------------------------------------- own probes: faults
+
+
+def spcreid_child(*argv) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    code = "import sys; from spcreid.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+
+
+def wait_for(condition, child: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.02)
+
+
+def test_two_make_tables_into_one_folder_at_once(tmp_path):
+    out = tmp_path / "tables"
+    argv = ["make-tables", "--params", REPO / "params.yaml", "--metrics-dir", EMBEDDED_METRICS]
+    argv += ["--paper-dir", PUBLISHED, "--out", out]
+    children = [spcreid_child(*argv) for _ in range(2)]
+    outs = [child.communicate(timeout=300) for child in children]
+    assert [child.returncode for child in children] == [0, 0], outs
+    assert snapshot(out) == snapshot(REPO / "results/embedded/tables") and not leftovers(out)
+
+
+def test_disk_full_during_extraction_leaves_no_staging(tmp_path, capsys):
+    archive = prcc_zip(tmp_path)
+    with tmpfs(tmp_path / "small", "256k") as small:
+        fill(small, keep=20_000)
+        dest = small / "raw"
+        assert_refused(fetch(capsys, archive, dest), "fetch-data", "check free space")
+        assert not leftovers(small) and not (dest / "prcc").exists()
+
+
+def test_disk_full_during_make_toy_data(tmp_path, capsys):
+    with tmpfs(tmp_path / "small", "256k") as small:
+        fill(small, keep=30_000)
+        argv = ["make-toy-data", "--out", small / "toy", "--identities", 8, "--test-identities", 4, "--quiet"]
+        assert_refused(spcreid(capsys, *argv), "make-toy-data", "No space left on device", "free space")
+        assert not (small / "toy").exists() and not leftovers(small)
+
+
+def test_disk_full_while_writing_evaluate_dist_output(tmp_path, capsys):
+    npz = tmp_path / "d.npz"
+    np.savez(npz, distmat=np.arange(12, dtype=np.float32).reshape(3, 4), q_pids=np.array([1, 2, 3]))
+    with zipfile.ZipFile(npz, "a") as zf:
+        for key, value in {"g_pids": [1, 2, 3, 4], "q_camids": [0, 0, 0], "g_camids": [1, 1, 1, 1]}.items():
+            with zf.open(f"{key}.npy", "w") as handle:
+                np.lib.format.write_array(handle, np.array(value))
+    with tmpfs(tmp_path / "small", "64k") as small:
+        fill(small, keep=0)
+        out = small / "m.json"
+        assert_refused(spcreid(capsys, "evaluate-dist", npz, "--out", out), "evaluate-dist", "free space")
+        assert not out.exists() and not leftovers(small)
+
+
+@pytest.mark.parametrize("command", ["fetch-data", "prepare-data", "make-toy-data"])
+def test_read_only_destination(command, tmp_path, capsys):
+    source = build_tree(tmp_path / "src", TREES["prcc"])
+    archive = prcc_zip(tmp_path)
+    with tmpfs(tmp_path / "ro", "1m") as ro:
+        remount_read_only(ro)
+        argv = {
+            "fetch-data": ["fetch-data", "--dataset", "prcc", "--archive", archive, "--dest", ro / "raw"],
+            "prepare-data": ["prepare-data", "--dataset", "prcc", "--root", source, "--out", ro / "m.csv"],
+            "make-toy-data": ["make-toy-data", "--out", ro / "toy", "--identities", 4, "--quiet"],
+        }[command]
+        assert_refused(spcreid(capsys, *argv), command, str(ro))
+
+
+def test_output_path_under_a_file_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    outcome = make_tables(capsys, REPO / "params.yaml", blocker / "tables")
+    assert_refused(outcome, "make-tables", blocker, "is a file, not a folder")
+    archive = prcc_zip(tmp_path)
+    assert_refused(fetch(capsys, archive, blocker), "fetch-data", blocker, "is a file, not a folder")
+    assert blocker.read_text() == "not a folder"
+
+
+# ---------------------------------------------------------------------------- own probes: inputs

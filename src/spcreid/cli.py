@@ -80,6 +80,9 @@ _OS_REMEDY = {
     errno.EROFS: "the file system is read-only: choose a writable output folder",
     errno.EACCES: "check its permissions or choose another output folder",
     errno.EPERM: "check its permissions or choose another output folder",
+    errno.ENOTDIR: "a part of that path is a file, not a folder: choose another path",
+    errno.EISDIR: "that is a folder: pass a file path",
+    errno.EEXIST: "something else already has that name: remove it or choose another path",
 }
 
 
