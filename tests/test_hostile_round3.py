@@ -752,3 +752,58 @@ def test_output_path_under_a_file_is_one_line(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------- own probes: inputs
+
+
+def test_params_file_that_is_not_utf8(tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_bytes(PARAMS.replace("title: ", "title: caf\xe9 ", 1).encode("latin-1"))
+    assert_refused(make_tables(capsys, params, tmp_path / "t"), "make-tables", params, "not UTF-8", "save it as UTF-8")
+
+
+def test_params_path_that_is_a_folder(tmp_path, capsys):
+    assert_refused(make_tables(capsys, tmp_path, tmp_path / "t"), "make-tables", tmp_path, "is a folder")
+
+
+def test_params_with_a_byte_order_mark_is_read(tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_text("\ufeff" + PARAMS)
+    assert make_tables(capsys, params, tmp_path / "t").code == 0
+
+
+def test_params_indented_with_a_tab_is_one_line(tmp_path, capsys):
+    params = params_with(tmp_path, "  eps: 0.4\n", "\teps: 0.4\n")
+    line = assert_refused(make_tables(capsys, params, tmp_path / "t"), "make-tables", params, "not valid YAML")
+    assert "line" in line
+
+
+@pytest.mark.parametrize(
+    "old, new, field",
+    [
+        ("  min_samples: 4\n", "  min_samples: 4.0\n", "method.min_samples"),
+        ("\n  P: 8\n", "\n  P: 8.0\n", "method.P"),
+    ],
+    ids=["min_samples 4.0", "P 8.0"],
+)
+def test_integer_fields_written_as_floats_are_refused(old, new, field, tmp_path, capsys):
+    params = params_with(tmp_path, old, new)
+    line = assert_refused(make_tables(capsys, params, tmp_path / "t"), "make-tables", f"field '{field}'")
+    assert "is not of type 'integer'" in line
+
+
+def test_float_seed_is_refused_not_turned_into_seed1_0(tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    start = PARAMS.index("seeds:", PARAMS.index("embedded:"))
+    end = PARAMS.index("\n", start)
+    params.write_text(PARAMS[:start] + "seeds: [1.0, 2, 3]" + PARAMS[end:])
+    line = assert_refused(make_tables(capsys, params, tmp_path / "t"), "make-tables", "seeds.0")
+    assert "1.0 is not of type 'integer'" in line
+
+
+def test_configfile_alias_bomb_is_refused_before_validation(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    (workdir / "bomb.yaml").write_text("bomb:\n" + "".join(f"  {level}\n" for level in levels))
+    result = snakemake(workdir, "-n", "--configfile", "bomb.yaml")
+    log = result.stdout + result.stderr
+    assert result.returncode == 1 and "alias bomb" in log and len(log) < 20_000

@@ -109,6 +109,11 @@ def read_yaml(path: str | os.PathLike) -> Any:
             raise SpcreidError(f"{path} is not valid YAML: {_yaml_problem(exc)}; fix the syntax there") from exc
         except RecursionError as exc:
             raise SpcreidError(f"{path} is nested too deep to read; fix the file") from exc
+        except UnicodeDecodeError as exc:
+            raise SpcreidError(
+                f"{path} is not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at offset {exc.start}); "
+                "save it as UTF-8"
+            ) from exc
 
 
 @dataclass(frozen=True, order=True)
@@ -127,6 +132,8 @@ class Run:
 def load_params(path: str | os.PathLike = "params.yaml", profile: str | None = None) -> dict[str, Any]:
     """Read params.yaml, optionally overriding the active profile, and check cross-references."""
     path = Path(path)
+    if path.is_dir():
+        raise SpcreidError(f"{path} is a folder; pass the params file itself (e.g. {path / 'params.yaml'})")
     if not path.is_file():
         raise SpcreidError(f"{path} not found: run from the repository root or pass --params")
     params = read_yaml(path)

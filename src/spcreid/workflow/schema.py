@@ -52,7 +52,17 @@ def _defaulting_validator(schema_doc: dict[str, Any]):
                     instance.setdefault(name, copy.deepcopy(prop["default"]))
         yield from check_properties(validator, properties, instance, subschema)
 
-    return validators.extend(base, {"properties": properties_with_defaults})(schema_doc)
+    return validators.extend(base, {"properties": properties_with_defaults}, type_checker=_type_checker())(schema_doc)
+
+
+def _type_checker():
+    """JSON Schema's 'integer' accepts 1.0; a seed or an epoch count written 1.0 then made paths like seed1.0
+    that nothing reads. Only a YAML integer is an integer here."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool)
+    )
 
 
 def validate_params(params: dict[str, Any], source: str = "params.yaml") -> dict[str, Any]:
@@ -140,7 +150,8 @@ def validate_method(method: dict[str, Any], source: str = "method") -> dict[str,
 
     doc = _schema()
     sub = {"$schema": doc["$schema"], "$defs": doc["$defs"], "$ref": "#/$defs/methodFields"}
-    errors = sorted(jsonschema.Draft202012Validator(sub).iter_errors(method), key=lambda e: list(e.absolute_path))
+    strict = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_type_checker())
+    errors = sorted(strict(sub).iter_errors(method), key=lambda e: list(e.absolute_path))
     if errors:
         error = errors[0]
         field = ".".join(str(p) for p in error.absolute_path)
