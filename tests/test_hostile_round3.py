@@ -799,6 +799,56 @@ def test_float_seed_is_refused_not_turned_into_seed1_0(tmp_path, capsys):
     assert "1.0 is not of type 'integer'" in line
 
 
+def metrics_copy(tmp_path: Path) -> tuple[Path, Path]:
+    metrics = tmp_path / "metrics"
+    shutil.copytree(EMBEDDED_METRICS, metrics)
+    return metrics, sorted((metrics / "prcc/full").glob("seed*.json"))[0]
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("[" * 20000 + "]" * 20000, "nested too deep"),
+        (b'{"cc": "caf\xe9"}', "is not valid JSON"),
+    ],
+    ids=["20,000-deep JSON", "not UTF-8"],
+)
+def test_unreadable_metrics_file_is_one_line(content, fragment, tmp_path, capsys):
+    metrics, victim = metrics_copy(tmp_path)
+    victim.write_bytes(content if isinstance(content, bytes) else content.encode())
+    out = tmp_path / "t"
+    outcome = spcreid(capsys, "make-tables", "--metrics-dir", metrics, "--paper-dir", PUBLISHED, "--out", out)
+    assert_refused(outcome, "make-tables", victim, fragment)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda t: t.replace("29.6", "abc", 1), "rank1 = 'abc', not a percentage"),
+        (lambda t: t.replace("29.6", "2960", 1), "not a percentage in [0, 100]"),
+        (lambda t: t.replace("27.4", "-1", 1), "mAP = '-1.0', not a percentage"),
+    ],
+    ids=["text", "typo 2960", "negative"],
+)
+def test_bad_paper_value_is_refused(edit, fragment, tmp_path, capsys):
+    paper = tmp_path / "published"
+    shutil.copytree(PUBLISHED, paper)
+    (paper / "table2.csv").write_text(edit((PUBLISHED / "table2.csv").read_text()))
+    out = tmp_path / "t"
+    args = ["make-tables", "--metrics-dir", EMBEDDED_METRICS, "--paper-dir", paper, "--out", out]
+    assert_refused(spcreid(capsys, *args), "make-tables", paper / "table2.csv", "row 'Baseline'", fragment)
+    assert not out.exists()
+
+
+def test_paper_csv_that_is_not_utf8(tmp_path, capsys):
+    paper = tmp_path / "published"
+    shutil.copytree(PUBLISHED, paper)
+    (paper / "table3.csv").write_bytes(b"\xff\xfe" + (PUBLISHED / "table3.csv").read_bytes())
+    args = ["make-tables", "--metrics-dir", EMBEDDED_METRICS, "--paper-dir", paper, "--out", tmp_path / "t"]
+    assert_refused(spcreid(capsys, *args), "make-tables", paper / "table3.csv", "not a readable CSV")
+
+
 def test_configfile_alias_bomb_is_refused_before_validation(tmp_path):
     workdir = copy_workflow(tmp_path / "wf")
     levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
