@@ -686,6 +686,39 @@ def wait_for(condition, child: subprocess.Popen, seconds: float = 120) -> None:
         time.sleep(0.02)
 
 
+def test_sigkill_during_extraction_then_rerun_extracts_cleanly(tmp_path, capsys):
+    def many(zf):
+        for i in range(3000):
+            zf.writestr(f"prcc/rgb/train/001/A_cropped_rgb{i + 1000:05d}.jpg", b"\xff\xd8" + bytes(2000))
+
+    archive = prcc_zip(tmp_path, [many])
+    dest = tmp_path / "raw"
+    child = spcreid_child("fetch-data", "--dataset", "prcc", "--archive", archive, "--dest", dest)
+    try:
+        wait_for(lambda: len(list((dest / ".prcc.extracting").rglob("*.jpg"))) > 50, child)
+        child.kill()
+    finally:
+        child.wait()
+    assert (dest / ".prcc.extracting").exists() and not (dest / "prcc").exists()
+    assert fetch(capsys, archive, dest).code == 0
+    assert not leftovers(dest) and len(list((dest / "prcc/rgb/train/001").glob("*.jpg"))) > 3000
+
+
+def test_two_fetch_data_runs_into_one_folder_at_once(tmp_path, capsys):
+    def many(zf):
+        for i in range(1500):
+            zf.writestr(f"prcc/rgb/train/001/A_cropped_rgb{i + 1000:05d}.jpg", b"\xff\xd8" + bytes(2000))
+
+    archive = prcc_zip(tmp_path, [many])
+    dest = tmp_path / "raw"
+    first = spcreid_child("fetch-data", "--dataset", "prcc", "--archive", archive, "--dest", dest)
+    second = spcreid_child("fetch-data", "--dataset", "prcc", "--archive", archive, "--dest", dest)
+    outs = [child.communicate(timeout=300) for child in (first, second)]
+    assert (first.returncode, second.returncode) == (0, 0), outs
+    assert any(b"already extracted" in out for out, _ in outs)
+    assert not leftovers(dest) and len(list((dest / "prcc/rgb/train/001").glob("*.jpg"))) > 1500
+
+
 def test_two_make_tables_into_one_folder_at_once(tmp_path):
     out = tmp_path / "tables"
     argv = ["make-tables", "--params", REPO / "params.yaml", "--metrics-dir", EMBEDDED_METRICS]
@@ -847,6 +880,50 @@ def test_paper_csv_that_is_not_utf8(tmp_path, capsys):
     (paper / "table3.csv").write_bytes(b"\xff\xfe" + (PUBLISHED / "table3.csv").read_bytes())
     args = ["make-tables", "--metrics-dir", EMBEDDED_METRICS, "--paper-dir", paper, "--out", tmp_path / "t"]
     assert_refused(spcreid(capsys, *args), "make-tables", paper / "table3.csv", "not a readable CSV")
+
+
+def test_tar_gz_bomb_is_refused(tmp_path, capsys):
+    import io
+    import tarfile
+
+    source = build_tree(tmp_path / "src", TREES["prcc"])
+    archive = tmp_path / "prcc.tar.gz"
+
+    class Zeros(io.RawIOBase):
+        def __init__(self, size):
+            self.left = size
+
+        def readable(self):
+            return True
+
+        def readinto(self, buffer):
+            n = min(len(buffer), self.left)
+            buffer[:n] = bytes(n)
+            self.left -= n
+            return n
+
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(source / "prcc", arcname="prcc")
+        info = tarfile.TarInfo("prcc/padding.bin")
+        info.size = 120 << 20
+        tf.addfile(info, io.BufferedReader(Zeros(info.size)))
+    dest = tmp_path / "raw"
+    assert_refused(fetch(capsys, archive, dest), "fetch-data", archive, "zip bomb")
+    assert snapshot(dest) == {}
+
+
+def test_verify_root_that_is_a_file(tmp_path, capsys):
+    root = tmp_path / "raw"
+    root.write_text("")
+    outcome = verify(capsys, "prcc", root)
+    assert outcome.code == 1
+    assert any("is a file, not a folder" in line for line in problems_of(outcome))
+
+
+def test_cmyk_jpeg_passes_verification(tmp_path, capsys):
+    root = build_tree(tmp_path / "raw", VCCLOTHES_FILES)
+    Image.new("CMYK", (8, 16), (10, 20, 30, 40)).save(root / "VC-Clothes/train/0001-01-01-01.jpg")
+    assert verify(capsys, "vcclothes", root).code == 0
 
 
 def test_configfile_alias_bomb_is_refused_before_validation(tmp_path):

@@ -8,6 +8,7 @@ never looks like a finished one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -422,12 +423,36 @@ def _archive_name(name: str, url: str | None) -> str:
     return f"{name}.archive"
 
 
+@contextlib.contextmanager
+def _dest_lock(dest: Path):
+    """Hold an exclusive ``flock`` on the ``dest`` folder itself while one fetch-data extracts into it.
+
+    Two fetch-data runs into one folder (two shells, a rerun beside a leftover) shared the staging folder: the
+    second deleted the first's half-extracted files. The second now waits, then finds the dataset extracted.
+    The folder itself is locked, so no lock file is left in it; the kernel drops the lock on any death.
+    """
+    import fcntl
+
+    dest.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dest, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def extract_dataset(spec: DatasetSpec, archive: Path, sha: str, dest: Path, origin: str) -> None:
     """Extract into a staging folder, find the dataset folder inside, move it to its place under ``dest``.
 
     A marker holding the archive's hash makes the step idempotent; a folder that fetch-data did not
     make (or made from another archive) is never overwritten.
     """
+    with _dest_lock(dest):
+        _extract_dataset(spec, archive, sha, dest, origin)
+
+
+def _extract_dataset(spec: DatasetSpec, archive: Path, sha: str, dest: Path, origin: str) -> None:
     target_dir = dest / spec.dataset_dir
     marker = read_json(_marker_path(dest, spec.name))
     if target_dir.exists():
