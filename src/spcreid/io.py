@@ -48,7 +48,7 @@ _swept: set[str] = set()
 
 
 def _remove_stale(folder: Path) -> None:
-    """Delete temporary files in ``folder`` left by writers that died before renaming them.
+    """Delete temporary files (and staging folders) in ``folder`` left by writers that died before renaming them.
 
     Each folder is swept once per process: a synthesis cache writes thousands of files into one folder.
     """
@@ -77,7 +77,19 @@ def _remove_stale(folder: Path) -> None:
             continue
         with contextlib.suppress(OSError):
             if now - os.stat(path).st_mtime > STALE_SECONDS:
-                os.unlink(path)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+
+
+def staging_folder(out: str | os.PathLike) -> Path:
+    """A new hidden folder beside ``out`` to build it in (``.NAME.PID.XXXXXXXX.staging``), after removing the
+    staging folders of builders that were killed (the same rule as temporary files)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(out.parent)
+    return Path(tempfile.mkdtemp(dir=out.parent, prefix=_temp_prefix(out.name), suffix=".staging"))
 
 
 @contextlib.contextmanager
