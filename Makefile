@@ -34,13 +34,16 @@ setup: $(BIN)/.installed
 # --forcerun: the committed results/embedded/metrics would otherwise make Snakemake (rightly) skip every run,
 # the reference rows' included.
 FORCERUN := train train_supervised pretrained_start evaluate_colour_histogram
+# --rerun-incomplete: after an interrupted run (Ctrl-C, a kill) the next `make` redoes the jobs that were cut off
+# instead of stopping at "incomplete files"; a run killed by SIGKILL also needs `snakemake --unlock` once
+# (docs/WORKFLOW.md, "Interrupting and resuming").
 reproduce: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --forcerun $(FORCERUN)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --rerun-incomplete --forcerun $(FORCERUN)
 
 # The paper profile's rules on CPU: tiny real-layout archives and stand-in networks, then the paper DAG.
 rehearsal: setup
 	$(BIN)/spcreid make-rehearsal-inputs --out data/rehearsal/inputs
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --config profile=rehearsal
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --rerun-incomplete --config profile=rehearsal
 
 # On a GPU machine, first: every CUDA path on tiny inputs (the rehearsal with parse, keypoints, PISE and training on
 # cuda, device store, bf16, channels-last; evaluation), then throughput and the projected hours of the paper's runs

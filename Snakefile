@@ -3,6 +3,7 @@
 #   snakemake --cores 2                               embedded profile (toy data, CPU, minutes)
 #   snakemake --profile workflow/profiles/default --config profile=paper     paper profile (GPU, containers)
 #   snakemake --report results/<profile>/report.html  HTML report with the tables and plots
+#   after a kill (SIGKILL, power loss): snakemake --unlock, then rerun with --rerun-incomplete (docs/WORKFLOW.md)
 #
 # Jobs are derived from params.yaml through spcreid.workflow.experiments (see docs/WORKFLOW.md).
 
@@ -33,6 +34,11 @@ onstart:
     # Real runs only (not -n), once the DAG is built and before the first job. Snakemake pulls docker:// images
     # before this, but never a local .sif, so a missing build is caught here rather than by the first job.
     check_images()
+
+
+onsuccess:
+    # Where the tables, plots and metrics are: Snakemake's own last line says only how many steps ran.
+    print_summary(PROFILE_NAME, RESULTS, WORK)
 
 
 localrules:

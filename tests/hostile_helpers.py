@@ -71,5 +71,5 @@ def leftovers(root: Path) -> list[str]:
     return sorted(
         str(p.relative_to(root))
         for p in root.rglob("*")
-        if p.name.endswith((".tmp", ".extracting", ".download")) or ".extracting" in p.parts
+        if p.name.endswith((".tmp", ".extracting", ".download", ".staging")) or ".extracting" in p.parts
     )

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 import torch
@@ -158,8 +157,6 @@ def test_non_finite_features_stop_the_run_before_clustering(toy, oracle_clusters
         return features
 
     monkeypatch.setattr(features_module, "extract_tensor_features", nan_features)
-    started = time.perf_counter()
     with pytest.raises(TrainingDiverged, match="epoch 1: 1 of .* train features are NaN or inf"):
         train_run(tiny_config("baseline"), toy["manifest"], tmp_path)
-    assert time.perf_counter() - started < 60
     assert oracle_clusters == []  # stopped before clustering

@@ -11,7 +11,10 @@ import functools
 import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -29,12 +32,73 @@ def _publish(tmp: str | os.PathLike, path: Path) -> None:
     os.replace(tmp, path)
 
 
+# A temporary file's name carries its writer's pid, so a later writer of the same file can tell the leftover of a
+# killed one (SIGKILL, power loss: no handler runs) from a live writer's file and delete it. The age limit keeps
+# a live writer on another host of a shared file system (whose pid means nothing here) safe.
+STALE_SECONDS = 600
+
+
+def _temp_prefix(name: str) -> str:
+    return f".{name}.{os.getpid()}."
+
+
+# Any temporary file of ours: .NAME.PID.XXXXXXXX.SUFFIX (mkstemp's random part is 8 of [a-z0-9_]).
+_TEMP_NAME = re.compile(r"\..+\.(\d+)\.[a-z0-9_]{8}(\.[^.]+)?")
+_swept: set[str] = set()
+
+
+def _remove_stale(folder: Path) -> None:
+    """Delete temporary files (and staging folders) in ``folder`` left by writers that died before renaming them.
+
+    Each folder is swept once per process: a synthesis cache writes thousands of files into one folder.
+    """
+    key = os.path.abspath(folder)
+    if key in _swept:
+        return
+    _swept.add(key)
+    try:
+        with os.scandir(folder) as entries:
+            candidates = [(e.path, _TEMP_NAME.fullmatch(e.name)) for e in entries if e.name.startswith(".")]
+    except OSError:
+        return
+    now = time.time()
+    for path, match in candidates:
+        if not match:
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # its writer is alive
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        with contextlib.suppress(OSError):
+            if now - os.stat(path).st_mtime > STALE_SECONDS:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+
+
+def staging_folder(out: str | os.PathLike) -> Path:
+    """A new hidden folder beside ``out`` to build it in (``.NAME.PID.XXXXXXXX.staging``), after removing the
+    staging folders of builders that were killed (the same rule as temporary files)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(out.parent)
+    return Path(tempfile.mkdtemp(dir=out.parent, prefix=_temp_prefix(out.name), suffix=".staging"))
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
     """Open a temporary file next to ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_stale(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path.name), suffix=".tmp")
     os.close(fd)
     try:
         with open(tmp, mode, **open_kwargs) as handle:
@@ -56,7 +120,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".tmp")
+    _remove_stale(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path.stem), suffix=path.suffix or ".tmp")
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -66,6 +131,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def write_file_set(out_dir: str | os.PathLike, files: dict[str, str]) -> None:
+    """Write every file of ``files`` (name -> text) under ``out_dir``, or none of them.
+
+    Each is written into a staging folder beside them first, so a full disk or a kill leaves the previous set
+    whole instead of a mix of new and old files; the renames that follow need no space.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".staging.", suffix=".tmp"))
+    try:
+        for name, text in files.items():
+            with open(staging / name, "w") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for name in files:
+            _publish(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

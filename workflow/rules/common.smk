@@ -14,12 +14,15 @@ from spcreid.workflow.experiments import (
     check_params,
     load_params,
     method_config,
+    read_yaml,
+    retype_config_overrides,
     profile,
     resumable,
     run_config,
     runs,
 )
 from spcreid.workflow.references import reference_runs
+from spcreid.workflow.run_summary import print_notes, print_summary, request_only_notes
 
 # ---- Configuration: params.yaml, validated against the params schema ------------------------------------------
 
@@ -30,6 +33,11 @@ from spcreid.workflow.references import reference_runs
 # snakemake.utils.validate(config, SCHEMA_PATH, set_default=True) would), so that the error names the field.
 # The Snakefile's `configfile: "params.yaml"` has filled `config` before this file is included.
 try:
+    # Snakemake reads a --configfile with a plain YAML loader (of a key given twice, the last wins): read each
+    # again through the params loader, which refuses that, deep nesting and alias bombs.
+    for _configfile in workflow.overwrite_configfiles:
+        read_yaml(_configfile)
+    retype_config_overrides(config, workflow.config_settings.config)
     check_params(config, source="config (params.yaml, --configfile, --config)")
 except SpcreidError as exc:
     # One line naming the field, raised while the DAG is built: no job has started yet.
@@ -191,6 +199,8 @@ def bench_path(name):
 
 # Where `spcreid fetch-data --dest ROOT` puts each dataset (its distributed top folder).
 RAW_FOLDER = {"prcc": "prcc", "vcclothes": "VC-Clothes", "ltcc": "LTCC_ReID"}
+# A dataset given out on request only, with no archive configured: said while the DAG is built (a dry run too).
+print_notes(request_only_notes(DATASETS, config, RAW_FOLDER))
 # Human parsing of a real dataset's train split, by the parse rule; the manifest synthesis reads.
 PARSED_MANIFEST = f"{DATA}/parsing/{{key}}/manifest.csv"
 # pise-texture is fetched into its own folder (DATA/weights/pise-texture/latest_net_G.pth), see weights.smk.

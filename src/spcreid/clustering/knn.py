@@ -159,7 +159,7 @@ def _symmetric_top_m(matrix: torch.Tensor, m: int, tile: int, progress: bool) ->
     best = _RunningTopM(n, m, matrix.dtype, matrix.device)
     starts = range(0, n, tile)
     tiles = [(a, b) for a in starts for b in starts if b >= a]
-    for a, b in tqdm(tiles, desc="kNN", unit="tile", disable=not progress, leave=False):
+    for a, b in tqdm(tiles, desc="kNN", unit="tile", disable=None if progress else True, leave=False):
         scores = matrix[a : a + tile] @ matrix[b : b + tile].T
         if a == b:
             scores.fill_diagonal_(SELF_SCORE)

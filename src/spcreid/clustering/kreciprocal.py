@@ -229,7 +229,7 @@ def jaccard_from_encoding(encoding: sp.csr_matrix, max_distance: float = 1.0, pr
 
     kept_rows, kept_cols, kept_dist = [], [], []
     blocks = _blocks_by_work(work_per_row, TRIPLES_PER_BLOCK)
-    for start, stop in tqdm(blocks, desc="Jaccard", unit="block", disable=not progress, leave=False):
+    for start, stop in tqdm(blocks, desc="Jaccard", unit="block", disable=None if progress else True, leave=False):
         sums = _upper_min_sums(encoding, column_pos, columns, start, stop)
         rows = sums.row.astype(np.int64) + start
         cols = sums.col.astype(np.int64)

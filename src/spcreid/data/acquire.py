@@ -8,6 +8,7 @@ never looks like a finished one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -141,7 +142,9 @@ def download_url(url: str, target: Path, expected_sha256: str | None, manual_hin
             total = int(length) if length and length.isdigit() else None  # servers may not say
             with (
                 open(tmp, "wb") as out,
-                tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {target.name}", leave=False) as bar,
+                tqdm(
+                    total=total, unit="B", unit_scale=True, desc=f"downloading {target.name}", leave=False, disable=None
+                ) as bar,
             ):
                 for chunk in iter(lambda: response.read(CHUNK), b""):
                     out.write(chunk)
@@ -261,6 +264,25 @@ def safe_extract(archive: Path, into: Path) -> None:
         ) from exc
 
 
+# A dataset of JPEGs compresses by a few percent; an archive that expands to more than MAX_RATIO times its size
+# (beyond a floor small test archives stay under) is a zip bomb, as is one over MAX_EXTRACTED_BYTES (the largest
+# supported dataset is a few GB). Both are checked on the sizes the members declare, which zipfile and tarfile
+# enforce while extracting, before anything is written.
+MAX_EXTRACTED_BYTES = 64 << 30
+MAX_RATIO = 100
+RATIO_FLOOR_BYTES = 100 << 20
+
+
+def _check_sizes(archive: Path, declared: int) -> None:
+    size = max(archive.stat().st_size, 1)
+    if declared > MAX_EXTRACTED_BYTES or (declared > RATIO_FLOOR_BYTES and declared > MAX_RATIO * size):
+        raise SpcreidError(
+            f"{archive}: its members would expand to {declared / 2**30:.1f} GiB from {size / 2**20:.1f} MiB "
+            f"(limit {MAX_EXTRACTED_BYTES >> 30} GiB, {MAX_RATIO}x its size): not a dataset archive (a zip bomb?); "
+            "get a fresh copy from the dataset's authors"
+        )
+
+
 def _extract(archive: Path, into: Path, fmt: str) -> None:
     if fmt == "zip":
         with zipfile.ZipFile(archive) as zf:
@@ -269,14 +291,22 @@ def _extract(archive: Path, into: Path, fmt: str) -> None:
                 _member_target(into, info.filename, archive)
                 if (info.external_attr >> 16) & 0o170000 == 0o120000:
                     raise SpcreidError(f"{archive}: refusing to extract symbolic link '{info.filename}'")
-            for info in tqdm(infos, desc=f"extracting {archive.name}", unit="file", leave=False):
+                if info.flag_bits & 0x1:
+                    raise SpcreidError(
+                        f"{archive}: member '{info.filename}' is encrypted (a password-protected zip); extract it "
+                        "yourself with the password the authors gave you and pass the folder to `spcreid verify-data "
+                        "--root`, or repack it without a password"
+                    )
+            _check_sizes(archive, sum(info.file_size for info in infos))
+            for info in tqdm(infos, desc=f"extracting {archive.name}", unit="file", leave=False, disable=None):
                 zf.extract(info, into)
     elif fmt == "tar":
         with tarfile.open(archive) as tf:
             members = tf.getmembers()
             for member in members:
                 _check_tar_member(member, into, archive)
-            for member in tqdm(members, desc=f"extracting {archive.name}", unit="file", leave=False):
+            _check_sizes(archive, sum(member.size for member in members if member.isfile()))
+            for member in tqdm(members, desc=f"extracting {archive.name}", unit="file", leave=False, disable=None):
                 # The 'data' filter repeats the checks above inside tarfile and drops unsafe permissions.
                 tf.extract(member, into, filter="data")
     else:
@@ -297,7 +327,7 @@ def _extract_rar(archive: Path, into: Path) -> None:
             infos = rf.infolist()
             for info in infos:
                 _member_target(into, info.filename, archive)
-            for info in tqdm(infos, desc=f"extracting {archive.name}", unit="file", leave=False):
+            for info in tqdm(infos, desc=f"extracting {archive.name}", unit="file", leave=False, disable=None):
                 rf.extract(info, into)
     except rarfile.Error as exc:
         raise SpcreidError(f"{archive}: RAR extraction failed ({exc}); is 'unrar' installed?") from exc
@@ -393,12 +423,36 @@ def _archive_name(name: str, url: str | None) -> str:
     return f"{name}.archive"
 
 
+@contextlib.contextmanager
+def _dest_lock(dest: Path):
+    """Hold an exclusive ``flock`` on the ``dest`` folder itself while one fetch-data extracts into it.
+
+    Two fetch-data runs into one folder (two shells, a rerun beside a leftover) shared the staging folder: the
+    second deleted the first's half-extracted files. The second now waits, then finds the dataset extracted.
+    The folder itself is locked, so no lock file is left in it; the kernel drops the lock on any death.
+    """
+    import fcntl
+
+    dest.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dest, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def extract_dataset(spec: DatasetSpec, archive: Path, sha: str, dest: Path, origin: str) -> None:
     """Extract into a staging folder, find the dataset folder inside, move it to its place under ``dest``.
 
     A marker holding the archive's hash makes the step idempotent; a folder that fetch-data did not
     make (or made from another archive) is never overwritten.
     """
+    with _dest_lock(dest):
+        _extract_dataset(spec, archive, sha, dest, origin)
+
+
+def _extract_dataset(spec: DatasetSpec, archive: Path, sha: str, dest: Path, origin: str) -> None:
     target_dir = dest / spec.dataset_dir
     marker = read_json(_marker_path(dest, spec.name))
     if target_dir.exists():

@@ -23,9 +23,20 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
 
 
-def list_files(folder: Path) -> list[Path]:
-    """Visible regular files of ``folder``, sorted by name so results never depend on disk order."""
-    return sorted((p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")), key=lambda p: p.name)
+def list_files(folder: Path, problems: list[str] | None = None) -> list[Path]:
+    """Visible regular files of ``folder``, sorted by name so results never depend on disk order.
+
+    A symbolic link whose target is missing or loops is not a file; with ``problems`` it is reported there,
+    since dropping an image without a word changes the dataset.
+    """
+    entries = sorted((p for p in folder.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
+    if problems is not None:
+        problems += [
+            f"{p}: broken symbolic link (its target is missing or it points to itself); fix or remove it"
+            for p in entries
+            if p.is_symlink() and not p.exists()
+        ]
+    return [p for p in entries if p.is_file()]
 
 
 def list_dirs(folder: Path) -> list[Path]:
@@ -42,14 +53,24 @@ def _decode(path: Path) -> Image.Image:
     return image
 
 
+# Modes with more than 8 bits per channel: Pillow's conversion to RGB clips them (a 16-bit PNG turns almost white).
+_WIDE_MODES = ("I", "F") + tuple(f"I;16{order}" for order in ("", "B", "L", "N"))
+
+
 def image_problem(path: str | os.PathLike) -> str | None:
     """None if ``path`` is a fully decodable image, else a message naming the file."""
     try:
-        _decode(Path(path)).close()
+        image = _decode(Path(path))
     except FileNotFoundError:
         return f"{path}: file is missing"
     except _DECODE_ERRORS as exc:
         return f"{path}: not a decodable image ({exc}); re-extract or re-download the dataset"
+    with image:
+        if image.mode in _WIDE_MODES:
+            return (
+                f"{path}: image has mode {image.mode} (16-bit or float), which would be clipped when read as 8-bit "
+                "RGB; convert it to 8-bit RGB"
+            )
     return None
 
 
@@ -87,5 +108,5 @@ def run_checks(
     """
     call: Callable = (lambda args: check(*args)) if star else check
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(tqdm(pool.map(call, items), total=len(items), desc=desc, unit="img", leave=False))
+        results = list(tqdm(pool.map(call, items), total=len(items), desc=desc, unit="img", leave=False, disable=None))
     return [r for r in results if r is not None]

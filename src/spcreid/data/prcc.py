@@ -41,7 +41,7 @@ def scan(dataset_dir: Path) -> tuple[list[dict], list[str]]:
                     rows.append(_row(image, int(pid_dir.name), camera, split, role=split))
     test = dataset_dir / "test"
     if test.is_dir():
-        for entry in list_files(test):
+        for entry in list_files(test, problems):
             problems.append(f"{entry}: unexpected file; test/ holds the camera folders A, B and C")
         for camera_dir in list_dirs(test):
             if camera_dir.name not in CAMERAS:
@@ -69,12 +69,12 @@ def _row(image: Path, pid: int, camera: str, split: str, role: str) -> dict:
 
 
 def _pid_folders(folder: Path, problems: list[str], expectation: str) -> list[Path]:
-    for entry in list_files(folder):
+    for entry in list_files(folder, problems):
         problems.append(f"{entry}: unexpected file; {expectation}")
     good = []
     for pid_dir in list_dirs(folder):
         # isdigit() alone also accepts '²' or '٣', which int() then refuses or misreads.
-        if pid_dir.name.isascii() and pid_dir.name.isdigit():
+        if pid_dir.name.isascii() and pid_dir.name.isdigit() and len(pid_dir.name) <= 9:
             good.append(pid_dir)
         else:
             problems.append(f"{pid_dir}: folder name is not a person id (digits, e.g. 001); {expectation}")
@@ -85,7 +85,7 @@ def _jpg_files(pid_dir: Path, problems: list[str]) -> list[Path]:
     for sub in list_dirs(pid_dir):
         problems.append(f"{sub}: unexpected folder; person folders hold only .jpg images")
     images = []
-    for entry in list_files(pid_dir):
+    for entry in list_files(pid_dir, problems):
         if entry.suffix.lower() == ".jpg":
             images.append(entry)
         else:

@@ -167,7 +167,8 @@ def layout_problems(spec: DatasetSpec, root: str | os.PathLike) -> tuple[list[st
     root = Path(root)
     if not root.is_dir():
         return [
-            f"root folder {root} does not exist; pass --root pointing at the folder that holds {spec.dataset_dir}/"
+            f"root folder {root} {'is a file, not a folder' if root.exists() else 'does not exist'}; pass --root "
+            f"pointing at the folder that holds {spec.dataset_dir}/"
         ], []
     dataset_dir = root / spec.dataset_dir
     if not dataset_dir.is_dir():

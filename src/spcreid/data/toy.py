@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from spcreid.data import toy_render as render
 from spcreid.errors import SpcreidError
+from spcreid.io import staging_folder
 
 # Bump whenever the rendering changes, so that existing datasets no longer count as up to date.
 FORMAT_VERSION = 3
@@ -404,7 +405,7 @@ def _write_all(folder: Path, config: ToyConfig, progress: bool) -> None:
     for split in ("train", "query", "gallery"):
         (folder / DATASET_FOLDER / split).mkdir(parents=True)
         (folder / PARSING_FOLDER / split).mkdir(parents=True)
-    for image in tqdm(plan_images(config), desc="toy images", unit="img", disable=not progress):
+    for image in tqdm(plan_images(config), desc="toy images", unit="img", disable=None if progress else True):
         rgb, labels = render_image(config, image, cameras)
         Image.fromarray(rgb, "RGB").save(
             folder / DATASET_FOLDER / image.folder / f"{image.stem}.jpg", quality=JPEG_QUALITY
@@ -449,7 +450,7 @@ def generate_toy_dataset(out: str | os.PathLike, config: ToyConfig, progress: bo
             "this command may replace. Choose an empty or new folder."
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    staging = staging_folder(out)
     staging.chmod(0o755)  # mkdtemp makes it private; the dataset should be readable like any folder
     try:
         _write_all(staging, config, progress)

@@ -15,6 +15,8 @@ DATASET_DIR = Path("VC-Clothes")
 SPLIT_FOLDERS = ("train", "query", "gallery")
 # folder -> (split, role) in the manifest
 FOLDER_ROLES = {"train": ("train", "train"), "query": ("test", "query"), "gallery": ("test", "gallery")}
+# Labels are stored as int64 and compared as integers; a 20-digit id would not fit (and no dataset has one).
+MAX_ID = 2**31 - 1
 NAME_PATTERN = re.compile(r"(?P<pid>\d+)-(?P<cam>\d+)-(?P<clothes>\d+)-(?P<idx>\d+)\.jpg", re.IGNORECASE | re.ASCII)
 NAME_EXAMPLE = "PID-CAM-CLOTHES-IDX.jpg, e.g. 0001-01-01-01.jpg"
 CAMERA_RANGE = range(1, 5)
@@ -59,10 +61,13 @@ def scan_flat_folder(
     for sub in list_dirs(folder):
         problems.append(f"{sub}: unexpected folder; {folder.name}/ holds only images named {example}")
     rows = []
-    for image in list_files(folder):
+    for image in list_files(folder, problems):
         match = pattern.fullmatch(image.name)
         if match is None:
             problems.append(f"{image}: file name does not match {example}")
+            continue
+        if max(int(match[group]) for group in ("pid", "cam", "clothes")) > MAX_ID:
+            problems.append(f"{image}: a number in its name exceeds {MAX_ID}; rename it as {example}")
             continue
         camid = int(match["cam"])
         if camid not in cameras:

@@ -23,7 +23,7 @@ from spcreid.data.acquire import (
     record_sha256,
     safe_extract,
 )
-from spcreid.errors import SpcreidError
+from spcreid.errors import SpcreidError, torch_load_problem
 from spcreid.io import atomic_path
 
 
@@ -208,7 +208,7 @@ def _check_loadable(name: str, path: Path) -> None:
         # weights_only: a checkpoint is data; unpickling arbitrary objects from a download would run code.
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        reason = torch_load_problem(exc)
         raise SpcreidError(
             f"weights {name}: {path} is not a loadable torch checkpoint ({reason}); it is truncated or corrupt: "
             "delete it and fetch it again"

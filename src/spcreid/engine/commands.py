@@ -359,13 +359,31 @@ def run_pretrained_start(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_of(path: Path, model_file: dict):
+    """The network a model.pt describes, with its weights; a file whose metadata and weights disagree (another
+    architecture, pooling or a missing field) is one error naming it."""
+    from spcreid.models.backbone import build_model
+
+    meta = model_file.get("meta") or {}
+    try:
+        model = build_model(meta["arch"], None, meta["pooling"], last_stride=1)
+        model.load_state_dict(model_file["state_dict"])
+        int(meta["height"]), int(meta["width"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpcreidError(
+            f"{path}: its weights do not fit the network its metadata names (arch {meta.get('arch')!r}, pooling "
+            f"{meta.get('pooling')!r}: {detail[:200]}); train the run again (spcreid train)"
+        ) from exc
+    return model
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     from spcreid.data.manifest import read_manifest
     from spcreid.engine.checkpoint import load_model_file
     from spcreid.engine.features import decode_images
     from spcreid.engine.trainer import evaluate_model, resolve_device, write_evaluation
     from spcreid.evaluation.metrics_file import run_identity
-    from spcreid.models.backbone import build_model
 
     _set_threads(args)
     per_query_outs = args.per_query or [str(Path(out).with_suffix(".per_query.npz")) for out in args.out]
@@ -384,10 +402,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     workers = _evaluation_workers(args.workers, device)
     decoded: dict[tuple[int, int], object] = {}  # the test images, once per input size
-    for model_file, config, out, per_query_out in zip(saved, configs, args.out, per_query_outs):
+    for run, model_file, config, out, per_query_out in zip(args.run, saved, configs, args.out, per_query_outs):
         meta = model_file["meta"]
-        model = build_model(meta["arch"], None, meta["pooling"], last_stride=1)
-        model.load_state_dict(model_file["state_dict"])
+        model = _model_of(Path(run) / "model.pt", model_file)
         size = (int(meta["height"]), int(meta["width"]))
         if len(args.run) > 1 and size not in decoded and not rows.empty:
             decoded[size] = decode_images(rows["path"].tolist(), *size, workers=workers)

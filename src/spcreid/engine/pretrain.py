@@ -217,7 +217,7 @@ def pretrain_trunk(
         model.train()
         started = time.perf_counter()
         steps, correct, seen, loss_sum = 0, 0, 0, 0.0
-        bar = tqdm(range(settings.epochs), desc="pretrain", unit="epoch", disable=not progress)
+        bar = tqdm(range(settings.epochs), desc="pretrain", unit="epoch", disable=None if progress else True)
         for epoch in bar:
             epoch_loss, epoch_correct, epoch_seen = 0.0, 0, 0
             batches = class_balanced_batches(

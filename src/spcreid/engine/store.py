@@ -162,7 +162,9 @@ class ImageStore:
             pin_memory=where == "device",
             prefetch_factor=4 if workers else None,
         )
-        bar = tqdm(total=n * size, desc="decoding train images", unit="img", disable=not progress, leave=False)
+        bar = tqdm(
+            total=n * size, desc="decoding train images", unit="img", disable=None if progress else True, leave=False
+        )
         start = 0
         with bar:
             for members, sources, problems in loader:

@@ -53,7 +53,7 @@ def colour_histogram_features(
     if parsing is not None and len(parsing) != len(paths):
         raise SpcreidError(f"got {len(parsing)} parsing maps for {len(paths)} images; give one per image")
     features = np.zeros((len(paths), bins**3), np.float32)
-    for row, path in enumerate(tqdm(paths, desc="colour histograms", unit="img", disable=not progress)):
+    for row, path in enumerate(tqdm(paths, desc="colour histograms", unit="img", disable=None if progress else True)):
         rgb = np.asarray(_open(path).convert("RGB"))
         mask = None
         if parsing is not None:

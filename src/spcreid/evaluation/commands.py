@@ -82,6 +82,8 @@ def load_npz(path: Path) -> dict:
     """All arrays of an .npz file, refusing pickled objects; errors name the file and the key."""
     import numpy as np
 
+    if path.is_dir():
+        raise SpcreidError(f"{path} is a folder, not an .npz file; pass the .npz file itself")
     if not path.is_file():
         raise SpcreidError(f"{path} does not exist")
     if not zipfile.is_zipfile(path):
@@ -93,8 +95,15 @@ def load_npz(path: Path) -> dict:
                 try:
                     arrays[key] = archive[key]
                 except ValueError as exc:
+                    # numpy refuses an .npy header over its max_header_size with advice to trust the file
+                    # (allow_pickle=True); the array is not an object array and the advice is wrong here.
+                    if "header" in str(exc).lower():
+                        raise SpcreidError(
+                            f"{path}: key '{key}' has an .npy header longer than numpy reads safely; save the "
+                            "arrays again with numpy.savez (a normal array's header is under 200 bytes)"
+                        ) from exc
                     raise SpcreidError(
-                        f"{path}: key '{key}' holds Python objects ({exc}); store numeric arrays"
+                        f"{path}: key '{key}' holds Python objects, which are not loaded; store numeric arrays"
                     ) from exc
     except (OSError, zipfile.BadZipFile) as exc:
         raise SpcreidError(f"{path} is not a readable .npz archive ({exc})") from exc

@@ -182,7 +182,9 @@ def _single_shot_trials(
     rng = np.random.default_rng(seed)
     first_ranks, aps = [], []
     drawn = 0
-    for _ in tqdm(range(trials), desc="single-shot trials", unit="trial", leave=False, disable=not progress):
+    for _ in tqdm(
+        range(trials), desc="single-shot trials", unit="trial", leave=False, disable=None if progress else True
+    ):
         picked = single_shot_gallery(gallery.pids, rng)
         drawn = len(picked)  # one image per gallery identity: the same size in every trial
         first_rank, ap = query_scores(distmat[:, picked], query, gallery.take(picked), setting, progress=False)
@@ -230,7 +232,7 @@ def query_scores(
     ap = np.zeros(n_query, dtype=np.float64)
     rows_per_chunk = max(1, CHUNK_ELEMENTS // max(n_gallery, 1))
     starts = range(0, n_query, rows_per_chunk)
-    for start in tqdm(starts, desc="ranking queries", unit="chunk", leave=False, disable=not progress):
+    for start in tqdm(starts, desc="ranking queries", unit="chunk", leave=False, disable=None if progress else True):
         rows = slice(start, min(start + rows_per_chunk, n_query))
         q = query.take(rows)
         positive, same_pid = match_masks(

@@ -96,8 +96,12 @@ def read_metrics_file(path: str | os.PathLike) -> MetricsFile:
     try:
         with open(path) as handle:
             data = json.load(handle)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SpcreidError(f"{path} is not valid JSON ({exc}); delete it and rerun its evaluation") from exc
+    except RecursionError as exc:
+        raise SpcreidError(
+            f"{path} is nested too deep to be a metrics file; delete it and rerun its evaluation"
+        ) from exc
     if not isinstance(data, dict):
         raise SpcreidError(f"{path}: expected a JSON object of settings; rerun its evaluation")
     identity = {key: data[key] for key in IDENTITY_KEYS if key in data}

@@ -42,12 +42,16 @@ class Protocol:
     default_gallery_mode: str  # the headline mode: its metrics are the flat ``{setting: {...}}`` keys
     settings: dict[str, SettingSpec]
     gallery_modes: tuple[str, ...] = ("multi",)  # every mode one evaluation scores and reports
+    # The cameras each role may hold: a manifest of another dataset's layout fails here instead of being scored
+    # (camera filters alone let a VC-Clothes manifest through --protocol prcc, exit 0, wrong numbers).
+    role_cameras: dict[str, tuple[int, ...]] | None = None
 
 
 PROTOCOLS = {
     "prcc": Protocol(
         default_gallery_mode="multi",
         gallery_modes=("multi", "single", "single-cmc"),
+        role_cameras={"query": (1, 2), "gallery": (0,)},
         settings={
             "sc": SettingSpec(rule="general", query_cameras=(1,)),
             "cc": SettingSpec(rule="general", query_cameras=(2,)),
@@ -55,6 +59,7 @@ PROTOCOLS = {
     ),
     "vcclothes": Protocol(
         default_gallery_mode="multi",
+        role_cameras={"query": (1, 2, 3, 4), "gallery": (1, 2, 3, 4)},
         settings={
             "general": SettingSpec(rule="general"),
             "sc": SettingSpec(rule="sc", query_cameras=(2, 3), gallery_cameras=(2, 3)),
@@ -158,6 +163,16 @@ def _score(
             f"found {query.size} query and {gallery.size} gallery rows"
         )
 
+    cameras = {"query": set(camids[query].tolist()), "gallery": set(camids[gallery].tolist())}
+    for side, found in cameras.items():
+        allowed = (spec.role_cameras or {}).get(side)
+        if allowed is not None and not found <= set(allowed):
+            fitting = [name for name in PROTOCOLS if _cameras_fit(PROTOCOLS[name], cameras)]
+            raise SpcreidError(
+                f"protocol '{protocol}' expects {side} images on camera(s) {list(allowed)}, but the manifest's are on "
+                f"{sorted(found)}: it is another dataset's layout; pass that dataset's protocol "
+                f"(--protocol {' or '.join(fitting)})"
+            )
     all_distances = distance(features[query], features[gallery], metric="cosine")
     results = {}
     for name, setting in spec.settings.items():
@@ -179,6 +194,13 @@ def _score(
             )
         results[name] = (mode, by_mode, per_query, q)
     return results
+
+
+def _cameras_fit(spec: Protocol, cameras: dict[str, set[int]]) -> bool:
+    return all(
+        side not in (spec.role_cameras or {}) or found <= set(spec.role_cameras[side])
+        for side, found in cameras.items()
+    )
 
 
 def _on_cameras(

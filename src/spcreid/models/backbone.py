@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spcreid.errors import SpcreidError
+from spcreid.errors import SpcreidError, torch_load_problem
 from spcreid.models.pooling import build_pooling
 
 ARCHS = ("resnet50", "resnet18", "resnet18-small", "resnet18-tiny")
@@ -187,7 +187,7 @@ def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
     except Exception as exc:  # torch raises pickle, zip and EOF errors alike for a damaged file
         raise SpcreidError(
             f"pretrained weights {path} cannot be read as a PyTorch state dict "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}); "
+            f"({type(exc).__name__}: {torch_load_problem(exc)}); "
             "download the file again (train.pretrained)"
         ) from exc
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):

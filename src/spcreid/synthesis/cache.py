@@ -103,7 +103,8 @@ class SynthesisCache:
         key = resolve_file(source)
         if key not in self._copies:
             raise SpcreidError(
-                f"image {source} has no synthetic copies in {self.folder / INDEX_NAME}; "
-                "was the cache built from the same manifest and split?"
+                f"image {source} has no synthetic copies in {self.folder / INDEX_NAME} ({len(self._copies)} sources "
+                f"have); if `spcreid synthesize` was stopped, rerun it with the same arguments (it resumes), "
+                "otherwise synthesize again from this manifest and split"
             )
         return list(self._copies[key])

@@ -166,7 +166,9 @@ def synthesize_in_process(
         by_source.setdefault(job.source, []).append(job)
     done_rows: list[dict] = []
     try:
-        for n, source_jobs in enumerate(tqdm(list(by_source.values()), desc=f"synthesize ({backend})", unit="img"), 1):
+        for n, source_jobs in enumerate(
+            tqdm(list(by_source.values()), desc=f"synthesize ({backend})", unit="img", disable=None), 1
+        ):
             source = load_person(source_jobs[0].source, source_jobs[0].source_parsing)
             donors = [load_person(j.donor, j.donor_parsing) for j in source_jobs]
             for job, image in zip(source_jobs, synthesizer.synthesize(source, donors)):

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from spcreid.errors import SpcreidError
+
+# The paper's own numbers: reference values that no command may overwrite.
+PUBLISHED = Path("results/published")
 
 
 def _add_common(parser: argparse.ArgumentParser, out_help: str) -> None:
@@ -63,11 +69,30 @@ def _metrics_dir(args: argparse.Namespace, params: dict) -> str:
     return args.metrics_dir or f"results/{params['profile']}/metrics"
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def check_out(out: str, inputs: dict[str, str]) -> None:
+    """Refuse an output folder that is (or lies inside) an input folder or results/published.
+
+    Writing there replaced the paper's reference CSVs (``--out results/published``) with our tables.
+    """
+    for what, folder in {"the paper's published values": str(PUBLISHED), **inputs}.items():
+        if _inside(Path(out), Path(folder)):
+            raise SpcreidError(
+                f"--out {out} would write into {folder} ({what}), which must stay as it is; "
+                "choose another --out, e.g. results/<profile>/tables"
+            )
+
+
 def run_make_tables(args: argparse.Namespace) -> int:
     from spcreid.workflow.experiments import load_params
     from spcreid.workflow.tables import write_tables
 
     params = load_params(args.params, profile=args.profile)
+    check_out(args.out, {"--metrics-dir": _metrics_dir(args, params), "--paper-dir": args.paper_dir})
     frames = write_tables(params, _metrics_dir(args, params), args.paper_dir, args.out, args.allow_missing)
     print(f"make-tables: {', '.join(frames)} -> {args.out}")
     return 0
@@ -78,6 +103,7 @@ def run_make_plots(args: argparse.Namespace) -> int:
     from spcreid.workflow.plots import write_plots
 
     params = load_params(args.params, profile=args.profile)
+    check_out(args.out, {"--metrics-dir": _metrics_dir(args, params), "--paper-dir": args.paper_dir})
     written = write_plots(params, _metrics_dir(args, params), args.paper_dir, args.out, args.allow_missing)
     print(f"make-plots: {len(written)} files -> {args.out}")
     return 0
@@ -86,6 +112,7 @@ def run_make_plots(args: argparse.Namespace) -> int:
 def run_make_label_quality(args: argparse.Namespace) -> int:
     from spcreid.workflow.label_quality import write_label_quality
 
+    check_out(args.out, {f"--runs {run}": run for run in args.runs})
     written = write_label_quality(args.runs, args.out)
     print(f"make-label-quality: {len(args.runs)} runs, {len(written)} files -> {args.out}")
     return 0

@@ -23,12 +23,47 @@ class DuplicateKeyError(yaml.YAMLError):
     """A mapping names the same key twice; PyYAML would silently keep the last one."""
 
 
+class YamlLimitError(yaml.YAMLError):
+    """A document nested too deep or expanding (through aliases) to far more nodes than any params file has."""
+
+
+# params.yaml is about 10 levels deep and 2,000 nodes once aliases are expanded. Deeper nesting overflows the
+# recursive composer; an alias bomb (each level aliasing the previous one 9 times) stays small on disk while
+# anything that walks the expanded value (the schema validator, its message) grows 9x per level.
+MAX_YAML_DEPTH = 100
+MAX_YAML_NODES = 200_000
+
+
 class UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys, naming both lines.
+    """SafeLoader that refuses duplicate mapping keys, naming both lines, and bounds depth and expanded size.
 
     A second ``full_eps0.6:`` entry would otherwise replace the first without a word, and the table cell
     would be trained with the wrong values.
     """
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        if self._depth >= MAX_YAML_DEPTH:
+            mark = self.peek_event().start_mark
+            raise YamlLimitError(
+                f"nesting deeper than {MAX_YAML_DEPTH} levels at line {mark.line + 1}; no params file needs that, "
+                "fix the file"
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_YAML_NODES:
+            raise YamlLimitError(
+                f"its aliases expand to more than {MAX_YAML_NODES} values (an alias bomb?); "
+                "write the values out or remove the aliases"
+            )
+        return node
 
     def construct_mapping(self, node, deep=False):
         seen: dict[Any, int] = {}
@@ -48,6 +83,39 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _expanded_size(node, sizes: dict[int, int]) -> int:
+    """Nodes the document has once every alias is expanded (shared nodes counted once per use)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            total += _expanded_size(child, sizes)
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            total += _expanded_size(key, sizes) + _expanded_size(value, sizes)
+    sizes[id(node)] = min(total, MAX_YAML_NODES + 1)
+    return sizes[id(node)]
+
+
+def read_yaml(path: str | os.PathLike) -> Any:
+    """A YAML file through :class:`UniqueKeyLoader`; any problem is one SpcreidError line naming the file."""
+    with open(path) as handle:
+        try:
+            return yaml.load(handle, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        except (DuplicateKeyError, YamlLimitError) as exc:
+            raise SpcreidError(f"{path}: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise SpcreidError(f"{path} is not valid YAML: {_yaml_problem(exc)}; fix the syntax there") from exc
+        except RecursionError as exc:
+            raise SpcreidError(f"{path} is nested too deep to read; fix the file") from exc
+        except UnicodeDecodeError as exc:
+            raise SpcreidError(
+                f"{path} is not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at offset {exc.start}); "
+                "save it as UTF-8"
+            ) from exc
+
+
 @dataclass(frozen=True, order=True)
 class Run:
     """One training job: a dataset (table column key), an experiment and a seed."""
@@ -64,15 +132,11 @@ class Run:
 def load_params(path: str | os.PathLike = "params.yaml", profile: str | None = None) -> dict[str, Any]:
     """Read params.yaml, optionally overriding the active profile, and check cross-references."""
     path = Path(path)
+    if path.is_dir():
+        raise SpcreidError(f"{path} is a folder; pass the params file itself (e.g. {path / 'params.yaml'})")
     if not path.is_file():
         raise SpcreidError(f"{path} not found: run from the repository root or pass --params")
-    with open(path) as handle:
-        try:
-            params = yaml.load(handle, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-        except DuplicateKeyError as exc:
-            raise SpcreidError(f"{path}: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise SpcreidError(f"{path} is not valid YAML: {_yaml_problem(exc)}; fix the syntax there") from exc
+    params = read_yaml(path)
     if not isinstance(params, dict):
         raise SpcreidError(
             f"{path} must hold a mapping (profile:, profiles:, method:, ...), not {type(params).__name__}; "
@@ -82,6 +146,37 @@ def load_params(path: str | os.PathLike = "params.yaml", profile: str | None = N
         params["profile"] = profile
     check_params(params, source=str(path))
     return params
+
+
+def retype_config_overrides(config: dict[str, Any], overrides: Any) -> None:
+    """Give the scalars inside nested ``--config`` values (``method={eps: 2}``) their YAML types in ``config``.
+
+    Snakemake parses such a value with YAML's BaseLoader, which keeps every scalar a string, and the schema then
+    reported "'2' is not of type 'number'" about a number the user wrote as one.
+    """
+
+    def typed(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                return value
+            return parsed if isinstance(parsed, (int, float, bool)) or parsed is None else value
+        if isinstance(value, dict):
+            return {key: typed(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [typed(item) for item in value]
+        return value
+
+    def apply(target: dict, override: dict, nested: bool) -> None:
+        # A top-level KEY=VALUE is typed by Snakemake itself (int, float, bool, then string): left as it is.
+        for key, value in override.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                apply(target[key], value, True)
+            elif nested or isinstance(value, (dict, list)):
+                target[key] = typed(value)
+
+    apply(config, dict(overrides), False)
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -105,8 +200,18 @@ def check_params(params: dict[str, Any], source: str = "params.yaml") -> None:
         )
     datasets = params["profiles"][profile]["datasets"]
     for table, spec in params["tables"].items():
+        # The paper's value and the paired test of a row are looked up by (row, dataset, setting): a second row
+        # with the same three showed the first one's paper value and its diff against it.
+        seen: dict[tuple, int] = {}
         for i, cell in enumerate(spec["rows"]):
             where = f"{source}: tables.{table}.rows[{i}]"
+            key = (cell["row"], cell["dataset"], cell["setting"])
+            if key in seen:
+                raise SpcreidError(
+                    f"{where} repeats rows[{seen[key]}]: both are row '{cell['row']}' on {cell['dataset']} "
+                    f"({cell['setting']}); give each row of a table its own label"
+                )
+            seen[key] = i
             if cell["experiment"] not in params["experiments"]:
                 raise SpcreidError(
                     f"{where}.experiment '{cell['experiment']}' is not declared under 'experiments'; declare it or "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -51,7 +52,17 @@ def _defaulting_validator(schema_doc: dict[str, Any]):
                     instance.setdefault(name, copy.deepcopy(prop["default"]))
         yield from check_properties(validator, properties, instance, subschema)
 
-    return validators.extend(base, {"properties": properties_with_defaults})(schema_doc)
+    return validators.extend(base, {"properties": properties_with_defaults}, type_checker=_type_checker())(schema_doc)
+
+
+def _type_checker():
+    """JSON Schema's 'integer' accepts 1.0; a seed or an epoch count written 1.0 then made paths like seed1.0
+    that nothing reads. Only a YAML integer is an integer here."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool)
+    )
 
 
 def validate_params(params: dict[str, Any], source: str = "params.yaml") -> dict[str, Any]:
@@ -61,6 +72,7 @@ def validate_params(params: dict[str, Any], source: str = "params.yaml") -> dict
     """
     import jsonschema
 
+    _refuse_non_finite(params, source)
     validator = _defaulting_validator(_schema())
     # best_match descends into oneOf/anyOf branches, so a typo'd key inside an experiment is reported as
     # "'samplng' was unexpected" instead of "is not valid under any of the given schemas".
@@ -73,9 +85,30 @@ def validate_params(params: dict[str, Any], source: str = "params.yaml") -> dict
     error = jsonschema.exceptions.best_match(unknown or errors)
     field = ".".join(str(p) for p in error.absolute_path) or "<top level>"
     raise SpcreidError(
-        f"{source}: field '{field}': {error.message}{_suggestion(error)}; fix it in {source} "
+        f"{source}: field '{field}': {_bounded(error.message)}{_suggestion(error)}; fix it in {source} "
         "(the allowed keys and values are in spcreid/resources/params.schema.json)"
     )
+
+
+# jsonschema's message embeds the offending value: a YAML alias bomb would make it megabytes long.
+MESSAGE_LIMIT = 300
+
+
+def _bounded(message: str) -> str:
+    return message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + " ... (value shortened)"
+
+
+def _refuse_non_finite(value: Any, source: str, path: tuple = ()) -> None:
+    """NaN compares false with every bound, so `minimum`/`maximum` let it through: refuse NaN and inf first."""
+    if isinstance(value, float) and not math.isfinite(value):
+        field = ".".join(str(p) for p in path) or "<top level>"
+        raise SpcreidError(f"{source}: field '{field}' is {value}, not a finite number; fix it in {source}")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_non_finite(item, source, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_non_finite(item, source, (*path, i))
 
 
 def _flatten(errors):
@@ -112,13 +145,16 @@ def validate_method(method: dict[str, Any], source: str = "method") -> dict[str,
     """Fill defaults into a resolved ``method`` block (in place) and check it against the schema."""
     for name, value in method_defaults().items():
         method.setdefault(name, value)
+    _refuse_non_finite(method, source)
     import jsonschema
 
     doc = _schema()
     sub = {"$schema": doc["$schema"], "$defs": doc["$defs"], "$ref": "#/$defs/methodFields"}
-    errors = sorted(jsonschema.Draft202012Validator(sub).iter_errors(method), key=lambda e: list(e.absolute_path))
+    strict = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_type_checker())
+    errors = sorted(strict(sub).iter_errors(method), key=lambda e: list(e.absolute_path))
     if errors:
         error = errors[0]
         field = ".".join(str(p) for p in error.absolute_path)
-        raise SpcreidError(f"{source}.{field}: {error.message}" if field else f"{source}: {error.message}")
+        message = _bounded(error.message)
+        raise SpcreidError(f"{source}.{field}: {message}" if field else f"{source}: {message}")
     return method

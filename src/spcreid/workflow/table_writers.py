@@ -12,12 +12,13 @@ which the runtime image does not install.
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from spcreid.io import write_json, write_text
+from spcreid.io import write_file_set
 from spcreid.workflow.references import BOUND_TITLES
 from spcreid.workflow.run_results import METRICS
 from spcreid.workflow.tables import CHECK, HEADLINE_MODE, STATISTICS, heading, profile_caption
@@ -288,20 +289,24 @@ def write_all(
 ) -> None:
     from spcreid.workflow.verdict import verdict_markdown
 
+    # One set: a full disk must not leave some tables new and others old with nothing to tell them apart.
+    files = {}
     summary = {}
     for table, frame in frames.items():
         title = f"{params['tables'][table]['title']} [{profile_caption(params)}]"
         note = statistics_note(params, table, frame)
         shown = display_table(frame, table)
-        write_text(out_dir / f"{table}.csv", frame.to_csv(index=False, float_format="%.4f"))
-        write_text(out_dir / f"{table}.md", to_markdown(shown, frame, title, note))
-        write_text(out_dir / f"{table}.tex", to_latex(shown, frame, title, note, table))
-        write_text(out_dir / f"{table}.html", to_html(shown, frame, title, note))
+        files[f"{table}.csv"] = frame.to_csv(index=False, float_format="%.4f")
+        files[f"{table}.md"] = to_markdown(shown, frame, title, note)
+        files[f"{table}.tex"] = to_latex(shown, frame, title, note, table)
+        files[f"{table}.html"] = to_html(shown, frame, title, note)
         summary[table] = summary_entry(params, frame, table)
     if verdict is not None:
-        write_text(out_dir / "verdict.csv", verdict.to_csv(index=False, float_format="%.4f"))
-        write_text(out_dir / "verdict.md", verdict_markdown(verdict, profile_caption(params)))
+        files["verdict.csv"] = verdict.to_csv(index=False, float_format="%.4f")
+        files["verdict.md"] = verdict_markdown(verdict, profile_caption(params))
         summary["verdict"] = {
             f"{r['Family']}: {r['Claim']} ({r['Metric']})": r["Verdict"] for r in verdict.to_dict("records")
         }
-    write_json(out_dir / "summary.json", summary)
+    files["summary.json"] = json.dumps(summary, indent=2, sort_keys=True) + "
+"
+    write_file_set(out_dir, files)

@@ -85,10 +85,26 @@ def read_paper_table(paper_dir: str | os.PathLike, table: str) -> pd.DataFrame:
     path = Path(paper_dir) / f"{table}.csv"
     if not path.is_file():
         raise SpcreidError(f"{path} not found: the paper's values of {table} belong there (see --paper-dir)")
-    frame = pd.read_csv(path, dtype={"row": str, "dataset": str, "setting": str, "source": str})
+    try:
+        frame = pd.read_csv(path, dtype={"row": str, "dataset": str, "setting": str, "source": str})
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise SpcreidError(
+            f"{path} is not a readable CSV ({type(exc).__name__}); fix it or check it out from git"
+        ) from exc
     missing = [column for column in PAPER_COLUMNS if column not in frame.columns]
     if missing:
         raise SpcreidError(f"{path}: missing column(s) {missing}; expected {list(PAPER_COLUMNS)}")
+    # The paper's figures are percentages: text would stop the diff with a traceback, 2960 would be a silent typo.
+    for column in PAPER_KEYS.values():
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = frame[(values.isna() & frame[column].notna()) | (values < 0) | (values > 100)]
+        if len(bad):
+            first = bad.iloc[0]
+            raise SpcreidError(
+                f"{path}: row '{first['row']}' ({first['dataset']}, {first['setting']}) has {column} = "
+                f"'{first[column]}', not a percentage in [0, 100]; fix it (an empty cell if the paper gives none)"
+            )
+        frame[column] = values
     bad = sorted(set(frame["source"]) - set(PAPER_SOURCES))
     if bad:
         raise SpcreidError(f"{path}: column 'source' has {bad}; use 'paper' or 'quoted'")
