@@ -307,6 +307,5 @@ def write_all(
         summary["verdict"] = {
             f"{r['Family']}: {r['Claim']} ({r['Metric']})": r["Verdict"] for r in verdict.to_dict("records")
         }
-    files["summary.json"] = json.dumps(summary, indent=2, sort_keys=True) + "
-"
+    files["summary.json"] = json.dumps(summary, indent=2, sort_keys=True) + "\n"
     write_file_set(out_dir, files)
