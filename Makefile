@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: setup lock reproduce rehearsal test dvc-repro clean-results image dvc-track gpu-check
+.PHONY: setup lock reproduce miniature rehearsal test dvc-repro clean-results image dvc-track gpu-check
 
 # The whole local environment (runtime + workflow + test tools) comes from one hash-locked resolution,
 # envs/requirements.lock, so a fresh clone installs exactly what was tested, whatever was released since.
@@ -39,6 +39,11 @@ FORCERUN := train train_supervised pretrained_start evaluate_colour_histogram
 # (docs/WORKFLOW.md, "Interrupting and resuming").
 reproduce: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --rerun-incomplete --forcerun $(FORCERUN)
+
+# The scientific miniature (docs/TOY_DATASET.md): the tier the verdict comes from, hours on 2 cores. Resumable:
+# rerunning after an interruption keeps every finished job.
+miniature: setup
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --rerun-incomplete --config profile=miniature
 
 # The paper profile's rules on CPU: tiny real-layout archives and stand-in networks, then the paper DAG.
 rehearsal: setup

@@ -50,6 +50,51 @@ def test_seeds_multiply_the_training_jobs_only(workdir):
     assert len(re.findall(r"^rule synthesize_parsing_swap:", result.stdout, re.M)) == 2
 
 
+def test_miniature_draws_every_random_input_per_seed(workdir):
+    # Two seeds keep the plan small; the profile's own seed list is what the miniature's budget sets.
+    edit_params(workdir, lambda p: p["profiles"]["miniature"].update(seeds=[1, 2]))
+    result = snakemake(workdir, "-n", "-p", "--config", "profile=miniature")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert len(planned_train_jobs(result)) == 14 * 2
+    # One trunk per seed, pretrained with that seed; one synthesis cache (and its packed store) per dataset and seed.
+    for seed in (1, 2):
+        assert (
+            f"--seed {seed} --threads 1 --out data/miniature/weights/toy-pretrained-seed{seed}.pth" in out
+            or f"--seed {seed} --threads 2 --out data/miniature/weights/toy-pretrained-seed{seed}.pth" in out
+        )
+        for key in ("prcc", "vcclothes"):
+            assert f"--copies 4 --seed {seed} --out data/miniature/synth/{key}/parsing-swap-seed{seed}" in out, (
+                key,
+                seed,
+            )
+    assert len(re.findall(r"^rule pretrain_backbone:", out, re.M)) == 2
+    assert len(re.findall(r"^rule synthesize_parsing_swap:", out, re.M)) == 4
+    assert len(re.findall(r"^rule pack_images:", out, re.M)) == 4
+    # Run seed 2 of the full model reads seed 2's trunk, copies and packed store.
+    block = next(b for b in out.split("\n\n") if "output: work/miniature/runs/prcc/full/seed2/model.pt" in b)
+    for path in (
+        "data/miniature/synth/prcc/parsing-swap-seed2/index.csv",
+        "data/miniature/packed/prcc-seed2.pt",
+        "data/miniature/weights/toy-pretrained-seed2.pth",
+    ):
+        assert path in block
+    # The untrained start is a row per seed too (each seed has its own start), scored by the evaluate rule.
+    assert (
+        "--seed 2 --manifest data/miniature/manifests/prcc.csv --threads 1 "
+        "--out work/miniature/runs/prcc/pretrained-start/seed2" in out
+    )
+    assert not re.search(r"^rule evaluate_pretrained_start:", out, re.M)
+
+
+def test_shared_input_profiles_keep_one_trunk_and_one_cache(workdir):
+    result = snakemake(workdir, "-n", "-p")
+    assert result.returncode == 0, result.stderr
+    assert "--out data/embedded/weights/toy-pretrained.pth" in result.stdout
+    assert "--copies 4 --seed 0 --out data/embedded/synth/prcc/parsing-swap " in result.stdout
+    assert "seed1.pth" not in result.stdout
+
+
 def test_paper_profile_plans_real_data_weights_pise_and_gpu_training(workdir):
     result = snakemake(workdir, "-n", "-p", "--config", "profile=paper")
     assert result.returncode == 0, result.stderr

@@ -99,3 +99,25 @@ def test_unknown_config_key_is_refused(tmp_path):
     result = snakemake(root, "-n", "--config", "profil=paper")
     assert result.returncode != 0
     assert "profil" in result.stdout + result.stderr
+
+
+def test_per_seed_inputs_give_each_seed_its_own_trunk_copies_and_start():
+    from spcreid.workflow.experiments import Run, load_params, run_config, seeded_path, synthesis_seed, trunk_path
+    from spcreid.workflow.references import reference_seeds
+
+    params = load_params(REPO / "params.yaml")
+    assert seeded_path("data/x/weights/trunk.pth", 7) == "data/x/weights/trunk-seed7.pth"
+    assert seeded_path("w/trunk.pth", "{s}") == "w/trunk-seed{s}.pth"
+    # The shared-input default: one trunk, one cache, one untrained start; its run configs unchanged.
+    params["profile"] = "embedded"
+    assert trunk_path(params, 3) == "data/embedded/weights/toy-pretrained.pth" and synthesis_seed(params, 3) == 0
+    assert reference_seeds(params, "pretrained-start") == [0]
+    assert "seed" not in run_config(params, Run("prcc", "full", 3))["synthesis"]
+    # The miniature: seed N's trunk and copies, and an untrained start per seed; the colour histogram stays single.
+    params["profile"] = "miniature"
+    config = run_config(params, Run("prcc", "full", 3))
+    assert config["train"]["pretrained"] == "data/miniature/weights/toy-pretrained-seed3.pth"
+    assert config["synthesis"]["seed"] == 3 == synthesis_seed(params, 3)
+    seeds = params["profiles"]["miniature"]["seeds"]
+    assert reference_seeds(params, "pretrained-start") == seeds == reference_seeds(params, "supervised")
+    assert reference_seeds(params, "colour-histogram") == [0]

@@ -14,12 +14,16 @@ from spcreid.workflow.experiments import (
     check_params,
     load_params,
     method_config,
-    read_yaml,
-    retype_config_overrides,
+    per_seed_inputs,
     profile,
+    read_yaml,
     resumable,
+    retype_config_overrides,
     run_config,
     runs,
+    seeded_path,
+    synthesis_seed,
+    trunk_path,
 )
 from spcreid.workflow.references import reference_runs
 from spcreid.workflow.run_summary import print_notes, print_summary, request_only_notes
@@ -173,9 +177,12 @@ SEEDS = PROFILE["seeds"]
 RUN_DIR = f"{WORK}/runs/{{key}}/{{experiment}}/seed{{seed}}"
 METRICS = f"{RESULTS}/metrics/{{key}}/{{experiment}}/seed{{seed}}.json"
 MANIFEST = f"{DATA}/manifests/{{key}}.csv"
-SYNTH_INDEX = f"{DATA}/synth/{{key}}/{{backend}}/index.csv"
+# per_seed_inputs: run seed N trains on copies drawn with seed N, kept (and packed) under names ending -seed<N>.
+PER_SEED_INPUTS = per_seed_inputs(PARAMS)
+SEED_FOLDER = "-seed{synth_seed}" if PER_SEED_INPUTS else ""
+SYNTH_INDEX = f"{DATA}/synth/{{key}}/{{backend}}{SEED_FOLDER}/index.csv"
 # train.pack_images: each dataset's train images and copies decoded once, for every train job (rule pack_images).
-PACKED = f"{DATA}/packed/{{key}}.pt"
+PACKED = f"{DATA}/packed/{{key}}{SEED_FOLDER}.pt"
 PACK_IMAGES = PROFILE["train"]["pack_images"]
 TABLE_FORMATS = ("csv", "md", "tex", "html")
 PLOTS = [
@@ -232,6 +239,9 @@ def expand_runs(pattern, runs=None):
 # Reference rows (params.yaml `references`): stored like runs of experiments of their own names.
 REFERENCE_RUNS = reference_runs(PARAMS)
 TRAINED_EXPERIMENTS = sorted(PARAMS["experiments"])
+# Reference rows with a run per seed (the oracle; the untrained start too where each seed has its own trunk): the
+# evaluate rule scores their seeds together, like an experiment's.
+PER_SEED_REFERENCES = sorted({run.experiment for run in REFERENCE_RUNS if run.seed != 0})
 
 
 def table_outputs():
@@ -258,7 +268,9 @@ def uses_synthesis(wildcards):
 def synthesis_input(wildcards):
     if not uses_synthesis(wildcards):
         return []
-    return SYNTH_INDEX.format(key=wildcards.key, backend=SYNTH_BACKEND)
+    return SYNTH_INDEX.format(
+        key=wildcards.key, backend=SYNTH_BACKEND, synth_seed=synthesis_seed(PARAMS, int(wildcards.seed))
+    )
 
 
 # Optional flags are lists: `{params.x:q}` quotes each element and an empty list leaves nothing on the line.
@@ -267,7 +279,9 @@ def synthesis_arg(wildcards, input):
 
 
 def packed_input(wildcards):
-    return PACKED.format(key=wildcards.key) if PACK_IMAGES else []
+    if not PACK_IMAGES:
+        return []
+    return PACKED.format(key=wildcards.key, synth_seed=synthesis_seed(PARAMS, int(wildcards.seed)))
 
 
 def packed_arg(wildcards, input):
@@ -279,7 +293,8 @@ def pack_synthesis_input(wildcards):
     experiments = {run.experiment for run in RUNS if run.dataset == wildcards.key}
     if not any(method_config(PARAMS, experiment)["augment"] for experiment in experiments):
         return []
-    return SYNTH_INDEX.format(key=wildcards.key, backend=SYNTH_BACKEND)
+    seed_part = {"synth_seed": wildcards.synth_seed} if PER_SEED_INPUTS else {}
+    return SYNTH_INDEX.format(key=wildcards.key, backend=SYNTH_BACKEND, **seed_part)
 
 
 def pack_copies_arg(wildcards, input):
@@ -287,7 +302,7 @@ def pack_copies_arg(wildcards, input):
 
 
 def pretrained_input(wildcards):
-    weights = PROFILE["train"].get("pretrained")
+    weights = trunk_path(PARAMS, int(wildcards.seed))
     if not weights:
         return []
     if "pretrain" in PROFILE:
@@ -447,6 +462,11 @@ def parse_args(wildcards, input):
         "--batch",
         str(PARSING["batch"]),
     ]
+
+
+def synthesis_seed_arg(wildcards):
+    """The seed of a synthesis cache: its folder's with per-seed inputs, else the one shared cache's."""
+    return int(wildcards.synth_seed) if PER_SEED_INPUTS else SYNTH_SEED
 
 
 def synthesis_manifest(wildcards):

@@ -21,7 +21,7 @@ rule evaluate:
         bench_path("evaluate/{key}/{experiment}")
     wildcard_constraints:
         key=one_of(DATASETS),
-        experiment=one_of(TRAINED_EXPERIMENTS + ["supervised"]),
+        experiment=one_of(TRAINED_EXPERIMENTS + PER_SEED_REFERENCES),
     container:
         MAIN_IMAGE
     # One thread on CPU: the evaluations of two configurations proceed side by side on two cores.

@@ -6,16 +6,16 @@ rule synthesize_parsing_swap:
     input:
         synthesis_manifest,
     output:
-        f"{DATA}/synth/{{key}}/parsing-swap/index.csv",
+        SYNTH_INDEX.replace("{backend}", "parsing-swap"),
     log:
-        log_path("synthesize/{key}-parsing-swap"),
+        log_path(f"synthesize/{{key}}-parsing-swap{SEED_FOLDER}"),
     benchmark:
-        bench_path("synthesize/{key}-parsing-swap")
+        bench_path(f"synthesize/{{key}}-parsing-swap{SEED_FOLDER}")
     container:
         MAIN_IMAGE
     params:
         copies=SYNTH_COPIES,
-        seed=SYNTH_SEED,
+        seed=synthesis_seed_arg,
         out=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
         "spcreid synthesize --manifest {input:q} --backend parsing-swap --copies {params.copies:q}"
@@ -30,11 +30,11 @@ rule synthesize_pise:
         checkpoint=ancient(f"{DATA}/weights/pise-texture/latest_net_G.pth"),
         keypoints=ancient(f"{DATA}/weights/keypointrcnn-coco.pth"),
     output:
-        f"{DATA}/synth/{{key}}/pise/index.csv",
+        SYNTH_INDEX.replace("{backend}", "pise"),
     log:
-        log_path("synthesize/{key}-pise"),
+        log_path(f"synthesize/{{key}}-pise{SEED_FOLDER}"),
     benchmark:
-        bench_path("synthesize/{key}-pise")
+        bench_path(f"synthesize/{{key}}-pise{SEED_FOLDER}")
     container:
         MAIN_IMAGE
     threads: 4
@@ -43,7 +43,7 @@ rule synthesize_pise:
         mem_mb=16000,
     params:
         copies=SYNTH_COPIES,
-        seed=SYNTH_SEED,
+        seed=synthesis_seed_arg,
         out=lambda wildcards, output: os.path.dirname(output[0]),
         pise=pise_args,
     shell:

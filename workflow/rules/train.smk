@@ -13,9 +13,9 @@ rule pack_images:
     output:
         PACKED,
     log:
-        log_path("pack_images/{key}"),
+        log_path(f"pack_images/{{key}}{SEED_FOLDER}"),
     benchmark:
-        bench_path("pack_images/{key}")
+        bench_path(f"pack_images/{{key}}{SEED_FOLDER}")
     container:
         MAIN_IMAGE
     params:

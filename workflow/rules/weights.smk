@@ -56,6 +56,14 @@ if PRETRAIN:
             "must never be evaluated"
         )
 
+    # per_seed_inputs: one trunk per run seed, pretrained with that seed (pretrain.seed is then unused).
+    TRUNK_PART = "-seed{trunk_seed}" if PER_SEED_INPUTS else ""
+    TRUNK = (
+        seeded_path(PROFILE["train"]["pretrained"], "{trunk_seed}")
+        if PER_SEED_INPUTS
+        else PROFILE["train"]["pretrained"]
+    )
+
     rule make_pretrain_toy_data:
         output:
             directory(PRETRAIN_TOY),
@@ -75,21 +83,21 @@ if PRETRAIN:
         input:
             PRETRAIN_TOY,
         output:
-            PROFILE["train"]["pretrained"],
+            TRUNK,
         log:
-            log_path("pretrain_backbone"),
+            log_path(f"pretrain_backbone{TRUNK_PART}"),
         benchmark:
-            bench_path("pretrain_backbone")
+            bench_path(f"pretrain_backbone{TRUNK_PART}")
         container:
             MAIN_IMAGE
-        # Every train job waits for this one: it gets both cores.
+        # Every train job waits for this one (with per-seed trunks, for its seed's): it gets both cores.
         threads: 2
         params:
             arch=PROFILE["train"]["arch"],
             height=PROFILE["train"]["height"],
             width=PROFILE["train"]["width"],
             epochs=PRETRAIN["epochs"],
-            seed=PRETRAIN["seed"],
+            seed=lambda wildcards: int(wildcards.trunk_seed) if PER_SEED_INPUTS else PRETRAIN["seed"],
         shell:
             "spcreid pretrain-backbone --data {input:q} --arch {params.arch:q} --height {params.height:q}"
             " --width {params.width:q} --epochs {params.epochs:q} --seed {params.seed:q} --threads {threads}"

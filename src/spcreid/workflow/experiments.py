@@ -260,12 +260,43 @@ def method_config(params: dict[str, Any], experiment: str) -> dict[str, Any]:
     return merged
 
 
+def per_seed_inputs(params: dict[str, Any]) -> bool:
+    """Whether the active profile draws its random inputs per run seed: the trunk it pretrains and the copies.
+
+    With it, seed N of every configuration starts from trunk N and trains on copies drawn with seed N, so the
+    seed-to-seed spread that the tables' statistics see includes every random source, not only the training
+    loop's (the scientific miniature); without it one trunk and one synthesis cache serve all seeds.
+    """
+    return bool(profile(params).get("per_seed_inputs", False))
+
+
+def seeded_path(path: str | os.PathLike, seed: int | str) -> str:
+    """``weights/trunk.pth`` -> ``weights/trunk-seed<seed>.pth`` (``seed`` may be a wildcard, ``{seed}``)."""
+    path = Path(path)
+    return str(path.with_name(f"{path.stem}-seed{seed}{path.suffix}"))
+
+
+def trunk_path(params: dict[str, Any], seed: int) -> str | None:
+    """The pretrained weights run ``seed`` starts from: the profile's own trunk of that seed when it trains one
+    per seed, else ``train.pretrained`` (None: random initialisation)."""
+    prof = profile(params)
+    weights = prof["train"].get("pretrained")
+    if weights and "pretrain" in prof and per_seed_inputs(params):
+        return seeded_path(weights, seed)
+    return weights
+
+
+def synthesis_seed(params: dict[str, Any], seed: int) -> int:
+    """The seed of the synthesis cache that run ``seed`` trains on (0: one cache for every seed)."""
+    return int(seed) if per_seed_inputs(params) else 0
+
+
 def run_config(params: dict[str, Any], run: Run) -> dict[str, Any]:
     """Everything a training job needs, fully resolved: method, train profile, dataset, seed."""
     prof = profile(params)
     if run.dataset not in prof["datasets"]:
         raise SpcreidError(f"dataset '{run.dataset}' is not in profile '{params['profile']}'")
-    return {
+    config = {
         "profile": params["profile"],
         "dataset": run.dataset,
         "dataset_spec": copy.deepcopy(prof["datasets"][run.dataset]),
@@ -275,6 +306,11 @@ def run_config(params: dict[str, Any], run: Run) -> dict[str, Any]:
         "train": copy.deepcopy(prof["train"]),
         "synthesis": copy.deepcopy(prof.get("synthesis", {})),
     }
+    if per_seed_inputs(params):
+        # Only then: a shared-input profile's configs (and so its committed results) stay as they were.
+        config["train"]["pretrained"] = trunk_path(params, run.seed)
+        config["synthesis"]["seed"] = synthesis_seed(params, run.seed)
+    return config
 
 
 def resumable(run_dir: str | os.PathLike, config: dict[str, Any], inputs: list[str | os.PathLike]) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from spcreid.errors import SpcreidError
-from spcreid.workflow.experiments import Run, profile, table_cells
+from spcreid.workflow.experiments import Run, per_seed_inputs, profile, table_cells
 
 BOUND_TITLES = {"upper": "reference: upper bound", "lower": "reference: lower bound"}
 DETERMINISTIC_SEED = 0
@@ -22,8 +22,13 @@ def references(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def reference_seeds(params: dict[str, Any], name: str) -> list[int]:
+    """A trained reference runs once per seed; one that evaluates the pretrained trunk does too where the profile
+    trains a trunk per seed (each seed's start is its own); anything else is deterministic: seed 0."""
     spec = references(params)[name]
-    return [int(s) for s in profile(params)["seeds"]] if spec["per_seed"] else [DETERMINISTIC_SEED]
+    seeded_trunk = spec.get("uses_trunk", False) and per_seed_inputs(params) and "pretrain" in profile(params)
+    if spec["per_seed"] or seeded_trunk:
+        return [int(s) for s in profile(params)["seeds"]]
+    return [DETERMINISTIC_SEED]
 
 
 def table_datasets(params: dict[str, Any]) -> list[str]:
