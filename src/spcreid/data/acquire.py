@@ -438,7 +438,9 @@ def _dest_lock(dest: Path):
     dest.mkdir(parents=True, exist_ok=True)
     fd = os.open(dest, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        # Some network file systems cannot lock a folder; extracting unlocked is what happened before.
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
