@@ -20,14 +20,17 @@ CORES  ?= all
 # PYTHONDONTWRITEBYTECODE is set: every job would otherwise compile torch's modules again.
 PIP_LOCKED := $(BIN)/python -m pip install --quiet --no-compile --no-deps --require-hashes -r
 $(BIN)/.installed: pyproject.toml envs/requirements.lock envs/split_lock.py
+	@echo "setup: installing the locked environment into $(VENV) (1-5 min; pip prints nothing while torch installs)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PYTHON) envs/split_lock.py envs/requirements.lock $(VENV)/lock-torch.txt $(VENV)/lock-rest.txt
 	$(PIP_LOCKED) $(VENV)/lock-torch.txt & torch=$$!; $(PIP_LOCKED) $(VENV)/lock-rest.txt & rest=$$!; \
 	    wait $$torch; first=$$?; wait $$rest; test $$first = 0 -a $$? = 0
 	$(BIN)/python -m pip check
+	@echo "setup: packages installed; compiling byte-code"
 	$(BIN)/python -m compileall -q -j 0 -x '/tests/' $(VENV)/lib > /dev/null || true
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+	@echo "setup: done ($(VENV))"
 
 setup: $(BIN)/.installed
 

@@ -958,3 +958,10 @@ def test_configfile_alias_bomb_is_refused_before_validation(tmp_path):
     result = snakemake(workdir, "-n", "--configfile", "bomb.yaml")
     log = result.stdout + result.stderr
     assert result.returncode == 1 and "alias bomb" in log and len(log) < 20_000
+
+
+def test_nested_config_keeps_a_string_where_params_yaml_has_one(tmp_path):
+    workdir = copy_workflow(tmp_path / "wf")
+    result = snakemake(workdir, "-n", "--config", "tables={table4: {compare_to: 0.4}}")
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-2000:]

@@ -41,7 +41,7 @@ try:
     # again through the params loader, which refuses that, deep nesting and alias bombs.
     for _configfile in workflow.overwrite_configfiles:
         read_yaml(_configfile)
-    retype_config_overrides(config, workflow.config_settings.config)
+    retype_config_overrides(config, workflow.config_settings.config, read_yaml("params.yaml"))
     check_params(config, source="config (params.yaml, --configfile, --config)")
 except SpcreidError as exc:
     # One line naming the field, raised while the DAG is built: no job has started yet.

@@ -146,12 +146,14 @@ def download_url(url: str, target: Path, expected_sha256: str | None, manual_hin
                     total=total, unit="B", unit_scale=True, desc=f"downloading {target.name}", leave=False, disable=None
                 ) as bar,
             ):
+                received = 0  # counted here: a disabled bar (stderr not a terminal) counts nothing
                 for chunk in iter(lambda: response.read(CHUNK), b""):
                     out.write(chunk)
                     digest.update(chunk)
+                    received += len(chunk)
                     bar.update(len(chunk))
-            if total is not None and bar.n != total:
-                raise SpcreidError(f"download of {url} stopped after {bar.n} of {total} bytes; {manual_hint}")
+            if total is not None and received != total:
+                raise SpcreidError(f"download of {url} stopped after {received} of {total} bytes; {manual_hint}")
             check_sha256(tmp, expected_sha256, digest.hexdigest())
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         raise SpcreidError(f"could not download {url} ({exc}); {manual_hint}") from exc
@@ -436,7 +438,9 @@ def _dest_lock(dest: Path):
     dest.mkdir(parents=True, exist_ok=True)
     fd = os.open(dest, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        # Some network file systems cannot lock a folder; extracting unlocked is what happened before.
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)

@@ -18,14 +18,14 @@ def register(subparsers) -> None:
     """Add this package's subcommands to the `spcreid` parser."""
     p = subparsers.add_parser("prepare-data", help="turn a dataset tree into a manifest CSV")
     p.add_argument("--dataset", required=True, choices=DATASET_NAMES, help="dataset layout to read")
-    p.add_argument("--root", required=True, help="folder holding the dataset folder (e.g. data/raw)")
+    p.add_argument("--root", required=True, help="folder holding the dataset folder (e.g. data/paper/raw)")
     p.add_argument("--parsing-root", default=None, help="parsing maps mirroring --root (toy default: ROOT/parsing)")
     p.add_argument("--out", required=True, help="manifest CSV to write")
     p.set_defaults(func=prepare_data)
 
     p = subparsers.add_parser("verify-data", help="check layout, names, counts and decodability of a dataset")
     p.add_argument("--dataset", required=True, choices=DATASET_NAMES, help="dataset layout to check")
-    p.add_argument("--root", required=True, help="folder holding the dataset folder (e.g. data/raw)")
+    p.add_argument("--root", required=True, help="folder holding the dataset folder (e.g. data/paper/raw)")
     p.add_argument("--parsing-root", default=None, help="also check these parsing maps (toy default: ROOT/parsing)")
     p.add_argument("--no-counts", action="store_true", help="skip comparing with the published counts")
     p.add_argument(
@@ -46,7 +46,9 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("fetch-data", help="download/extract a dataset archive under --dest")
     p.add_argument("--dataset", required=True, choices=FETCHABLE, help="dataset to fetch")
-    p.add_argument("--dest", required=True, help="folder that becomes --root for the other commands (e.g. data/raw)")
+    p.add_argument(
+        "--dest", required=True, help="folder that becomes --root for the other commands (e.g. data/paper/raw)"
+    )
     source = p.add_mutually_exclusive_group()
     source.add_argument("--url", default=None, help="http(s):// or file:// URL of the archive")
     source.add_argument("--archive", default=None, help="archive already on disk (zip, tar, tar.gz, rar)")

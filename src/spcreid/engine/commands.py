@@ -217,7 +217,9 @@ def _register_pretrain(subparsers) -> None:
         default="all",
         help="all images (a pretraining-only folder, default) or only the train split (an evaluation set)",
     )
-    pretrain.add_argument("--out", required=True, help="weights file to write, e.g. data/weights/toy-pretrained.pth")
+    pretrain.add_argument(
+        "--out", required=True, help="weights file to write, e.g. data/embedded/weights/toy-pretrained.pth"
+    )
     pretrain.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads_argument(pretrain)
     pretrain.set_defaults(func=run_pretrain)

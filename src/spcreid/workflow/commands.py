@@ -41,7 +41,7 @@ def register(subparsers) -> None:
         description="Writes OUT/<table>.{csv,md,tex,html} for every table of params.yaml and OUT/summary.json "
         "(ours: mean / std per cell, the DVC metric). Refuses metrics files of another profile and NaN metrics.",
     )
-    _add_common(tables, "output folder, e.g. results/tables")
+    _add_common(tables, "output folder, e.g. results/embedded/tables")
     tables.set_defaults(func=run_make_tables)
 
     plots = subparsers.add_parser(
@@ -50,7 +50,7 @@ def register(subparsers) -> None:
         description="Writes OUT/ablation_components.{png,svg,pdf}, OUT/ablation_sampling.{png,svg,pdf}, "
         "OUT/eps_curve.{png,svg,pdf} and OUT/eps_curve.csv.",
     )
-    _add_common(plots, "output folder, e.g. results/plots")
+    _add_common(plots, "output folder, e.g. results/embedded/plots")
     plots.set_defaults(func=run_make_plots)
 
     quality = subparsers.add_parser(

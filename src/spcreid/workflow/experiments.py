@@ -148,35 +148,41 @@ def load_params(path: str | os.PathLike = "params.yaml", profile: str | None = N
     return params
 
 
-def retype_config_overrides(config: dict[str, Any], overrides: Any) -> None:
+def retype_config_overrides(config: dict[str, Any], overrides: Any, base: Any = None) -> None:
     """Give the scalars inside nested ``--config`` values (``method={eps: 2}``) their YAML types in ``config``.
 
     Snakemake parses such a value with YAML's BaseLoader, which keeps every scalar a string, and the schema then
-    reported "'2' is not of type 'number'" about a number the user wrote as one.
+    reported "'2' is not of type 'number'" about a number the user wrote as one. Where ``base`` (params.yaml)
+    holds a string at the same place (a table's ``compare_to: "0.4"``), the string is kept.
     """
 
-    def typed(value: Any) -> Any:
+    def typed(value: Any, like: Any) -> Any:
         if isinstance(value, str):
+            if isinstance(like, str):
+                return value
             try:
                 parsed = yaml.safe_load(value)
             except yaml.YAMLError:
                 return value
             return parsed if isinstance(parsed, (int, float, bool)) or parsed is None else value
         if isinstance(value, dict):
-            return {key: typed(item) for key, item in value.items()}
+            like = like if isinstance(like, dict) else {}
+            return {key: typed(item, like.get(key)) for key, item in value.items()}
         if isinstance(value, list):
-            return [typed(item) for item in value]
+            like = like if isinstance(like, list) else []
+            return [typed(item, like[i] if i < len(like) else None) for i, item in enumerate(value)]
         return value
 
-    def apply(target: dict, override: dict, nested: bool) -> None:
+    def apply(target: dict, override: dict, like: Any, nested: bool) -> None:
         # A top-level KEY=VALUE is typed by Snakemake itself (int, float, bool, then string): left as it is.
+        like = like if isinstance(like, dict) else {}
         for key, value in override.items():
             if isinstance(value, dict) and isinstance(target.get(key), dict):
-                apply(target[key], value, True)
+                apply(target[key], value, like.get(key), True)
             elif nested or isinstance(value, (dict, list)):
-                target[key] = typed(value)
+                target[key] = typed(value, like.get(key))
 
-    apply(config, dict(overrides), False)
+    apply(config, dict(overrides), base, False)
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
