@@ -236,14 +236,15 @@ def measure_keypoints(min_size: int = 800, batch: int = 8, steps: int = 3, devic
 
 
 def run_rehearsal(out: Path, cores: str) -> float:
-    """The rehearsal DAG with every device on CUDA, in a fresh data/rehearsal; returns its seconds."""
+    """The rehearsal DAG with every device on CUDA, from scratch (a finished CPU rehearsal would otherwise leave
+    Snakemake nothing to run); returns its seconds."""
     import shutil
 
     import yaml
 
     from spcreid.io import write_text
 
-    for folder in ("data/rehearsal", "results/rehearsal"):
+    for folder in ("data/rehearsal", "work/rehearsal", "results/rehearsal"):  # the rehearsal's own, rebuilt here
         shutil.rmtree(folder, ignore_errors=True)
     overrides = out / "rehearsal-on-cuda.yaml"
     write_text(overrides, yaml.safe_dump(REHEARSAL_ON_CUDA, sort_keys=True))
