@@ -424,8 +424,10 @@ def test_written_files_csv_markdown_booktabs_html_and_summary(params, metrics_di
     compared = summary["table2"]["+Ca+Ci+Cs (Sync-Person-Cloud)"]["prcc_cc"]
     assert (compared["R1_vs_ref"], compared["R1_p_holm"]) == (50.0, 0.0)
     assert 0 < compared["R1_adj_low"] < 30.0 < 70.0 < compared["R1_adj_high"]  # wider than the 95% [30, 70]
-    assert summary["verdict"]["components: Sync-Person-Cloud beats the baseline (R1)"] == "confirmed"
-    assert summary["verdict"]["components: Ca adds to the baseline (R1)"] == "unresolved"
+    verdict = pd.read_csv(out / "verdict.csv").set_index(["Claim", "Metric"])["Verdict"]
+    assert verdict["Sync-Person-Cloud beats the baseline", "R1"] == "confirmed"  # +50 in both seeds
+    assert verdict["Ca adds to the baseline", "R1"] == "unresolved"  # identical runs
+    assert "| components | Sync-Person-Cloud beats the baseline |" in (out / "verdict.md").read_text()
     # Literature rows and the paper's constants are not metrics of this reproduction.
     assert set(summary["table1"]) == {"Sync-Person-Cloud", "supervised", "pretrained-start", "colour-histogram"}
     assert "paper" not in json.dumps(summary)

@@ -303,9 +303,7 @@ def write_all(
         summary[table] = summary_entry(params, frame, table)
     if verdict is not None:
         files["verdict.csv"] = verdict.to_csv(index=False, float_format="%.4f")
+        # Not in summary.json: DVC's metrics are numbers, and the verdict's words are in these two files.
         files["verdict.md"] = verdict_markdown(verdict, profile_caption(params))
-        summary["verdict"] = {
-            f"{r['Family']}: {r['Claim']} ({r['Metric']})": r["Verdict"] for r in verdict.to_dict("records")
-        }
     files["summary.json"] = json.dumps(summary, indent=2, sort_keys=True) + "\n"
     write_file_set(out_dir, files)
