@@ -18,9 +18,10 @@ from spcreid.errors import SpcreidError
 from spcreid.evaluation.metrics_file import config_hash, read_metrics_file, run_identity
 from spcreid.evaluation.per_query import load_per_query, per_query_path, save_per_query
 from spcreid.workflow.experiments import Run, load_params, runs
-from spcreid.workflow.paired import paired_test, sign_flip_p
+from spcreid.workflow.paired import sign_flip_p
 from spcreid.workflow.plots import write_plots
 from spcreid.workflow.references import reference_runs
+from spcreid.workflow.seed_level import seed_level_test
 from spcreid.workflow.tables import build_table, read_paper_table, write_tables
 from workflow_helpers import REPO
 
@@ -214,18 +215,19 @@ def test_bad_per_query_files_are_refused(tmp_path):
         load_per_query(tmp_path / "y.npz")
 
 
-def test_paired_test_by_hand():
+def test_query_level_test_by_hand():
     # Four pairs, each +1: 16 equally likely swaps, |mean| >= 1 only for all-swapped or none: p = 2/16.
-    result = paired_test([(np.ones(4), np.zeros(4))])
-    assert result.diff == 1.0 and result.p == pytest.approx(0.125) and (result.low, result.high) == (1.0, 1.0)
-    same = paired_test([(np.array([1.0, 0.0, 1.0]), np.array([1.0, 0.0, 1.0]))] * 3)
-    assert same.diff == 0.0 and same.p == 1.0 and same.low <= 0.0 <= same.high
+    result = seed_level_test([(np.ones(4), np.zeros(4))])
+    assert result.diff == 1.0 and result.query_p == pytest.approx(0.125) and (result.low, result.high) == (1.0, 1.0)
+    same = seed_level_test([(np.array([1.0, 0.0, 1.0]), np.array([1.0, 0.0, 1.0]))] * 3)
+    assert same.diff == 0.0 and same.query_p == 1.0 and same.p == 1.0 and same.low <= 0.0 <= same.high
     # Seeds weigh equally whatever their query counts: (1 + 0) / 2, not 2 / 6.
-    mixed = paired_test([(np.ones(2), np.zeros(2)), (np.zeros(4), np.zeros(4))])
+    mixed = seed_level_test([(np.ones(2), np.zeros(2)), (np.zeros(4), np.zeros(4))])
     assert mixed.diff == pytest.approx(0.5) and mixed.seeds == 2 and mixed.queries == 6
     # Deterministic for a seed.
     noisy = [(np.random.default_rng(s).random(50), np.random.default_rng(s + 9).random(50)) for s in range(3)]
-    assert paired_test(noisy, seed=4) == paired_test(noisy, seed=4)
+    a, b = seed_level_test(noisy, seed=4), seed_level_test(noisy, seed=4)
+    assert (a.low, a.high, a.p, a.query_p) == (b.low, b.high, b.p, b.query_p)
 
 
 def test_sign_flip_p_matches_scipys_paired_permutation_test():
