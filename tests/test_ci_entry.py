@@ -21,7 +21,9 @@ def run_ci(tmp_path: Path, with_upstream: bool) -> str:
     if with_upstream:
         for name in ("schp", "pise"):
             (tmp_path / "shared" / "upstream" / name).mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPCREID_")}
+    # Run as CI runs it, at the top: under `make test` the inherited MAKELEVEL would make the inner make print
+    # "Entering directory" lines around the echo.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPCREID_", "MAKE", "MFLAGS"))}
     done = subprocess.run(["bash", str(clone / ".ci" / "run")], capture_output=True, text=True, env=env, check=True)
     return done.stdout.strip()
 
