@@ -43,6 +43,9 @@ def _reduce(params):
             "rows": [cell("0.4", "prcc", "cc", "full"), cell("0.2", "prcc", "cc", "full_eps0.2")],
         },
     }
+    # The claims the reduced tables can test (each must compare two runs they train).
+    claims = {claim["claim"]: claim for claim in params["claims"]}
+    params["claims"] = [claims["Sync-Person-Cloud beats the baseline"], claims["eps 0.4 beats 0.2"]]
 
 
 def test_embedded_dag_builds_the_tables_and_resumes_nothing_twice(tmp_path):
@@ -73,6 +76,9 @@ def test_embedded_dag_builds_the_tables_and_resumes_nothing_twice(tmp_path):
     assert row["mAP diff"] == pytest.approx(100 * full["cc"]["mAP"] - 39.8, abs=1e-3)
     table1 = pd.read_csv(root / "results/embedded/tables/table1.csv")
     assert (table1["Source"] == "quoted").sum() > 0 and table1.loc[table1["Source"] == "quoted", "R1 ours"].isna().all()
+    verdict = pd.read_csv(root / "results/embedded/tables/verdict.csv")
+    assert sorted(set(verdict["Claim"])) == ["Sync-Person-Cloud beats the baseline", "eps 0.4 beats 0.2"]
+    assert set(verdict["Verdict"]) == {"unresolved"}  # one seed: no seed-level test
     for name in ("ablation_components.png", "ablation_sampling.png", "eps_curve.png"):
         assert (root / "results/embedded/plots" / name).stat().st_size > 1000
     for log in ("train/prcc/full/seed1.log", "evaluate/prcc/full.log", "evaluate/prcc/pretrained-start/seed0.log"):

@@ -121,3 +121,10 @@ def test_per_seed_inputs_give_each_seed_its_own_trunk_copies_and_start():
     seeds = params["profiles"]["miniature"]["seeds"]
     assert reference_seeds(params, "pretrained-start") == seeds == reference_seeds(params, "supervised")
     assert reference_seeds(params, "colour-histogram") == [0]
+
+
+def test_a_claim_about_an_untrained_experiment_is_refused_naming_it():
+    params = load_params(REPO / "params.yaml")
+    params["claims"][1]["reference"] = "ca_typo"
+    with pytest.raises(SpcreidError, match=r"claims\[1\] \('Ca adds to the baseline'\): reference 'ca_typo' on 'prcc'"):
+        check_params(params)

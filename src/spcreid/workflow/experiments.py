@@ -231,6 +231,16 @@ def check_params(params: dict[str, Any], source: str = "params.yaml") -> None:
     from spcreid.workflow.references import check_references
 
     check_references(params, source)
+    # A claim compares two runs the tables train; one naming another experiment would fail only at the tables job.
+    trained = {(run.dataset, run.experiment) for run in runs(params)}
+    for index, claim in enumerate(params.get("claims") or []):
+        for role in ("row", "reference"):
+            if (claim["dataset"], claim[role]) not in trained:
+                raise SpcreidError(
+                    f"{source}: claims[{index}] ({claim['claim']!r}): {role} '{claim[role]}' on "
+                    f"'{claim['dataset']}' is not trained by any table cell; name an experiment that a table row "
+                    "uses, or remove the claim"
+                )
 
 
 def profile(params: dict[str, Any]) -> dict[str, Any]:
