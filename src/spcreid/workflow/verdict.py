@@ -112,7 +112,11 @@ def build_verdict(params: dict[str, Any], store: RunStore, paper: dict[tuple[str
                     rows.append(row | {"Verdict": "no runs"})
                     continue
                 low, high = result.interval(1 - ALPHA / size)
-                mde = minimum_detectable_effect(result.sd, result.seeds, alpha=ALPHA / size) if result.sd else None
+                mde = (
+                    minimum_detectable_effect(result.sd, result.seeds, alpha=ALPHA / size)
+                    if result.sd is not None
+                    else None
+                )
                 rows.append(
                     row
                     | {
