@@ -248,6 +248,16 @@ def test_configfile_is_checked_like_params_yaml(text, fragment, tmp_path):
 # ---------------------------------------------------------------------------- archives
 
 
+def many_train_images(count: int):
+    """An extra for prcc_zip: ``count`` small train members, so that extraction takes long enough to interrupt."""
+
+    def add(zf):
+        for i in range(count):
+            zf.writestr(f"prcc/rgb/train/001/A_cropped_rgb{i + 1000:05d}.jpg", b"\xff\xd8" + bytes(2000))
+
+    return add
+
+
 def prcc_zip(tmp_path: Path, extra=()) -> Path:
     source = build_tree(tmp_path / "src", TREES["prcc"])
     path = tmp_path / "prcc.zip"
@@ -711,11 +721,7 @@ def test_sigkill_during_make_toy_data_then_rerun_leaves_nothing_behind(tmp_path,
 
 
 def test_sigkill_during_extraction_then_rerun_extracts_cleanly(tmp_path, capsys):
-    def many(zf):
-        for i in range(3000):
-            zf.writestr(f"prcc/rgb/train/001/A_cropped_rgb{i + 1000:05d}.jpg", b"\xff\xd8" + bytes(2000))
-
-    archive = prcc_zip(tmp_path, [many])
+    archive = prcc_zip(tmp_path, [many_train_images(3000)])
     dest = tmp_path / "raw"
     child = spcreid_child("fetch-data", "--dataset", "prcc", "--archive", archive, "--dest", dest)
     try:
@@ -729,11 +735,7 @@ def test_sigkill_during_extraction_then_rerun_extracts_cleanly(tmp_path, capsys)
 
 
 def test_two_fetch_data_runs_into_one_folder_at_once(tmp_path, capsys):
-    def many(zf):
-        for i in range(1500):
-            zf.writestr(f"prcc/rgb/train/001/A_cropped_rgb{i + 1000:05d}.jpg", b"\xff\xd8" + bytes(2000))
-
-    archive = prcc_zip(tmp_path, [many])
+    archive = prcc_zip(tmp_path, [many_train_images(1500)])
     dest = tmp_path / "raw"
     first = spcreid_child("fetch-data", "--dataset", "prcc", "--archive", archive, "--dest", dest)
     second = spcreid_child("fetch-data", "--dataset", "prcc", "--archive", archive, "--dest", dest)

@@ -31,6 +31,7 @@ from spcreid.errors import SpcreidError
 from spcreid.workflow.paired import BATCH, CONFIDENCE, RESAMPLES, sign_flip_p
 
 POWER = 0.8
+ALPHA = 1 - CONFIDENCE
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +97,36 @@ def seed_level_test(
         query_p=query_p,
         boot=boot,
     )
+
+
+@dataclass(frozen=True)
+class FamilyAdjusted:
+    """One comparison's figures after the adjustment over its family."""
+
+    p_holm: float | None
+    low: float  # two-stage bootstrap interval at the Bonferroni level 1 - alpha / m
+    high: float
+    mde: float | None  # minimum detectable effect at that level
+    size: int  # m: the comparisons in the family
+
+
+def adjust_family(results: Sequence[SeedLevelResult | None], alpha: float = ALPHA) -> list[FamilyAdjusted | None]:
+    """Holm over the family's p-values, and the interval and MDE at the Bonferroni level of the same family.
+
+    The tables (a table's compared rows) and the verdict (a family of claims) both read their adjusted figures from
+    here; None entries (no runs) are not members and stay None.
+    """
+    size = sum(result is not None for result in results)
+    adjusted_p = holm([result.p if result is not None else None for result in results])
+    adjusted: list[FamilyAdjusted | None] = []
+    for result, p_holm in zip(results, adjusted_p):
+        if result is None:
+            adjusted.append(None)
+            continue
+        low, high = result.interval(1 - alpha / size)
+        mde = minimum_detectable_effect(result.sd, result.seeds, alpha / size) if result.sd is not None else None
+        adjusted.append(FamilyAdjusted(p_holm, low, high, mde, size))
+    return adjusted
 
 
 def paired_t_p(differences: np.ndarray) -> float | None:

@@ -22,6 +22,7 @@ from spcreid.io import write_file_set
 from spcreid.workflow.references import BOUND_TITLES
 from spcreid.workflow.run_results import METRICS
 from spcreid.workflow.tables import CHECK, HEADLINE_MODE, STATISTICS, heading, profile_caption
+from spcreid.workflow.verdict import verdict_markdown
 
 DATASET_TITLES = {"prcc": "PRCC", "vcclothes": "VC-Clothes", "ltcc": "LTCC"}
 SETTING_TITLES = {"cc": "Clothing change", "sc": "Same clothing", "general": "General"}
@@ -287,8 +288,6 @@ def summary_entry(params: dict[str, Any], frame: pd.DataFrame, table: str) -> di
 def write_all(
     params: dict[str, Any], frames: dict[str, pd.DataFrame], out_dir: Path, verdict: pd.DataFrame | None = None
 ) -> None:
-    from spcreid.workflow.verdict import verdict_markdown
-
     # One set: a full disk must not leave some tables new and others old with nothing to tell them apart.
     files = {}
     summary = {}

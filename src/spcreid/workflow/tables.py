@@ -29,7 +29,6 @@ from tqdm import tqdm
 
 from spcreid.errors import SpcreidError
 from spcreid.workflow.experiments import Run, method_config, profile, table_cells
-from spcreid.workflow.paired import CONFIDENCE
 from spcreid.workflow.references import BOUND_TITLES, reference_seeds, references
 from spcreid.workflow.run_results import (
     METRICS,
@@ -39,7 +38,8 @@ from spcreid.workflow.run_results import (
     paired_arrays,
     summarise,
 )
-from spcreid.workflow.seed_level import SeedLevelResult, holm, minimum_detectable_effect, seed_level_test
+from spcreid.workflow.seed_level import SeedLevelResult, adjust_family, seed_level_test
+from spcreid.workflow.verdict import build_verdict, paper_values
 
 PAPER_COLUMNS = ("row", "dataset", "setting", "rank1", "mAP", "source")
 PAPER_SOURCES = ("paper", "quoted")
@@ -167,29 +167,23 @@ def _family_columns(results: list[dict[str, SeedLevelResult]]) -> list[dict[str,
     bootstrap interval (1 - 0.05 / m), and the minimum detectable effect is at that level too, so that a verdict
     read from the adjusted interval knows the size it could have seen (docs/EVALUATION.md, "Statistics").
     """
-    size = len(results)
     columns: list[dict[str, Any]] = [{} for _ in results]
     for label in METRICS:
-        adjusted_p = holm([result[label].p for result in results])
-        level = 1 - (1 - CONFIDENCE) / max(size, 1)
-        for out, result, p_holm in zip(columns, results, adjusted_p):
-            r = result[label]
-            low, high = r.interval(level)
+        members = [result[label] for result in results]
+        for out, r, adjusted in zip(columns, members, adjust_family(members)):
             out.update(
                 {
                     f"{label} vs ref": r.diff,
                     f"{label} vs ref low": r.low,
                     f"{label} vs ref high": r.high,
                     f"{label} p": r.p,
-                    f"{label} p Holm": p_holm,
-                    f"{label} vs ref adj low": low,
-                    f"{label} vs ref adj high": high,
+                    f"{label} p Holm": adjusted.p_holm,
+                    f"{label} vs ref adj low": adjusted.low,
+                    f"{label} vs ref adj high": adjusted.high,
                     f"{label} seed sd": r.sd,
-                    f"{label} MDE": minimum_detectable_effect(r.sd, r.seeds, alpha=(1 - CONFIDENCE) / size)
-                    if r.sd is not None
-                    else None,
+                    f"{label} MDE": adjusted.mde,
                     f"{label} query p": r.query_p,
-                    "Family": size,
+                    "Family": adjusted.size,
                 }
             )
     return columns
@@ -344,7 +338,6 @@ def write_tables(
     """Every table of params.yaml as CSV (numbers), Markdown, LaTeX and HTML, summary.json, and the verdict on
     the paper's claims (verdict.csv, verdict.md; spcreid.workflow.verdict)."""
     from spcreid.workflow.table_writers import write_all
-    from spcreid.workflow.verdict import build_verdict, paper_values
 
     # Build everything before writing anything: a bad metrics file must not leave half the tables new.
     store = RunStore(Path(metrics_dir), params["profile"], allow_missing)

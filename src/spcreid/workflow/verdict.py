@@ -23,12 +23,10 @@ from typing import Any
 import pandas as pd
 
 from spcreid.workflow.experiments import Run, profile
-from spcreid.workflow.paired import CONFIDENCE
 from spcreid.workflow.run_results import METRICS, RunStore, paired_arrays
-from spcreid.workflow.seed_level import holm, minimum_detectable_effect, seed_level_test
+from spcreid.workflow.seed_level import ALPHA, adjust_family, seed_level_test
 
 HEADLINE_MODE = "multi"
-ALPHA = 1 - CONFIDENCE
 SIDES = {"greater": 1, "less": -1}
 TEST_SEED = 0
 COLUMNS = [
@@ -94,9 +92,7 @@ def build_verdict(params: dict[str, Any], store: RunStore, paper: dict[tuple[str
                     HEADLINE_MODE,
                 )
                 results.append(seed_level_test(pairs[label], seed=TEST_SEED) if pairs else None)
-            size = sum(result is not None for result in results)
-            adjusted = holm([result.p if result else None for result in results])
-            for claim, result, p_holm in zip(members, results, adjusted):
+            for claim, result, adjusted in zip(members, results, adjust_family(results, ALPHA)):
                 row = {
                     "Family": family,
                     "Claim": claim.claim,
@@ -111,22 +107,16 @@ def build_verdict(params: dict[str, Any], store: RunStore, paper: dict[tuple[str
                 if result is None:
                     rows.append(row | {"Verdict": "no runs"})
                     continue
-                low, high = result.interval(1 - ALPHA / size)
-                mde = (
-                    minimum_detectable_effect(result.sd, result.seeds, alpha=ALPHA / size)
-                    if result.sd is not None
-                    else None
-                )
                 rows.append(
                     row
                     | {
                         "Ours": result.diff,
-                        "Adjusted low": low,
-                        "Adjusted high": high,
+                        "Adjusted low": adjusted.low,
+                        "Adjusted high": adjusted.high,
                         "p": result.p,
-                        "p Holm": p_holm,
-                        "MDE": mde,
-                        "Verdict": decide(SIDES[claim.paper_side], low, high, p_holm),
+                        "p Holm": adjusted.p_holm,
+                        "MDE": adjusted.mde,
+                        "Verdict": decide(SIDES[claim.paper_side], adjusted.low, adjusted.high, adjusted.p_holm),
                     }
                 )
     return pd.DataFrame.from_records(rows, columns=COLUMNS)
