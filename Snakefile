@@ -5,7 +5,7 @@
 #   snakemake --report results/<profile>/report.html  HTML report with the tables and plots
 #   after a kill (SIGKILL, power loss): snakemake --unlock, then rerun with --rerun-incomplete (docs/WORKFLOW.md)
 #
-# Jobs are derived from params.yaml through spcreid.workflow.experiments (see docs/WORKFLOW.md).
+# Jobs are derived from params.yaml through spcreid.config.experiments (see docs/WORKFLOW.md).
 
 from snakemake.utils import min_version
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from spcreid.data.acquire import fetch_dataset, safe_extract
+from spcreid.acquisition.download import fetch_dataset, safe_extract
 from spcreid.data.registry import load_dataset
 from spcreid.errors import SpcreidError
 from test_data_trees import TREES, VCCLOTHES_FILES, build_tree, expected_rows, run_cli

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from spcreid.data.verify import verify_dataset
+from spcreid.acquisition.verify import verify_dataset
 from test_data_trees import TREES, VCCLOTHES_FILES, build_tree, run_cli, write_image, write_parsing
 
 # hand counts of the tiny trees in test_data_trees

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from spcreid.data import weights
-from spcreid.data.weights import WEIGHTS, check_weights, fetch_weights
+from spcreid.acquisition import weights
+from spcreid.acquisition.weights import WEIGHTS, check_weights, fetch_weights
 from spcreid.errors import SpcreidError
 from test_data_trees import data_parser, run_cli
 

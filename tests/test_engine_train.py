@@ -20,10 +20,10 @@ import yaml
 
 import spcreid.clustering
 from spcreid.cli import main as spcreid_main
+from spcreid.config.experiments import Run, run_config
 from spcreid.data.manifest import read_manifest
 from spcreid.engine.trainer import train_run
 from spcreid.errors import SpcreidError
-from spcreid.workflow.experiments import Run, run_config
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_FILES = {"config.json", "log.jsonl", "checkpoint.pt", "model.pt", "metrics.json", "per_query.npz"}

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from spcreid import gpu_check
-from spcreid.workflow.experiments import load_params, profile
-from spcreid.workflow.schema import validate_params
+from spcreid.config.experiments import load_params, profile
+from spcreid.config.schema import validate_params
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -105,7 +105,7 @@ def test_unreadable_or_missing_npz(content, tmp_path, capsys):
 @pytest.fixture
 def metrics_dir(tmp_path):
     """Every run's metrics file of the repository's params, as `spcreid evaluate` writes them, to spoil one of."""
-    from spcreid.workflow.experiments import load_params
+    from spcreid.config.experiments import load_params
     from test_tables import write_all_runs
 
     write_all_runs(tmp_path / "metrics", load_params(REPO / "params.yaml"))

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from hostile_helpers import assert_refused, spcreid
+from spcreid.config.experiments import load_params
 from spcreid.errors import SpcreidError
-from spcreid.workflow.experiments import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = (REPO / "params.yaml").read_text()

@@ -654,7 +654,7 @@ def test_paper_dry_run_says_vcclothes_needs_an_archive_by_request(tmp_path):
 
 
 def test_end_of_run_summary_names_every_output_folder():
-    from spcreid.workflow.run_summary import summary
+    from spcreid.report.run_summary import summary
 
     lines = summary("embedded", str(REPO / "results/embedded"), str(REPO / "work/embedded"))
     text = "\n".join(lines)

@@ -89,7 +89,7 @@ def test_installed_command_reads_params_and_writes_tables(installed):
     assert result.returncode == 0, result.stderr
     assert (work / "tables/table1.csv").is_file() and (work / "tables/summary.json").is_file()
     where = subprocess.run(
-        [sys.executable, "-c", "import spcreid.workflow.schema as s; print(s.SCHEMA_PATH)"],
+        [sys.executable, "-c", "import spcreid.config.schema as s; print(s.SCHEMA_PATH)"],
         env=dict(os.environ, PYTHONPATH=str(installed["site"])),
         capture_output=True,
         text=True,

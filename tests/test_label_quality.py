@@ -10,7 +10,7 @@ import pytest
 
 from spcreid.cli import main as spcreid_main
 from spcreid.errors import SpcreidError
-from spcreid.workflow.label_quality import collect, summarise, write_label_quality
+from spcreid.report.label_quality import collect, summarise, write_label_quality
 
 
 def make_run(root: Path, dataset: str, experiment: str, seed: int, epochs: list[dict], profile="embedded") -> Path:

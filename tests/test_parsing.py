@@ -12,11 +12,11 @@ from PIL import Image
 from spcreid import cli
 from spcreid.data import parsing_labels as L
 from spcreid.data.manifest import read_manifest
-from spcreid.data.standin_weights import make_stand_in
 from spcreid.device import arch_supported, resolve_device
 from spcreid.errors import SpcreidError
 from spcreid.parsing import schp
 from spcreid.parsing.run import logits_to_image, run_parser, schp_affine, schp_input, use_existing_maps
+from spcreid.rehearsal.standin_weights import make_stand_in
 from test_data_trees import PRCC_FILES
 
 # Written from SCHP's LIP label list, one line per class, by reading what each garment is.

@@ -1,4 +1,4 @@
-"""Seed-level statistics (spcreid.workflow.seed_level) and the verdict rule (spcreid.workflow.verdict), by hand."""
+"""Seed-level statistics (spcreid.report.seed_level) and the verdict rule (spcreid.report.verdict), by hand."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from spcreid.errors import SpcreidError
-from spcreid.workflow.seed_level import (
+from spcreid.report.seed_level import (
     holm,
     minimum_detectable_effect,
     paired_t_p,
     seed_level_test,
     seeds_needed,
 )
-from spcreid.workflow.verdict import decide
+from spcreid.report.verdict import decide
 
 
 def constant_pairs(seed_differences, queries=4):

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spcreid.data import toy
 from spcreid.data.parsing_labels import ARMS, BACKGROUND, FACE, HAIR, LEGS, LOWER_CLOTHES, SHOES, UPPER_CLOTHES
 from spcreid.errors import SpcreidError
 from spcreid.synthesis.base import Person, check_person, get_synthesizer, load_person
 from spcreid.synthesis.parsing_swap import ParsingSwap, rgb_to_ycc, ycc_to_rgb
+from spcreid.toy import generator as toy
 
 H, W = 48, 24
 

@@ -13,8 +13,8 @@ from PIL import Image
 from spcreid import cli
 from spcreid.data.manifest import make_manifest, write_manifest
 from spcreid.data.parsing_labels import LOWER_CLOTHES, UPPER_CLOTHES
-from spcreid.data.standin_weights import make_stand_in
 from spcreid.errors import SpcreidError
+from spcreid.rehearsal.standin_weights import make_stand_in
 from spcreid.synthesis.cache import SynthesisCache, read_index
 from spcreid.synthesis.pise import adapter, inputs
 from spcreid.synthesis.pise.runner import PiseSynthesizer

@@ -14,15 +14,14 @@ import pandas as pd
 import pytest
 
 from spcreid.cli import main
+from spcreid.config.experiments import Run, load_params, reference_runs, runs
 from spcreid.errors import SpcreidError
 from spcreid.evaluation.metrics_file import config_hash, read_metrics_file, run_identity
 from spcreid.evaluation.per_query import load_per_query, per_query_path, save_per_query
-from spcreid.workflow.experiments import Run, load_params, runs
-from spcreid.workflow.paired import sign_flip_p
-from spcreid.workflow.plots import write_plots
-from spcreid.workflow.references import reference_runs
-from spcreid.workflow.seed_level import seed_level_test
-from spcreid.workflow.tables import build_table, read_paper_table, write_tables
+from spcreid.report.plots import write_plots
+from spcreid.report.query_level import sign_flip_p
+from spcreid.report.seed_level import seed_level_test
+from spcreid.report.tables import build_table, read_paper_table, write_tables
 from workflow_helpers import REPO
 
 N_QUERIES = 10
@@ -536,7 +535,7 @@ def test_metrics_without_the_setting_is_reported(params, metrics_dir):
 
 
 def test_compare_to_must_name_a_row(params):
-    from spcreid.workflow.experiments import check_params
+    from spcreid.config.experiments import check_params
 
     params["tables"]["table3"]["compare_to"] = "Bothh"
     with pytest.raises(SpcreidError, match=r"tables\.table3\.compare_to 'Bothh' is not one of its rows"):
@@ -547,7 +546,7 @@ def test_compare_to_must_name_a_row(params):
 
 
 def test_run_identity_and_config_hash(params):
-    from spcreid.workflow.experiments import run_config
+    from spcreid.config.experiments import run_config
 
     config = run_config(params, Run("prcc", "full", 3))
     identity = run_identity({**config, "inputs": {"manifest": "/somewhere/else.csv"}})

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spcreid.data.toy import ToyConfig, generate_toy_dataset
-from spcreid.data.toy_commands import toy_baseline
 from spcreid.errors import SpcreidError
 from spcreid.evaluation.colour_histogram import colour_histogram, colour_histogram_features
+from spcreid.toy.commands import toy_baseline
+from spcreid.toy.generator import ToyConfig, generate_toy_dataset
 
 # PIL HSV: pure red is (0, 255, 255) -> bins (0, 7, 7); pure blue is (170, 255, 255) -> bins (5, 7, 7)
 # with 8 bins per channel. Flat index = (h * 8 + s) * 8 + v.

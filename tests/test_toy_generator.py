@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from spcreid.data import toy
 from spcreid.data.parsing_labels import ARMS, FACE, HAIR, LEGS, LOWER_CLOTHES, NUM_LABELS, UPPER_CLOTHES
 from spcreid.errors import SpcreidError
 from spcreid.io import sha256_file
+from spcreid.toy import generator as toy
 
 SMALL = toy.ToyConfig(seed=3, identities=6, images_per_camera=2, height=96, width=48)
 NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})-(\d{2})\.jpg")

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from spcreid.workflow.experiments import load_params, runs
+from spcreid.config.experiments import load_params, runs
 from workflow_helpers import REPO, copy_workflow, edit_params, snakemake
 
 TRAIN_CMD = re.compile(r"spcreid train .*--dataset (\S+) --experiment (\S+) --seed (\d+) .*--out (\S+)")
@@ -163,7 +163,7 @@ def _interrupted_run(workdir, experiment, *, finished_training=False):
     """A run folder as the trainer leaves it when stopped: config.json, checkpoint.pt (and model.pt)."""
     import json
 
-    from spcreid.workflow.experiments import Run, run_config
+    from spcreid.config.experiments import Run, run_config
 
     run = workdir / f"work/embedded/runs/prcc/{experiment}/seed1"
     run.mkdir(parents=True)
@@ -201,7 +201,7 @@ def test_run_stopped_after_training_is_finalised_not_retrained(workdir):
     # "finished, start afresh" and the whole training was redone.
     import os
 
-    from spcreid.workflow.experiments import Run, resumable, run_config
+    from spcreid.config.experiments import Run, resumable, run_config
 
     run = _interrupted_run(workdir, "full", finished_training=True)
     config = run_config(load_params(workdir / "params.yaml"), Run("prcc", "full", 1))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from spcreid.config.experiments import check_params, load_params
 from spcreid.errors import SpcreidError
-from spcreid.workflow.experiments import check_params, load_params
 from workflow_helpers import REPO, copy_workflow, edit_params, snakemake
 
 
@@ -102,8 +102,15 @@ def test_unknown_config_key_is_refused(tmp_path):
 
 
 def test_per_seed_inputs_give_each_seed_its_own_trunk_copies_and_start():
-    from spcreid.workflow.experiments import Run, load_params, run_config, seeded_path, synthesis_seed, trunk_path
-    from spcreid.workflow.references import reference_seeds
+    from spcreid.config.experiments import (
+        Run,
+        load_params,
+        reference_seeds,
+        run_config,
+        seeded_path,
+        synthesis_seed,
+        trunk_path,
+    )
 
     params = load_params(REPO / "params.yaml")
     assert seeded_path("data/x/weights/trunk.pth", 7) == "data/x/weights/trunk-seed7.pth"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from spcreid.workflow.experiments import load_params, runs
+from spcreid.config.experiments import load_params, runs
 from workflow_helpers import copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow

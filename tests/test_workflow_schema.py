@@ -9,12 +9,12 @@ import re
 import pytest
 import yaml
 
+from spcreid.config.experiments import Run, check_params, load_params, method_config, run_config
+from spcreid.config.schema import SCHEMA_PATH, method_defaults, validate_params
 from spcreid.engine.trainer import resolve_config
 from spcreid.errors import SpcreidError
 from spcreid.method.losses import KL_DISTRIBUTIONS, MEMORY_COMBINATIONS
 from spcreid.method.memory import HARD_MEASURES, SAMPLING_MODES
-from spcreid.workflow.experiments import Run, check_params, load_params, method_config, run_config
-from spcreid.workflow.schema import SCHEMA_PATH, method_defaults, validate_params
 from workflow_helpers import REPO, copy_workflow, snakemake
 
 OPTIONAL = (

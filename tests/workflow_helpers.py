@@ -41,7 +41,7 @@ def small_toy_sets(params: dict) -> None:
     some Table 4 eps without two clusters, which the trainer refuses. These tests check that the DAG fills
     every cell; docs/TOY_DATASET.md measures the profile's own sets.
     """
-    from spcreid.data.toy import V2_HEAD_SCALE
+    from spcreid.toy.generator import V2_HEAD_SCALE
 
     embedded = params["profiles"]["embedded"]
     embedded["toy"].update(identities=48, test_identities=24, images_per_camera=3, head_scale=V2_HEAD_SCALE)

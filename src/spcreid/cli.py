@@ -18,13 +18,13 @@ from spcreid.errors import SpcreidError
 
 COMMAND_MODULES = (
     "spcreid.data.commands",
-    "spcreid.data.toy_commands",
+    "spcreid.toy.commands",
     "spcreid.evaluation.commands",
     "spcreid.clustering.commands",
     "spcreid.parsing.commands",
     "spcreid.synthesis.commands",
     "spcreid.engine.commands",
-    "spcreid.workflow.commands",
+    "spcreid.report.commands",
     "spcreid.rehearsal.commands",
 )
 

@@ -77,8 +77,8 @@ def train_flop_fraction(images_per_s: float, device_name: str) -> dict[str, Any]
 def paper_plan(params_path: str | os.PathLike = "params.yaml") -> dict[str, Any]:
     """What the paper profile computes: per run, images trained and extracted and clusterings; per dataset,
     images parsed and copies synthesised (the copies every experiment shares: the largest S)."""
+    from spcreid.config.experiments import load_params, method_config, profile, runs
     from spcreid.data.registry import DATASETS
-    from spcreid.workflow.experiments import load_params, method_config, profile, runs
 
     params = load_params(params_path, profile="paper")
     prof = profile(params)

@@ -1,4 +1,4 @@
-# Shared definitions: params.yaml (through spcreid.workflow.experiments), the active profile, container
+# Shared definitions: params.yaml (through spcreid.config.experiments), the active profile, container
 # images and the small helpers the rules call. Every job list is derived from `runs(params)`.
 
 import json
@@ -9,7 +9,7 @@ import shlex
 from snakemake.exceptions import WorkflowError
 
 from spcreid.errors import SpcreidError
-from spcreid.workflow.experiments import (
+from spcreid.config.experiments import (
     Run,
     check_params,
     load_params,
@@ -25,8 +25,8 @@ from spcreid.workflow.experiments import (
     synthesis_seed,
     trunk_path,
 )
-from spcreid.workflow.references import reference_runs
-from spcreid.workflow.run_summary import print_notes, print_summary, request_only_notes
+from spcreid.config.experiments import reference_runs
+from spcreid.report.run_summary import print_notes, print_summary, request_only_notes
 
 # ---- Configuration: params.yaml, validated against the params schema ------------------------------------------
 

@@ -57,7 +57,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=fetch_data)
 
     p = subparsers.add_parser("fetch-weights", help="download and verify a pretrained weight file")
-    # Names are checked by spcreid.data.weights (importing it here would slow down `spcreid --help`).
+    # Names are checked by spcreid.acquisition.weights (importing it here would slow down `spcreid --help`).
     p.add_argument(
         "--name",
         required=True,
@@ -99,8 +99,8 @@ def prepare_data(args: argparse.Namespace) -> int:
 
 
 def verify_data(args: argparse.Namespace) -> int:
+    from spcreid.acquisition.verify import verify_dataset
     from spcreid.data.registry import get_spec
-    from spcreid.data.verify import verify_dataset
     from spcreid.io import write_json
 
     report = verify_dataset(
@@ -136,7 +136,7 @@ def verify_data(args: argparse.Namespace) -> int:
 
 
 def fetch_data(args: argparse.Namespace) -> int:
-    from spcreid.data.acquire import fetch_dataset
+    from spcreid.acquisition.download import fetch_dataset
 
     fetch_dataset(
         args.dataset, args.dest, url=args.url, archive=args.archive, gdrive_id=args.gdrive_id, sha256=args.sha256
@@ -145,14 +145,14 @@ def fetch_data(args: argparse.Namespace) -> int:
 
 
 def fetch_weights(args: argparse.Namespace) -> int:
-    from spcreid.data.weights import fetch_weights as fetch
+    from spcreid.acquisition.weights import fetch_weights as fetch
 
     fetch(args.name, args.dest, url=args.url, file=args.file, sha256=args.sha256)
     return 0
 
 
 def make_stand_in_weights(args: argparse.Namespace) -> int:
-    from spcreid.data.standin_weights import make_stand_in
+    from spcreid.rehearsal.standin_weights import make_stand_in
 
     path, sha = make_stand_in(args.name, args.dest, seed=args.seed)
     print(f"stand-in {args.name} -> {path} (sha256 {sha})")

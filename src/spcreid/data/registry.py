@@ -1,7 +1,7 @@
 """Dataset name -> where it lives under a root, how to read it, and its published size.
 
 :func:`load_dataset` is the one way the rest of spcreid turns a dataset tree into a manifest.
-The published counts are what :mod:`spcreid.data.verify` compares a local copy against.
+The published counts are what :mod:`spcreid.acquisition.verify` compares a local copy against.
 """
 
 from __future__ import annotations

@@ -313,7 +313,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _run_config(args: argparse.Namespace, experiment: str) -> dict:
-    from spcreid.workflow.experiments import Run, load_params, run_config
+    from spcreid.config.experiments import Run, load_params, run_config
 
     params = load_params(args.params, profile=args.profile)
     config = run_config(params, Run(args.dataset, experiment, args.seed))

@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from spcreid.config.schema import validate_method
 from spcreid.cpu_isa import check_pin_in_force
 from spcreid.engine.checkpoint import (
     capture_rng_states,
@@ -46,7 +47,6 @@ from spcreid.evaluation.metrics_file import run_identity
 from spcreid.io import write_json
 from spcreid.method.losses import training_loss
 from spcreid.method.memory import ClusterMemory, build_memories
-from spcreid.workflow.schema import validate_method
 
 FEATURE_BATCH_SIZE = 128
 

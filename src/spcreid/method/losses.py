@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from spcreid.config.schema import method_choices
 from spcreid.errors import SpcreidError
 from spcreid.method.memory import feature_log_distribution
-from spcreid.workflow.schema import method_choices
 
 MEMORY_COMBINATIONS = method_choices("memory_combination")
 KL_DISTRIBUTIONS = method_choices("kl_distribution")

@@ -22,8 +22,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from spcreid.config.schema import method_choices
 from spcreid.errors import SpcreidError
-from spcreid.workflow.schema import method_choices
 
 # Allowed values are declared once, in the params schema.
 SAMPLING_MODES = method_choices("sampling")

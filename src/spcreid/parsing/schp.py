@@ -126,7 +126,7 @@ def load_checkpoint(model, path: str | os.PathLike, sha256: str | None = None):
     if not path.is_file():
         raise SpcreidError(f"parser weights {path} do not exist; {WEIGHTS_HINT}")
     if sha256:
-        from spcreid.data.acquire import check_sha256
+        from spcreid.acquisition.download import check_sha256
 
         check_sha256(path, sha256)
     try:

@@ -22,8 +22,8 @@ from pathlib import Path
 from PIL import Image
 
 from spcreid.data.registry import load_dataset
-from spcreid.data.toy import ToyConfig, generate_toy_dataset
 from spcreid.io import atomic_path
+from spcreid.toy.generator import ToyConfig, generate_toy_dataset
 
 PRCC_CAMERAS = {2: "A", 3: "B", 4: "C"}
 # The archive each fetch rule is pointed at, by dataset: (file name, top folder inside it, format).

@@ -32,10 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _make_inputs(args: argparse.Namespace) -> int:
-    from spcreid.data.standin_weights import make_stand_in
-    from spcreid.data.toy import V2_HEAD_SCALE, ToyConfig
     from spcreid.io import write_text
     from spcreid.rehearsal.archives import build_archives
+    from spcreid.rehearsal.standin_weights import make_stand_in
+    from spcreid.toy.generator import V2_HEAD_SCALE, ToyConfig
 
     out = Path(args.out)
     # The rehearsal checks plumbing, not learning: its random-weight stand-in networks cluster v2's smaller heads

@@ -25,9 +25,9 @@ def measure_synthesis(
     seed: int = 0,
     backend: str = "parsing-swap",
 ) -> dict[str, Any]:
-    from spcreid.data.toy import ToyConfig, plan_images, render_image, sample_cameras
     from spcreid.synthesis.base import check_person, get_synthesizer
     from spcreid.synthesis.donors import choose_donors
+    from spcreid.toy.generator import ToyConfig, plan_images, render_image, sample_cameras
 
     if sources < 2 or copies < 1 or repeats < 1 or copies >= sources:
         raise SpcreidError("--sources must be >= 2, --copies in 1..sources-1 and --repeats >= 1")

@@ -170,7 +170,7 @@ def load_generator(
     if not path.is_file():
         raise SpcreidError(f"PISE generator {path} does not exist; {CHECKPOINT_HINT}")
     if sha256:
-        from spcreid.data.acquire import check_sha256
+        from spcreid.acquisition.download import check_sha256
 
         check_sha256(path, sha256)
     try:

@@ -78,7 +78,7 @@ class KeypointDetector:
         min_size: int = 800,
         max_size: int = 1333,
     ):
-        """``registered_as``: name in spcreid.data.weights whose published hash the file must match
+        """``registered_as``: name in spcreid.acquisition.weights whose published hash the file must match
         (None skips that check, for weights verified when fetched or fine-tuned elsewhere). ``min_size`` /
         ``max_size``: torchvision's resize bounds (its defaults; ReID crops are upscaled to them)."""
         import torch
@@ -88,7 +88,7 @@ class KeypointDetector:
 
         path = require_weights(weights, "keypoint R-CNN", FETCH_HINT, sha256=sha256)
         if registered_as is not None:
-            from spcreid.data.weights import check_weights
+            from spcreid.acquisition.weights import check_weights
 
             check_weights(registered_as, path, sha256)
         try:

@@ -31,9 +31,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from spcreid.data import toy_render as render
 from spcreid.errors import SpcreidError
 from spcreid.io import staging_folder
+from spcreid.toy import render
 
 # Bump whenever the rendering changes, so that existing datasets no longer count as up to date.
 FORMAT_VERSION = 3
@@ -356,7 +356,7 @@ def metadata(config: ToyConfig) -> dict:
     train, test = train_test_pids(config)
     plan = plan_images(config)
     return {
-        "generator": "spcreid.data.toy",
+        "generator": "spcreid.toy.generator",
         "format_version": FORMAT_VERSION,
         "parameters": asdict(config),
         "jpeg_quality": JPEG_QUALITY,

@@ -14,7 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from spcreid.data.acquire import (
+from spcreid.acquisition.download import (
     archive_format,
     check_sha256,
     download_gdrive,

@@ -2,11 +2,11 @@
 
 For every table cell of ``params.yaml`` the per-seed metrics files written by ``spcreid evaluate``
 (``<metrics-dir>/<dataset>/<experiment>/seed<N>.json``, read by :mod:`spcreid.evaluation.metrics_file`)
-are checked (:mod:`spcreid.workflow.run_results`), converted to %, and summarised as mean and sample
+are checked (:mod:`spcreid.report.run_results`), converted to %, and summarised as mean and sample
 standard deviation over the profile's seeds, one row per gallery mode the files hold (PRCC: multi-shot,
 the headline that is compared with the paper, and single-shot over trials). A table with ``compare_to``
 compares every row with that row, with the training seed as the unit and Holm's adjustment over the table's
-comparisons (:mod:`spcreid.workflow.seed_level`).
+comparisons (:mod:`spcreid.report.seed_level`).
 The reference rows of ``params.yaml: references`` follow in their own block.
 
 The paper's values live once, in ``<paper-dir>/<table>.csv`` (columns ``row,dataset,setting,rank1,mAP,
@@ -14,7 +14,7 @@ source``; ``source`` is ``paper`` for Sync-Person-Cloud's own numbers and ``quot
 rows the paper copied into its Table 1). ``diff`` is always ours - paper.
 
 Every table has the same long layout, so one builder serves all four; the writers are in
-:mod:`spcreid.workflow.table_writers`.
+:mod:`spcreid.report.table_writers`.
 """
 
 from __future__ import annotations
@@ -27,10 +27,17 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from spcreid.config.experiments import (
+    BOUND_TITLES,
+    Run,
+    method_config,
+    profile,
+    reference_seeds,
+    references,
+    table_cells,
+)
 from spcreid.errors import SpcreidError
-from spcreid.workflow.experiments import Run, method_config, profile, table_cells
-from spcreid.workflow.references import BOUND_TITLES, reference_seeds, references
-from spcreid.workflow.run_results import (
+from spcreid.report.run_results import (
     METRICS,
     RunStore,
     cell_runs,
@@ -38,8 +45,8 @@ from spcreid.workflow.run_results import (
     paired_arrays,
     summarise,
 )
-from spcreid.workflow.seed_level import SeedLevelResult, adjust_family, seed_level_test
-from spcreid.workflow.verdict import build_verdict, paper_values
+from spcreid.report.seed_level import SeedLevelResult, adjust_family, seed_level_test
+from spcreid.report.verdict import build_verdict, paper_values
 
 PAPER_COLUMNS = ("row", "dataset", "setting", "rank1", "mAP", "source")
 PAPER_SOURCES = ("paper", "quoted")
@@ -54,7 +61,7 @@ CHECK = "✓"
 HEADLINE_MODE = "multi"
 SOURCES = ("quoted", "ours", BOUND_TITLES["upper"], BOUND_TITLES["lower"])
 TEST_SEED = 0
-# The comparison columns of a compared row, per metric (spcreid.workflow.seed_level): seed-level effect and its
+# The comparison columns of a compared row, per metric (spcreid.report.seed_level): seed-level effect and its
 # two-stage bootstrap 95% interval, t-test p and its Holm adjustment, the family-adjusted interval, the seeds' sd of
 # the difference, the minimum detectable effect at the adjusted level, and the secondary query-level p.
 STATISTICS = (
@@ -306,7 +313,7 @@ def _column_order(frame: pd.DataFrame, table: str) -> list[str]:
 
 def profile_caption(params: dict[str, Any]) -> str:
     """Which data produced "ours": on the embedded profile the dataset columns are toy stand-ins."""
-    from spcreid.workflow.table_writers import DATASET_TITLES
+    from spcreid.report.table_writers import DATASET_TITLES
 
     datasets = profile(params)["datasets"]
     stand_ins = [DATASET_TITLES.get(key, key) for key, spec in datasets.items() if spec["source"] == "toy"]
@@ -336,8 +343,8 @@ def write_tables(
     allow_missing: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """Every table of params.yaml as CSV (numbers), Markdown, LaTeX and HTML, summary.json, and the verdict on
-    the paper's claims (verdict.csv, verdict.md; spcreid.workflow.verdict)."""
-    from spcreid.workflow.table_writers import write_all
+    the paper's claims (verdict.csv, verdict.md; spcreid.report.verdict)."""
+    from spcreid.report.table_writers import write_all
 
     # Build everything before writing anything: a bad metrics file must not leave half the tables new.
     store = RunStore(Path(metrics_dir), params["profile"], allow_missing)

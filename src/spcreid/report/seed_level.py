@@ -11,7 +11,7 @@ Per comparison:
 * ``p``: two-sided paired t-test on the seed differences (the run-level test; n - 1 degrees of freedom);
 * ``sd``: the seeds' sample standard deviation of the difference, from which the minimum detectable effect
   and the number of seeds a design needs follow (``minimum_detectable_effect``, ``seeds_needed``);
-* ``query_p``: the older query-level paired permutation test (spcreid.workflow.paired), kept as a labelled
+* ``query_p``: the older query-level paired permutation test (spcreid.report.query_level), kept as a labelled
   secondary column: it treats queries as the unit and says nothing about other seeds.
 
 Multiplicity: ``holm`` adjusts a family's p-values (each table's comparisons form one family per metric and
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spcreid.errors import SpcreidError
-from spcreid.workflow.paired import BATCH, CONFIDENCE, RESAMPLES, sign_flip_p
+from spcreid.report.query_level import BATCH, CONFIDENCE, RESAMPLES, sign_flip_p
 
 POWER = 0.8
 ALPHA = 1 - CONFIDENCE

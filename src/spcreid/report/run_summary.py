@@ -14,7 +14,7 @@ from typing import Any
 
 def request_only_notes(datasets: dict[str, Any], config: dict[str, Any], raw_folder: dict[str, str]) -> list[str]:
     """One note per dataset that must be fetched from an archive obtained by request and has none configured."""
-    from spcreid.data.acquire import SOURCES
+    from spcreid.acquisition.download import SOURCES
 
     notes = []
     for key, spec in datasets.items():

@@ -1,4 +1,4 @@
-"""The tables of :mod:`spcreid.workflow.tables` as files: CSV (numbers), Markdown, LaTeX (booktabs), HTML,
+"""The tables of :mod:`spcreid.report.tables` as files: CSV (numbers), Markdown, LaTeX (booktabs), HTML,
 and the compact DVC metric ``summary.json`` (ours only: mean / std per cell, not the paper's constants).
 
 The CSV keeps every context column (profile, source, dataset, setting, gallery mode); the human-readable
@@ -18,11 +18,11 @@ from typing import Any
 
 import pandas as pd
 
+from spcreid.config.experiments import BOUND_TITLES
 from spcreid.io import write_file_set
-from spcreid.workflow.references import BOUND_TITLES
-from spcreid.workflow.run_results import METRICS
-from spcreid.workflow.tables import CHECK, HEADLINE_MODE, STATISTICS, heading, profile_caption
-from spcreid.workflow.verdict import verdict_markdown
+from spcreid.report.run_results import METRICS
+from spcreid.report.tables import CHECK, HEADLINE_MODE, STATISTICS, heading, profile_caption
+from spcreid.report.verdict import verdict_markdown
 
 DATASET_TITLES = {"prcc": "PRCC", "vcclothes": "VC-Clothes", "ltcc": "LTCC"}
 SETTING_TITLES = {"cc": "Clothing change", "sc": "Same clothing", "general": "General"}

@@ -1,7 +1,7 @@
 """Getting dataset archives onto disk: download, checksum, safe idempotent extraction.
 
 The building blocks (:func:`download_url`, :func:`download_gdrive`, :func:`check_sha256`,
-:func:`safe_extract`) are shared with :mod:`spcreid.data.weights`. Downloads land under a temporary
+:func:`safe_extract`) are shared with :mod:`spcreid.acquisition.weights`. Downloads land under a temporary
 name and are renamed only once complete and hash-checked, so an interrupted or corrupted transfer
 never looks like a finished one.
 """

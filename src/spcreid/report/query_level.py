@@ -1,4 +1,4 @@
-"""The query-level paired permutation test: the tables' secondary column (spcreid.workflow.seed_level).
+"""The query-level paired permutation test: the tables' secondary column (spcreid.report.seed_level).
 
 Seed ``s`` of a row is paired with seed ``s`` of its reference row, and within a seed query ``q`` with
 query ``q`` (both runs score the same test set). The test swaps the two runs' scores of a (seed, query) pair

@@ -3,7 +3,7 @@
 ``params.yaml: claims`` lists them: a claim compares two trained experiments on one dataset and setting and says
 on which side the paper puts ``row - reference`` (Table 2: the full model above the baseline; Table 4: eps 0.4
 above every other eps, ...). Claims of one ``family`` share the multiplicity adjustment. Per claim and metric,
-with the training seed as the unit (spcreid.workflow.seed_level, headline gallery mode):
+with the training seed as the unit (spcreid.report.seed_level, headline gallery mode):
 
 * **confirmed**: the family-adjusted (Bonferroni, 1 - 0.05/m) two-stage bootstrap interval excludes 0 on the
   paper's side and the Holm-adjusted t-test p is below 0.05;
@@ -22,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from spcreid.workflow.experiments import Run, profile
-from spcreid.workflow.run_results import METRICS, RunStore, paired_arrays
-from spcreid.workflow.seed_level import ALPHA, adjust_family, seed_level_test
+from spcreid.config.experiments import Run, profile
+from spcreid.report.run_results import METRICS, RunStore, paired_arrays
+from spcreid.report.seed_level import ALPHA, adjust_family, seed_level_test
 
 HEADLINE_MODE = "multi"
 SIDES = {"greater": 1, "less": -1}

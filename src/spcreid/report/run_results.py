@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from spcreid.config.experiments import Run
 from spcreid.errors import SpcreidError
 from spcreid.evaluation.metrics_file import (
     MetricsFile,
@@ -22,7 +23,6 @@ from spcreid.evaluation.metrics_file import (
     read_metrics_file,
 )
 from spcreid.evaluation.per_query import PerQuery, load_per_query, per_query_path
-from spcreid.workflow.experiments import Run
 
 # Column label -> key in the metrics JSON and the per-query field of the same quantity.
 METRICS = {"R1": ("rank1", "rank1"), "mAP": ("mAP", "ap")}

@@ -91,7 +91,7 @@ def draw(frame: pd.DataFrame, out_dir: str | os.PathLike) -> list[Path]:
     """label_quality.{png,svg,pdf}: one panel per (dataset, experiment), every series on a 0-1 axis."""
     import matplotlib.pyplot as plt
 
-    from spcreid.workflow.plots import FIGURE_FORMATS, NO_DATES
+    from spcreid.report.plots import FIGURE_FORMATS, NO_DATES
 
     summary = summarise(frame)
     panels = list(summary.groupby(["dataset", "experiment"], sort=True))

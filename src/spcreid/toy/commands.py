@@ -34,7 +34,7 @@ def _add_shape_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args):
-    from spcreid.data.toy import ToyConfig
+    from spcreid.toy.generator import ToyConfig
 
     return ToyConfig(
         seed=args.seed,
@@ -92,7 +92,7 @@ def register_bench(bench_subparsers) -> None:
 
 
 def run_make_toy_data(args) -> int:
-    from spcreid.data.toy import contact_sheet, generate_toy_dataset
+    from spcreid.toy.generator import contact_sheet, generate_toy_dataset
 
     written = generate_toy_dataset(args.out, _config(args), progress=not args.quiet)
     print(f"make-toy-data: {'wrote' if written else 'up to date:'} {args.out}", file=sys.stderr)
@@ -102,8 +102,8 @@ def run_make_toy_data(args) -> int:
 
 
 def run_contact_sheet(args) -> int:
-    from spcreid.data.toy import contact_sheet
     from spcreid.errors import SpcreidError
+    from spcreid.toy.generator import contact_sheet
 
     if args.rows < 1:
         raise SpcreidError(f"--rows {args.rows}: show at least one person")
@@ -139,7 +139,7 @@ def run_toy_baseline(args) -> int:
 
 
 def run_bench_generation(args) -> int:
-    from spcreid.data.toy import generate_toy_dataset, plan_images
+    from spcreid.toy.generator import generate_toy_dataset, plan_images
 
     config = _config(args)
     with tempfile.TemporaryDirectory() as scratch:

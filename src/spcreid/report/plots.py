@@ -1,6 +1,6 @@
 """Figures of the ablations (ours beside the paper) and the DBSCAN eps curve, from the tables' numbers.
 
-Matplotlib runs headless (Agg). The plotted values come from :func:`spcreid.workflow.tables.build_table`,
+Matplotlib runs headless (Agg). The plotted values come from :func:`spcreid.report.tables.build_table`,
 so a figure can never disagree with its table: bars and points are the multi-shot means over seeds, error
 bars one sample std, and the reference rows (oracle, lower bounds) are horizontal lines. Every figure is
 written as PNG (the report), SVG and PDF (papers), titled with the profile that made it; the vector files
@@ -21,12 +21,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from spcreid.config.experiments import BOUND_TITLES, method_config, table_cells
 from spcreid.errors import SpcreidError
 from spcreid.io import atomic_path, write_text
-from spcreid.workflow.experiments import method_config, table_cells
-from spcreid.workflow.references import BOUND_TITLES
-from spcreid.workflow.run_results import METRICS, RunStore
-from spcreid.workflow.tables import HEADLINE_MODE, build_table, heading, profile_caption
+from spcreid.report.run_results import METRICS, RunStore
+from spcreid.report.tables import HEADLINE_MODE, build_table, heading, profile_caption
 
 # Which table each figure shows (file stem -> table).
 ABLATION_FIGURES = {"ablation_components": "table2", "ablation_sampling": "table3"}

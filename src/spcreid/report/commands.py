@@ -88,8 +88,8 @@ def check_out(out: str, inputs: dict[str, str]) -> None:
 
 
 def run_make_tables(args: argparse.Namespace) -> int:
-    from spcreid.workflow.experiments import load_params
-    from spcreid.workflow.tables import write_tables
+    from spcreid.config.experiments import load_params
+    from spcreid.report.tables import write_tables
 
     params = load_params(args.params, profile=args.profile)
     check_out(args.out, {"--metrics-dir": _metrics_dir(args, params), "--paper-dir": args.paper_dir})
@@ -99,8 +99,8 @@ def run_make_tables(args: argparse.Namespace) -> int:
 
 
 def run_make_plots(args: argparse.Namespace) -> int:
-    from spcreid.workflow.experiments import load_params
-    from spcreid.workflow.plots import write_plots
+    from spcreid.config.experiments import load_params
+    from spcreid.report.plots import write_plots
 
     params = load_params(args.params, profile=args.profile)
     check_out(args.out, {"--metrics-dir": _metrics_dir(args, params), "--paper-dir": args.paper_dir})
@@ -110,7 +110,7 @@ def run_make_plots(args: argparse.Namespace) -> int:
 
 
 def run_make_label_quality(args: argparse.Namespace) -> int:
-    from spcreid.workflow.label_quality import write_label_quality
+    from spcreid.report.label_quality import write_label_quality
 
     check_out(args.out, {f"--runs {run}": run for run in args.runs})
     written = write_label_quality(args.runs, args.out)
