@@ -48,9 +48,9 @@ reproduce: setup
 miniature: setup
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --rerun-incomplete --config profile=miniature
 
-# The paper profile's rules on CPU: tiny real-layout archives and stand-in networks, then the paper DAG.
+# The paper profile's rules on CPU: tiny real-layout archives and stand-in networks (written by the DAG's own
+# make_rehearsal_inputs rule), then the paper DAG.
 rehearsal: setup
-	$(BIN)/spcreid make-rehearsal-inputs --out data/rehearsal/inputs
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --cores $(CORES) --rerun-incomplete --config profile=rehearsal
 
 # On a GPU machine, first: every CUDA path on tiny inputs (the rehearsal with parse, keypoints, PISE and training on
@@ -73,7 +73,7 @@ lock:
 	$(PYTHON) -m $(UV_COMPILE) --output-file envs/requirements.lock envs/requirements.txt
 	$(PYTHON) -m $(UV_COMPILE) --constraint envs/requirements.lock --output-file containers/requirements.lock envs/runtime.in
 
-# The main image as an Apptainer file at the path the workflow looks for first (workflow/rules/common.smk):
+# The main image as an Apptainer file at the path the workflow looks for first (spcreid.config.workflow.main_image):
 # once it exists, `snakemake --cores all --use-singularity` runs every rule in it, no --config needed.
 # Needs apptainer (or singularity) and, for the base image, network access to Docker Hub.
 APPTAINER ?= apptainer

@@ -13,7 +13,8 @@ min_version("9.0")
 
 
 # params.yaml is the configuration; `--configfile FILE` is merged over it, `--config KEY=VALUE` over both, and
-# workflow/rules/common.smk validates the result against the params schema (docs/WORKFLOW.md, "Running it").
+# workflow/rules/common.smk validates the result against the params schema through spcreid.config.workflow
+# (docs/WORKFLOW.md, "Running it").
 configfile: "params.yaml"
 
 
@@ -24,6 +25,7 @@ include: "workflow/rules/synthesis.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/rehearsal.smk"
 include: "workflow/rules/dvc.smk"
 
 

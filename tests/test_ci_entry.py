@@ -35,3 +35,33 @@ def test_ci_points_the_real_source_tests_at_the_upstream_copies_only_where_they_
     shutil.rmtree(tmp_path / "shared")
     assert run_ci(tmp_path, with_upstream=False) == "schp= pise="
     assert (REPO / ".ci" / "run").read_text().rstrip().endswith("\nmake test")
+
+
+def test_ci_workflow_lints_and_runs_the_readme_test_command_in_the_cached_locked_environment():
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github/workflows/ci.yml").read_text())
+    assert set(workflow[True]) == {"push", "pull_request"}  # YAML reads the key `on` as True
+    jobs = workflow["jobs"]
+    for job in jobs.values():
+        assert job["runs-on"].startswith("ubuntu")
+        python = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/setup-python"))
+        assert python["with"]["python-version"] == "3.11"
+        # The .venv is cached under the lock and pyproject.toml (and the exact Python), never partially restored.
+        cache = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/cache"))
+        assert cache["with"]["path"] == ".venv" and "restore-keys" not in cache["with"]
+        key = cache["with"]["key"]
+        assert "hashFiles('envs/requirements.lock', 'pyproject.toml'" in key and "steps.python.outputs" in key
+    # The test job runs exactly the README's test command through the CI entry point (= make test).
+    test_runs = [step["run"] for step in jobs["test"]["steps"] if "run" in step]
+    assert "bash .ci/run" in test_runs and not any("pytest" in run for run in test_runs)
+    lint = "\n".join(step.get("run", "") for step in jobs["lint"]["steps"])
+    for command in ("ruff check .", "ruff format --check .", "snakefmt --check Snakefile workflow"):
+        assert command in lint, command
+    # snakemake --lint under every profile params.yaml declares.
+    profiles = yaml.safe_load((REPO / "params.yaml").read_text())["profiles"]
+    assert 'snakemake --lint --config "profile=$profile"' in lint
+    (loop,) = [line for line in lint.splitlines() if line.strip().startswith("for profile in")]
+    assert set(loop.split(" in ", 1)[1].removesuffix("; do").split()) == set(profiles)
+    # The release image keeps its own tag-triggered workflow.
+    assert (REPO / ".github/workflows/image.yml").is_file()

@@ -133,7 +133,9 @@ def test_default_profile_passes_nv_to_apptainer():
     assert profile["rerun-incomplete"] is True
 
 
-def test_slurm_profile_gives_every_gpu_job_a_gpu_the_image_runs_on():
+def test_slurm_profile_gives_every_gpu_job_a_gpu_the_image_runs_on(tmp_path):
+    from workflow_helpers import copy_workflow, snakemake
+
     profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
     assert profile["executor"] == "slurm"
     assert profile["apptainer-args"] == "--nv"
@@ -142,8 +144,20 @@ def test_slurm_profile_gives_every_gpu_job_a_gpu_the_image_runs_on():
         resources = profile["set-resources"][rule]
         assert resources["gpu"] == 1 and resources["slurm_partition"] == "gpu", rule
         assert resources["gpu_model"] in ("a100", "h100", "h200"), rule  # sm_80+: the main image's torch
-        assert resources["mem_mb"] >= 16000, rule
-    assert profile["set-resources"]["train"]["mem_mb"] >= 32000
+    # Threads, memory and run time are the rules' own: a profile default (cpus_per_task) would override them.
+    for resources in [profile["default-resources"], *profile["set-resources"].values()]:
+        assert not {"cpus_per_task", "mem_mb", "runtime"} & set(resources), resources
+    plan = snakemake(copy_workflow(tmp_path), "-n", "--cores", "8", "--config", "profile=paper")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    declared = {}
+    for block in re.split(r"^(?=rule \w+:)", plan.stdout, flags=re.M):
+        rule = re.search(r"^rule (\w+):", block, re.M)
+        mem, runtime = re.search(r"mem_mb=(\d+)", block), re.search(r"runtime=(\d+)", block)
+        if rule and mem and runtime:
+            declared[rule[1]] = (int(mem[1]), int(runtime[1]))
+    for rule in ("parse", "synthesize_pise", *gpu_rules):
+        assert declared[rule][0] >= 16000 and declared[rule][1] >= 60, rule
+    assert declared["train"] == (32000, 24 * 60)
 
 
 IMAGE_DIGEST_FILES = {"spcreid": CONTAINERS / "image-digest"}
@@ -177,12 +191,16 @@ def test_release_workflow_pushes_the_image_and_records_its_digest():
 
 
 def test_workflow_reads_the_recorded_digests_and_prefers_a_built_image():
-    text = (REPO / "workflow/rules/common.smk").read_text()
+    # The workflow's image choice and check live in spcreid.config.workflow; common.smk names the image once.
+    text = (REPO / "src/spcreid/config/workflow.py").read_text()
+    common = (REPO / "workflow/rules/common.smk").read_text()
     for path in ("containers/image-digest", "containers/spcreid.sif"):
         assert f'"{path}"' in text
     # The missing-image check lives in onstart (real runs only): no argv sniffing, no executor-plugin import.
-    assert "sys.argv" not in text and "snakemake_interface" not in text
-    assert re.search(r"^def check_images\(\):\n(?:    .*\n|\n)*?.*not os\.path\.exists\(image\)", text, flags=re.M)
+    for source in (text, common):
+        assert "sys.argv" not in source and "snakemake_interface" not in source
+    assert re.search(r"^def check_image\(image.*\n(?:    .*\n|\n)*?.*not os\.path\.exists\(image\)", text, flags=re.M)
+    assert re.search(r"^def check_images\(\):\n(?:    .*\n|\n)*?.*check_image\(MAIN_IMAGE", common, flags=re.M)
     assert re.search(r"^onstart:\n(?:    #.*\n)*    check_images\(\)$", (REPO / "Snakefile").read_text(), flags=re.M)
     ignored = subprocess.run(
         ["git", "check-ignore", "containers/spcreid.sif"], cwd=REPO, capture_output=True, text=True

@@ -58,3 +58,13 @@ def test_input_pipeline_bench_prints_measured_figures(capsys):
 def test_input_pipeline_bench_rejects_bad_sizes(capsys):
     assert spcreid_main(["bench", "input-pipeline", "--groups", "0", "--model-steps", "0"]) == 2
     assert "--groups" in capsys.readouterr().err
+
+
+def test_train_throughput_bench_times_the_training_step(capsys):
+    argv = ["bench", "train-throughput", "--arch", "resnet18-tiny", "--batch", "2", "--height", "32", "--width", "16"]
+    assert spcreid_main([*argv, "--steps", "1", "--clusters", "3", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["arch"], result["batch"], result["steps"]) == ("resnet18-tiny", 2, 1)
+    assert result["precision"] == "float32, channels_last" and result["images_per_s"] > 0
+    assert spcreid_main([*argv, "--clusters", "1"]) == 2
+    assert "--clusters >= 2" in capsys.readouterr().err

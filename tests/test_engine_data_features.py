@@ -7,8 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
+from spcreid.engine.decode import read_rgb
 from spcreid.engine.features import extract_features
-from spcreid.engine.images import normalise, read_rgb
+from spcreid.engine.images import normalise
 from spcreid.errors import SpcreidError
 from spcreid.models import build_model
 

@@ -10,13 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
+from spcreid.engine.decode import read_rgb
 from spcreid.engine.images import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     TrainImages,
     crop_and_flip,
     normalise,
-    read_rgb,
 )
 from spcreid.engine.store import ImageStore
 from spcreid.errors import SpcreidError

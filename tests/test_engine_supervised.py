@@ -10,8 +10,7 @@ import pytest
 import yaml
 
 from spcreid.cli import main as spcreid_main
-from spcreid.engine.logging import read_epoch_log
-from spcreid.engine.trainer import epoch_summary, label_quality
+from spcreid.engine.logging import epoch_summary, label_quality, read_epoch_log
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

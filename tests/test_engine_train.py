@@ -354,3 +354,30 @@ def test_rule_log_gets_one_summary_line_per_epoch_and_no_bars(toy, oracle_cluste
     for record, line in zip(read_log(tmp_path), lines):
         assert line.startswith(f"epoch {record['epoch']}/2: loss {record['loss']:.3f}, 4 clusters, 0/32 outliers")
         assert line.endswith(f", lr {record['lr']:.2e}, {record['seconds']:.1f}s")
+
+
+@pytest.mark.parametrize("setting", ["--device", "train.device"])
+def test_training_refuses_a_gpu_this_torch_has_no_kernels_for(setting, toy, tmp_path, capsys, monkeypatch):
+    # No GPU needed: a V100 (sm_70) under a torch built for sm_75+, as spcreid.device sees it. The error is
+    # spcreid.device.resolve_device's capability check, so training resolves its device there like every command.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda i=0: (7, 0))
+    monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: ["sm_75", "sm_80", "sm_90"])
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Tesla V100-SXM2-32GB")
+    with open(REPO / "params.yaml") as handle:
+        params = yaml.safe_load(handle)
+    params["profiles"]["embedded"]["train"].update(height=32, width=16, pretrained=None)
+    if setting == "train.device":
+        params["profiles"]["embedded"]["train"]["device"] = "cuda"
+    params["method"].update(P=4, K=2, S=2)
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text(yaml.safe_dump(params))
+    run = tmp_path / "run"
+    extra = ["--device", "cuda"] if setting == "--device" else []
+    assert spcreid_main([*argv_train(params_path, toy, run), *extra]) == 2
+    err = capsys.readouterr().err
+    assert f"{setting} cuda: Tesla V100-SXM2-32GB is sm_70, but this torch" in err, err
+    assert "run on a GPU of a supported generation" in err
+    assert not run.exists()  # refused before the run folder is made

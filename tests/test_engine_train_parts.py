@@ -7,9 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from spcreid.engine.checkpoint import capture_rng_states, load_checkpoint, restore_rng_states, save_checkpoint
+from spcreid.engine.checkpoint import (
+    capture_rng_states,
+    load_checkpoint,
+    load_model_file,
+    restore_rng_states,
+    save_checkpoint,
+)
 from spcreid.engine.logging import EpochLog, read_epoch_log
 from spcreid.engine.schedule import learning_rate
+from spcreid.engine.store import load_packed
 from spcreid.engine.trainer import relabel
 from spcreid.errors import SpcreidError
 
@@ -58,6 +65,25 @@ def test_unreadable_checkpoint_is_a_user_error(tmp_path):
         load_checkpoint(tmp_path / "c.pt")
     with pytest.raises(SpcreidError, match="not found"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+class Payload:
+    """Any pickled object: a file holding one is refused, never unpickled."""
+
+
+def test_every_spcreid_file_goes_through_the_one_verified_loader(tmp_path):
+    torch.save({"format": 99}, tmp_path / "future.pt")
+    torch.save({"format": 1, "payload": Payload()}, tmp_path / "pickled.pt")
+    readers = {
+        "checkpoint": (load_checkpoint, "train again without --resume"),
+        "model file": (load_model_file, "train the run again"),
+        "packed images": (lambda path: load_packed(path, [["a.png"]], (4, 4), None), "rebuild it with"),
+    }
+    for what, (read, remedy) in readers.items():
+        with pytest.raises(SpcreidError, match=rf"^{what} .*future.pt is not a spcreid file of format 1; {remedy}"):
+            read(tmp_path / "future.pt")
+        with pytest.raises(SpcreidError, match=rf"^{what} .*pickled.pt cannot be read \(UnpicklingError\); {remedy}"):
+            read(tmp_path / "pickled.pt")
 
 
 def test_epoch_log_keeps_whole_lines_and_truncates_on_resume(tmp_path):

@@ -147,16 +147,14 @@ def test_non_finite_weights_stop_the_run(toy, oracle_clusters, tmp_path, monkeyp
 
 
 def test_non_finite_features_stop_the_run_before_clustering(toy, oracle_clusters, tmp_path, monkeypatch):
-    import spcreid.engine.features as features_module
-
-    real = features_module.extract_tensor_features  # what the trainer clusters
+    real = trainer_module.extract_tensor_features  # what the trainer clusters
 
     def nan_features(*args, **kwargs):
         features = real(*args, **kwargs)
         features[0, 0] = float("inf")
         return features
 
-    monkeypatch.setattr(features_module, "extract_tensor_features", nan_features)
+    monkeypatch.setattr(trainer_module, "extract_tensor_features", nan_features)
     with pytest.raises(TrainingDiverged, match="epoch 1: 1 of .* train features are NaN or inf"):
         train_run(tiny_config("baseline"), toy["manifest"], tmp_path)
     assert oracle_clusters == []  # stopped before clustering

@@ -348,3 +348,20 @@ def test_own_cihp_and_atr_maps_are_remapped_by_their_own_set(tmp_path, prcc_mani
     )
     with pytest.raises(SpcreidError, match=r"holds label 19, but atr maps have 0..17"):
         use_existing_maps(manifest, maps, root, tmp_path / "atr", labels="atr")
+
+
+def test_maps_made_otherwise_are_made_afresh_only_when_the_workflow_asks(tmp_path, prcc_manifest):
+    root, manifest = prcc_manifest
+    maps = tmp_path / "my-maps"
+    for rel, *_ in TRAIN_FILES:
+        target = (maps / rel).with_suffix(".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((H, W), 9, dtype=np.uint8), mode="L").save(target)  # LIP pants
+    out = tmp_path / "parsed"
+    use_existing_maps(manifest, maps, root, out, labels="lip")
+    with pytest.raises(SpcreidError, match=r"holds maps made otherwise \(maps_labels: 'lip' -> 'cihp'\)"):
+        use_existing_maps(manifest, maps, root, out, labels="cihp")
+    info = use_existing_maps(manifest, maps, root, out, labels="cihp", replace_changed=True)
+    assert info["maps_labels"] == "cihp" and info["images"] == 5
+    first = read_manifest(out / "manifest.csv")["parsing"][0]
+    assert (np.asarray(Image.open(first)) == L.LOWER_CLOTHES).all()  # pants in CIHP too

@@ -155,6 +155,34 @@ def test_changed_settings_refuse_to_mix(dataset, tmp_path):
         precompute(dataset, tmp_path / "cache", copies=COPIES, backend_options={"shading_strength": 0.5})
 
 
+def test_the_workflow_rebuilds_a_cache_made_with_other_settings(dataset, tmp_path, capsys):
+    # Snakemake reruns the job when a setting changes but removes only index.csv: without --replace-changed the
+    # guard refused the very rerun Snakemake asked for (met when the miniature's S went from 4 to 2).
+    out = tmp_path / "cache"
+    precompute(dataset, out, copies=COPIES, seed=0)
+    (out / "index.csv").unlink()
+    (out / "unrelated.txt").write_text("not the cache's")
+    with pytest.raises(SpcreidError, match=rf"copies: {COPIES} -> 2"):
+        precompute(dataset, out, copies=2, seed=0)
+    fresh = tmp_path / "fresh"
+    precompute(dataset, fresh, copies=2, seed=0)
+    assert (
+        main(["synthesize", "--manifest", str(dataset), "--copies", "2", "--replace-changed", "--out", str(out)]) == 0
+    )
+    assert "built with other settings; building it afresh" in capsys.readouterr().err
+    rebuilt, expected = read_index(out), read_index(fresh)
+    assert sorted(rebuilt["copy"].unique()) == [0, 1] == sorted(expected["copy"].unique())
+    copies = sorted(p.relative_to(out) for p in (out / "copies").rglob("*.png"))
+    assert copies == sorted(p.relative_to(fresh) for p in (fresh / "copies").rglob("*.png"))
+    for rel in copies:
+        assert (out / rel).read_bytes() == (fresh / rel).read_bytes()
+    assert (out / "unrelated.txt").read_text() == "not the cache's"
+    # Same settings: nothing is removed, the finished cache is kept (resume, not rebuild).
+    before = {p: p.stat().st_mtime_ns for p in (out / "copies").rglob("*.png")}
+    precompute(dataset, out, copies=2, seed=0, replace_changed=True)
+    assert before == {p: p.stat().st_mtime_ns for p in (out / "copies").rglob("*.png")}
+
+
 def test_manifest_problems_name_the_row_or_file(dataset, tmp_path):
     frame = pd.read_csv(dataset)
     no_column = tmp_path / "data" / "no_parsing.csv"

@@ -77,6 +77,7 @@ def train_flop_fraction(images_per_s: float, device_name: str) -> dict[str, Any]
 def paper_plan(params_path: str | os.PathLike = "params.yaml") -> dict[str, Any]:
     """What the paper profile computes: per run, images trained and extracted and clusterings; per dataset,
     images parsed and copies synthesised (the copies every experiment shares: the largest S)."""
+    # lazy: start-up time
     from spcreid.config.experiments import load_params, method_config, profile, runs
     from spcreid.data.registry import DATASETS
 
@@ -165,6 +166,7 @@ def _timed(step, steps: int, device: str) -> float:
 def measure_extract(
     batch: int = 256, steps: int = 5, height: int = 256, width: int = 128, device: str = "cuda"
 ) -> float:
+    # lazy: start-up time (torch)
     import torch
 
     from spcreid.models.backbone import build_model
@@ -183,6 +185,7 @@ def measure_extract(
 
 
 def measure_parse(schp_root: Path | None, batch: int = 16, steps: int = 3, device: str = "cuda") -> tuple[float, str]:
+    # lazy: start-up time (torch)
     import numpy as np
     import torch
 
@@ -196,6 +199,7 @@ def measure_parse(schp_root: Path | None, batch: int = 16, steps: int = 3, devic
 
 
 def measure_pise(pise_root: Path | None, batch: int = 8, steps: int = 3, device: str = "cuda") -> tuple[float, str]:
+    # lazy: start-up time (torch)
     import torch
 
     from spcreid.synthesis.pise.adapter import GENERATOR_FILE, build_generator, texture_transfer
@@ -238,6 +242,7 @@ def measure_keypoints(min_size: int = 800, batch: int = 8, steps: int = 3, devic
 def run_rehearsal(out: Path, cores: str) -> float:
     """The rehearsal DAG with every device on CUDA, from scratch (a finished CPU rehearsal would otherwise leave
     Snakemake nothing to run); returns its seconds."""
+    # lazy: start-up time
     import shutil
 
     import yaml
@@ -290,10 +295,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check(args: argparse.Namespace) -> dict[str, Any]:
+    # lazy: start-up time (torch)
     import torch
 
     from spcreid.clustering.bench import run_pseudo_label_benchmark
-    from spcreid.engine.trainer import measure_train_throughput
+    from spcreid.engine.bench import measure_train_throughput
     from spcreid.io import write_json
 
     _require_cuda()

@@ -15,8 +15,8 @@ rule make_toy_data:
     container:
         MAIN_IMAGE
     params:
-        seed=lambda wildcards: DATASETS[wildcards.key]["toy_seed"],
-        toy=toy_args,
+        seed=lookup(dpath="{key}/toy_seed", within=DATASETS),
+        toy=lambda wildcards: PLAN.toy_flags(),
     shell:
         "spcreid make-toy-data --out {output:q} --seed {params.seed:q} {params.toy:q} --quiet > {log:q} 2>&1"
 
@@ -40,6 +40,8 @@ rule prepare_toy_manifest:
 
 rule fetch_data:
     # Skipped when the folder is already there, e.g. after `dvc pull` of the DVC-tracked copy.
+    input:
+        archive=archive_input,
     output:
         directory("{root}/{folder}"),
     log:
@@ -50,8 +52,10 @@ rule fetch_data:
         folder=one_of(RAW_FOLDER[DATASETS[key]["source"]] for key in REAL_KEYS),
     container:
         MAIN_IMAGE
+    resources:
+        runtime=120,
     params:
-        source=fetch_source,
+        source=lookup(dpath="{folder}", within=SOURCE_OF_FOLDER),
         extra=fetch_args,
     shell:
         "spcreid fetch-data --dataset {params.source:q} --dest {wildcards.root:q} {params.extra:q} > {log:q} 2>&1"
@@ -71,12 +75,15 @@ rule verify_data:
     container:
         MAIN_IMAGE
     threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=120,
     params:
-        source=lambda wildcards: DATASETS[wildcards.key]["source"],
-        root=lambda wildcards: DATASETS[wildcards.key]["root"],
+        source=lookup(dpath="{key}/source", within=DATASETS),
+        root=lookup(dpath="{key}/root", within=DATASETS),
         # params.yaml verify.strict_counts: false accepts a copy whose image counts differ from the published
         # ones; the verification JSON then records count_mismatch_allowed and the differences.
-        counts=[] if VERIFY["strict_counts"] else ["--allow-count-mismatch"],
+        counts=branch(VERIFY["strict_counts"], otherwise=["--allow-count-mismatch"]),
     shell:
         "spcreid verify-data --dataset {params.source:q} --root {params.root:q} --workers {threads}"
         " {params.counts:q} --json {output:q} > {log:q} 2>&1"
@@ -97,8 +104,8 @@ rule prepare_manifest:
     container:
         MAIN_IMAGE
     params:
-        source=lambda wildcards: DATASETS[wildcards.key]["source"],
-        root=lambda wildcards: DATASETS[wildcards.key]["root"],
+        source=lookup(dpath="{key}/source", within=DATASETS),
+        root=lookup(dpath="{key}/root", within=DATASETS),
     shell:
         "spcreid prepare-data --dataset {params.source:q} --root {params.root:q} --out {output:q} > {log:q} 2>&1"
 
@@ -108,7 +115,10 @@ rule parse:
     # (params.yaml parsing.source: maps). Its manifest, the train rows with their maps, is what synthesis reads.
     input:
         manifest=MANIFEST,
-        weights=parse_weights_input,
+        weights=branch(
+            PARSING["source"] == "schp",
+            then=ancient(f"{DATA}/weights/schp-lip.pth"),
+        ),
     output:
         PARSED_MANIFEST,
     log:
@@ -122,9 +132,11 @@ rule parse:
     threads: 4
     resources:
         gpu=1 if PARSING["source"] == "schp" and str(PARSING["device"]).startswith("cuda") else 0,
-        mem_mb=8000,
+        mem_mb=16000 if str(PARSING["device"]).startswith("cuda") else 8000,
+        runtime=240,
     params:
         out=lambda wildcards, output: os.path.dirname(output[0]),
         source=parse_args,
     shell:
-        "spcreid parse --manifest {input.manifest:q} --out {params.out:q} {params.source:q} > {log:q} 2>&1"
+        "spcreid parse --manifest {input.manifest:q} --out {params.out:q} {params.source:q} --replace-changed"
+        " > {log:q} 2>&1"

@@ -3,8 +3,6 @@
 # their per-query arrays (.per_query.npz, for paired tests) are small and committed
 # (results/<profile>/metrics), so tables can be rebuilt without the models.
 
-PER_QUERY = METRICS.removesuffix(".json") + ".per_query.npz"
-
 
 rule evaluate:
     # The seeds of one configuration in one job: they share the test images' decoding and the start-up of torch,
@@ -28,10 +26,13 @@ rule evaluate:
     threads: 8 if ON_GPU else 1
     resources:
         gpu=1 if ON_GPU else 0,
+        mem_mb=16000 if ON_GPU else 8000,
+        runtime=60,
     params:
         runs=evaluation_runs_arg,
-        protocol=lambda wildcards: DATASETS[wildcards.key]["protocol"],
-        gallery_mode=gallery_mode_arg,
+        protocol=lookup(dpath="{key}/protocol", within=DATASETS),
+        # --config gallery_mode=...: one gallery mode for every run instead of the protocol's own.
+        gallery_mode=branch(PLAN.gallery_mode, then=["--gallery-mode", PLAN.gallery_mode]),
     shell:
         "spcreid evaluate {params.runs:q} --manifest {input.manifest:q} --protocol {params.protocol:q}"
         " {params.gallery_mode:q} --threads {threads} > {log:q} 2>&1"
@@ -72,7 +73,7 @@ rule evaluate_colour_histogram:
     container:
         MAIN_IMAGE
     params:
-        protocol=lambda wildcards: DATASETS[wildcards.key]["protocol"],
+        protocol=lookup(dpath="{key}/protocol", within=DATASETS),
         profile=PROFILE_NAME,
     shell:
         "spcreid evaluate-colour-histogram --manifest {input.manifest:q} --protocol {params.protocol:q}"

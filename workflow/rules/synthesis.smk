@@ -19,7 +19,7 @@ rule synthesize_parsing_swap:
         out=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
         "spcreid synthesize --manifest {input:q} --backend parsing-swap --copies {params.copies:q}"
-        " --seed {params.seed:q} --out {params.out:q} > {log:q} 2>&1"
+        " --seed {params.seed:q} --replace-changed --out {params.out:q} > {log:q} 2>&1"
 
 
 rule synthesize_pise:
@@ -41,12 +41,14 @@ rule synthesize_pise:
     resources:
         gpu=1 if str(SYNTHESIS["device"]).startswith("cuda") else 0,
         mem_mb=16000,
+        runtime=720,
     params:
         copies=SYNTH_COPIES,
         seed=synthesis_seed_arg,
         out=lambda wildcards, output: os.path.dirname(output[0]),
-        pise=pise_args,
+        # --pise-network, --device, --pise-batch, --keypoint-min-size and --pise-fit from params.yaml's synthesis.
+        pise=lambda wildcards: PLAN.pise_flags(),
     shell:
         "spcreid synthesize --manifest {input.manifest:q} --backend pise --copies {params.copies:q}"
         " --seed {params.seed:q} --pise-checkpoint {input.checkpoint:q} --keypoint-weights {input.keypoints:q}"
-        " {params.pise:q} --out {params.out:q} > {log:q} 2>&1"
+        " {params.pise:q} --replace-changed --out {params.out:q} > {log:q} 2>&1"

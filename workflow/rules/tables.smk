@@ -1,5 +1,10 @@
 # Tables (ours beside the paper's, diff = ours - paper) and plots, from the per-run metrics JSON files of this
-# profile and the paper's numbers in results/published/.
+# profile and the paper's numbers in results/published/. In the HTML report (`snakemake --report`) every table and
+# every figure is an entry of its own: category Tables (one subcategory per table), Verdict, or Plots (one
+# subcategory per figure, its PNG, SVG, PDF and data side by side).
+
+TABLE_FORMATS = ("html", "csv", "md", "tex")
+FIGURE_FORMATS = ("png", "svg", "pdf")
 
 
 rule tables:
@@ -17,12 +22,19 @@ rule tables:
                 caption="../report/tables.rst",
             )
             for table in TABLES
-            for fmt in ("html", "csv")
+            for fmt in TABLE_FORMATS
         ],
-        text=[f"{RESULTS}/tables/{table}.{fmt}" for table in TABLES for fmt in ("md", "tex")],
         # The paper's claims (params.yaml: claims), each confirmed, contradicted or unresolved, seed as the unit.
-        verdict=report(f"{RESULTS}/tables/verdict.md", category="Verdict", caption="../report/tables.rst"),
-        verdict_csv=f"{RESULTS}/tables/verdict.csv",
+        verdict=[
+            report(
+                f"{RESULTS}/tables/verdict.{fmt}",
+                category="Verdict",
+                subcategory="claims",
+                caption="../report/tables.rst",
+            )
+            for fmt in ("md", "csv")
+        ],
+        # DVC's metrics file (dvc.yaml: metrics): ours per table cell.
         summary=f"{RESULTS}/tables/summary.json",
     log:
         log_path("tables"),
@@ -31,43 +43,54 @@ rule tables:
     container:
         MAIN_IMAGE
     params:
+        command="make-tables",
         profile=PROFILE_NAME,
         published=lambda wildcards, input: os.path.dirname(input.paper[0]),
         # METRICS is <metrics dir>/{key}/{experiment}/seed{seed}.json
         metrics_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(os.path.dirname(input.metrics[0]))),
         out=lambda wildcards, output: os.path.dirname(output.summary),
     shell:
-        "spcreid make-tables --params {input.params:q} --profile {params.profile:q}"
+        "spcreid {params.command:q} --params {input.params:q} --profile {params.profile:q}"
         " --metrics-dir {params.metrics_dir:q} --paper-dir {params.published:q} --out {params.out:q} > {log:q} 2>&1"
 
 
-rule plots:
-    input:
-        metrics=expand_runs(METRICS) + expand_runs(METRICS, REFERENCE_RUNS),
-        per_query=expand_runs(PER_QUERY) + expand_runs(PER_QUERY, REFERENCE_RUNS),
-        paper=expand(f"{PUBLISHED}/{{table}}.csv", table=TABLES),
-        params=PARAMS_FILE,
+# The same inputs and command line, `spcreid make-plots`: each figure as PNG (shown in the report), SVG and PDF.
+use rule tables as plots with:
     output:
-        components=report(PLOTS[0], category="Plots", caption="../report/ablation.rst"),
-        sampling=report(PLOTS[1], category="Plots", caption="../report/ablation.rst"),
-        eps=report(PLOTS[2], category="Plots", caption="../report/eps_curve.rst"),
-        eps_data=PLOTS[3],
-        # The same figures for papers: SVG and PDF beside every PNG.
-        vector=[p.removesuffix(".png") + ext for p in PLOTS[:3] for ext in (".svg", ".pdf")],
+        components=[
+            report(
+                f"{RESULTS}/plots/ablation_components.{fmt}",
+                category="Plots",
+                subcategory="component ablation (Table 2)",
+                caption="../report/ablation.rst",
+            )
+            for fmt in FIGURE_FORMATS
+        ],
+        sampling=[
+            report(
+                f"{RESULTS}/plots/ablation_sampling.{fmt}",
+                category="Plots",
+                subcategory="sampling ablation (Table 3)",
+                caption="../report/ablation.rst",
+            )
+            for fmt in FIGURE_FORMATS
+        ],
+        eps=[
+            report(
+                f"{RESULTS}/plots/eps_curve.{fmt}",
+                category="Plots",
+                subcategory="DBSCAN eps (Table 4)",
+                caption="../report/eps_curve.rst",
+            )
+            for fmt in (*FIGURE_FORMATS, "csv")
+        ],
     log:
         log_path("plots"),
     benchmark:
         bench_path("plots")
-    container:
-        MAIN_IMAGE
     params:
-        profile=PROFILE_NAME,
-        published=lambda wildcards, input: os.path.dirname(input.paper[0]),
-        metrics_dir=lambda wildcards, input: os.path.dirname(os.path.dirname(os.path.dirname(input.metrics[0]))),
-        out=lambda wildcards, output: os.path.dirname(output.eps_data),
-    shell:
-        "spcreid make-plots --params {input.params:q} --profile {params.profile:q}"
-        " --metrics-dir {params.metrics_dir:q} --paper-dir {params.published:q} --out {params.out:q} > {log:q} 2>&1"
+        command="make-plots",
+        out=lambda wildcards, output: os.path.dirname(output.eps[0]),
 
 
 # The trainer writes log.jsonl (one record per epoch, with the pseudo-labels' ARI / NMI against identities and
@@ -76,9 +99,22 @@ rule label_quality:
     input:
         models=expand_runs(f"{RUN_DIR}/model.pt"),
     output:
-        table=LABEL_QUALITY[0],
-        figure=report(LABEL_QUALITY[1], category="Plots", caption="../report/label_quality.rst"),
-        vector=LABEL_QUALITY[2:],
+        # The tidy table, then the figure in each format.
+        table=report(
+            f"{RESULTS}/plots/label_quality.csv",
+            category="Plots",
+            subcategory="label quality",
+            caption="../report/label_quality.rst",
+        ),
+        figures=[
+            report(
+                f"{RESULTS}/plots/label_quality.{fmt}",
+                category="Plots",
+                subcategory="label quality",
+                caption="../report/label_quality.rst",
+            )
+            for fmt in FIGURE_FORMATS
+        ],
     log:
         log_path("label_quality"),
     benchmark:

@@ -30,8 +30,8 @@ rule pack_images:
 rule train:
     input:
         manifest=MANIFEST,
-        synthesis=synthesis_input,
-        packed=packed_input,
+        synthesis=branch(uses_synthesis, then=synthesis_index),
+        packed=branch(PACK_IMAGES, then=packed_store),
         pretrained=pretrained_input,
     output:
         model=f"{RUN_DIR}/model.pt",
@@ -68,11 +68,13 @@ rule train:
 
 
 # Reference rows: the supervised upper bound (true identity labels, the baseline's recipe and budget) and the
-# untrained pretrained start (lower bound). Their model.pt is scored by the evaluate rule like any run's.
+# untrained pretrained start (lower bound). Their model.pt is scored by the evaluate rule like any run's. Each keeps
+# a shell line of its own: `use rule ... with:` cannot replace a command, and a changed command line would make
+# Snakemake's `code` rerun trigger retrain every finished run.
 rule train_supervised:
     input:
         manifest=MANIFEST,
-        packed=packed_input,
+        packed=branch(PACK_IMAGES, then=packed_store),
         pretrained=pretrained_input,
     output:
         model=f"{RUN_DIR}/model.pt",
@@ -95,6 +97,7 @@ rule train_supervised:
         profile=PROFILE_NAME,
         run_dir=lambda wildcards, output: os.path.dirname(output.model),
         packed=packed_arg,
+        run_config=baseline_config_json,
     shell:
         "spcreid train-supervised --params {params.params_file:q} --profile {params.profile:q}"
         " --dataset {wildcards.key:q} --seed {wildcards.seed:q} --manifest {input.manifest:q} {params.packed:q}"
@@ -120,10 +123,13 @@ rule pretrained_start:
     threads: 8 if ON_GPU else 1
     resources:
         gpu=1 if ON_GPU else 0,
+        mem_mb=16000 if ON_GPU else 8000,
+        runtime=60,
     params:
         params_file=PARAMS_FILE,
         profile=PROFILE_NAME,
         run_dir=lambda wildcards, output: os.path.dirname(output.model),
+        run_config=baseline_config_json,
     shell:
         "spcreid pretrained-start --params {params.params_file:q} --profile {params.profile:q}"
         " --dataset {wildcards.key:q} --seed {wildcards.seed:q} --manifest {input.manifest:q}"

@@ -1,8 +1,11 @@
 # Pretrained weights. Paper profile: downloaded. `spcreid fetch-weights` verifies the sha256 and skips a file that is
-# already there, e.g. after `dvc pull`; consumers wrap these paths in ancient() for the same reason.
+# already there, e.g. after `dvc pull`; consumers wrap these paths in ancient() for the same reason. A profile with a
+# local_weights folder (params.yaml) takes each file from there instead, pinned to the sha256 its SHA256SUMS lists.
 
 
 rule fetch_weights:
+    input:
+        unpack(lambda wildcards: local_weight_input(wildcards.name)),
     output:
         f"{DATA}/weights/{{name}}.pth",
     log:
@@ -14,13 +17,15 @@ rule fetch_weights:
     container:
         MAIN_IMAGE
     params:
-        source=lambda wildcards: local_weights_args(wildcards.name),
+        source=local_weights_args(),
     shell:
         "spcreid fetch-weights --name {wildcards.name:q} --dest {output:q} {params.source:q} > {log:q} 2>&1"
 
 
 rule fetch_pise_checkpoint:
     # PISE's loader wants a folder holding latest_net_G.pth.
+    input:
+        unpack(lambda wildcards: local_weight_input("pise-texture")),
     output:
         f"{DATA}/weights/pise-texture/latest_net_G.pth",
     log:
@@ -30,64 +35,38 @@ rule fetch_pise_checkpoint:
     container:
         MAIN_IMAGE
     params:
-        source=lambda wildcards: local_weights_args("pise-texture"),
+        source=local_weights_args("pise-texture"),
     shell:
         "spcreid fetch-weights --name pise-texture --dest {output:q} {params.source:q} > {log:q} 2>&1"
 
 
 # Embedded profile: the ImageNet stand-in is trained here (docs/METHOD.md, "Embedded profile: pretrained start").
-# A third toy set, generated with the profile's toy settings (two outfits per person, see pretrain_toy_args) but
-# its own seed, so that no person of it is ever evaluated; `spcreid pretrain-backbone` trains train.arch on it with
-# outfit labels and writes the trunk to train.pretrained, which every train job then loads.
-PRETRAIN = PROFILE.get("pretrain")
-PRETRAIN_TOY = f"{DATA}/toy/pretrain"
-
+# A third toy set, generated with the profile's toy settings (two outfits per person, see Plan.pretrain_toy_flags)
+# but its own seed, so that no person of it is ever evaluated; `spcreid pretrain-backbone` trains train.arch on it
+# with outfit labels and writes the trunk to train.pretrained (per_seed_inputs: one per run seed, pretrained with
+# that seed), which every train job then loads.
 if PRETRAIN:
-    if not PROFILE["train"].get("pretrained"):
-        raise WorkflowError(
-            f"{PARAMS_FILE}: profiles.{PROFILE_NAME}.pretrain is set but train.pretrained is null; "
-            "set train.pretrained to the weights file to write (e.g. data/<profile>/weights/toy-pretrained.pth)"
-        )
-    _seed_clash = sorted(key for key in TOY_KEYS if DATASETS[key]["toy_seed"] == PRETRAIN["toy_seed"])
-    if _seed_clash or "pretrain" in DATASETS:
-        raise WorkflowError(
-            f"{PARAMS_FILE}: profiles.{PROFILE_NAME}.pretrain.toy_seed {PRETRAIN['toy_seed']} must differ from the "
-            f"toy_seed of every dataset (clash: {_seed_clash or ['dataset key pretrain']}): the pretraining people "
-            "must never be evaluated"
-        )
 
-    # per_seed_inputs: one trunk per run seed, pretrained with that seed (pretrain.seed is then unused).
-    TRUNK_PART = "-seed{trunk_seed}" if PER_SEED_INPUTS else ""
-    TRUNK = (
-        seeded_path(PROFILE["train"]["pretrained"], "{trunk_seed}")
-        if PER_SEED_INPUTS
-        else PROFILE["train"]["pretrained"]
-    )
-
-    rule make_pretrain_toy_data:
+    use rule make_toy_data as make_pretrain_toy_data with:
         output:
-            directory(PRETRAIN_TOY),
+            directory(PLAN.pretrain_toy),
         log:
             log_path("make_toy_data/pretrain"),
         benchmark:
             bench_path("make_toy_data/pretrain")
-        container:
-            MAIN_IMAGE
         params:
             seed=PRETRAIN["toy_seed"],
-            toy=pretrain_toy_args,
-        shell:
-            "spcreid make-toy-data --out {output:q} --seed {params.seed:q} {params.toy:q} --quiet > {log:q} 2>&1"
+            toy=lambda wildcards: PLAN.pretrain_toy_flags(),
 
     rule pretrain_backbone:
         input:
-            PRETRAIN_TOY,
+            PLAN.pretrain_toy,
         output:
-            TRUNK,
+            PLAN.trunk,
         log:
-            log_path(f"pretrain_backbone{TRUNK_PART}"),
+            log_path(f"pretrain_backbone{PLAN.trunk_part}"),
         benchmark:
-            bench_path(f"pretrain_backbone{TRUNK_PART}")
+            bench_path(f"pretrain_backbone{PLAN.trunk_part}")
         container:
             MAIN_IMAGE
         # Every train job waits for this one (with per-seed trunks, for its seed's): it gets both cores.
@@ -97,7 +76,7 @@ if PRETRAIN:
             height=PROFILE["train"]["height"],
             width=PROFILE["train"]["width"],
             epochs=PRETRAIN["epochs"],
-            seed=lambda wildcards: int(wildcards.trunk_seed) if PER_SEED_INPUTS else PRETRAIN["seed"],
+            seed=lambda wildcards: PLAN.pretrain_seed(getattr(wildcards, "trunk_seed", None)),
         shell:
             "spcreid pretrain-backbone --data {input:q} --arch {params.arch:q} --height {params.height:q}"
             " --width {params.width:q} --epochs {params.epochs:q} --seed {params.seed:q} --threads {threads}"

@@ -11,6 +11,7 @@ import psutil
 import torch
 
 from spcreid.clustering.pseudo_labels import pseudo_labels_with_stats
+from spcreid.device import resolve_device
 from spcreid.errors import SpcreidError
 
 # Images per identity in the synthetic data: about what ReID training sets have (Market ~26,
@@ -65,7 +66,8 @@ def run_pseudo_label_benchmark(
     clusters = clusters or max(1, n // IMAGES_PER_CLUSTER)
     features = synthetic_clustered_features(n, dim, clusters, seed)
     start, cpu_start = time.perf_counter(), time.process_time()
-    result = pseudo_labels_with_stats(features, eps=eps, device=device, progress=progress)
+    resolved = None if device is None else resolve_device(device, "the pseudo-label benchmark")
+    result = pseudo_labels_with_stats(features, eps=eps, device=resolved, progress=progress)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     return {
         "n": n,

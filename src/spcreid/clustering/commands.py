@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from spcreid import cli_options
+
 
 def register(subparsers) -> None:
     """No workflow step of its own: training calls :func:`spcreid.clustering.pseudo_labels` each epoch."""
@@ -22,14 +24,18 @@ def register_bench(bench_subparsers) -> None:
     parser.add_argument("--dim", type=int, default=2048, help="feature dimension (default 2048)")
     parser.add_argument("--clusters", type=int, default=None, help="cluster centres to generate (default N/40)")
     parser.add_argument("--eps", type=float, default=0.4, help="DBSCAN eps on the Jaccard distance")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic features")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--device", default=None, help="torch device for the kNN stage, e.g. cuda")
+    cli_options.add_parents(
+        parser,
+        cli_options.seed("seed of the synthetic features"),
+        cli_options.threads("torch CPU threads (default: torch's choice)"),
+        cli_options.device("torch device for the kNN stage, e.g. cuda", default=None),
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=_bench_pseudo_labels)
 
 
 def _bench_pseudo_labels(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.clustering.bench import run_pseudo_label_benchmark
 
     figures = run_pseudo_label_benchmark(

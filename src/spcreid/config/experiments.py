@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from spcreid.config.schema import validate_params
 from spcreid.errors import SpcreidError
 
 
@@ -195,8 +196,6 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 def check_params(params: dict[str, Any], source: str = "params.yaml") -> None:
     """Schema validation (filling its defaults into ``params``) and the cross-reference checks JSON Schema
     cannot express."""
-    from spcreid.config.schema import validate_params
-
     validate_params(params, source=source)
     profile = params["profile"]
     if profile not in params["profiles"]:

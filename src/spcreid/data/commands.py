@@ -10,21 +10,29 @@ from __future__ import annotations
 import argparse
 import sys
 
+from spcreid import cli_options
+
 DATASET_NAMES = ("prcc", "vcclothes", "ltcc", "toy")
 FETCHABLE = ("prcc", "vcclothes", "ltcc")
 
 
 def register(subparsers) -> None:
     """Add this package's subcommands to the `spcreid` parser."""
-    p = subparsers.add_parser("prepare-data", help="turn a dataset tree into a manifest CSV")
-    p.add_argument("--dataset", required=True, choices=DATASET_NAMES, help="dataset layout to read")
+    p = subparsers.add_parser(
+        "prepare-data",
+        help="turn a dataset tree into a manifest CSV",
+        parents=[cli_options.dataset("dataset layout to read", choices=DATASET_NAMES)],
+    )
     p.add_argument("--root", required=True, help="folder holding the dataset folder (e.g. data/paper/raw)")
     p.add_argument("--parsing-root", default=None, help="parsing maps mirroring --root (toy default: ROOT/parsing)")
-    p.add_argument("--out", required=True, help="manifest CSV to write")
+    cli_options.add_parents(p, cli_options.out("manifest CSV to write"))
     p.set_defaults(func=prepare_data)
 
-    p = subparsers.add_parser("verify-data", help="check layout, names, counts and decodability of a dataset")
-    p.add_argument("--dataset", required=True, choices=DATASET_NAMES, help="dataset layout to check")
+    p = subparsers.add_parser(
+        "verify-data",
+        help="check layout, names, counts and decodability of a dataset",
+        parents=[cli_options.dataset("dataset layout to check", choices=DATASET_NAMES)],
+    )
     p.add_argument("--root", required=True, help="folder holding the dataset folder (e.g. data/paper/raw)")
     p.add_argument("--parsing-root", default=None, help="also check these parsing maps (toy default: ROOT/parsing)")
     p.add_argument("--no-counts", action="store_true", help="skip comparing with the published counts")
@@ -35,7 +43,7 @@ def register(subparsers) -> None:
         "(params.yaml verify.strict_counts: false)",
     )
     p.add_argument("--no-decode", action="store_true", help="skip decoding every image (fast layout/name check)")
-    p.add_argument("--workers", type=int, default=4, help="threads decoding images (default 4)")
+    cli_options.add_parents(p, cli_options.workers("threads decoding images (default 4)", default=4))
     p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON")
     p.add_argument(
         "--allow-identity-overlap",
@@ -44,8 +52,11 @@ def register(subparsers) -> None:
     )
     p.set_defaults(func=verify_data)
 
-    p = subparsers.add_parser("fetch-data", help="download/extract a dataset archive under --dest")
-    p.add_argument("--dataset", required=True, choices=FETCHABLE, help="dataset to fetch")
+    p = subparsers.add_parser(
+        "fetch-data",
+        help="download/extract a dataset archive under --dest",
+        parents=[cli_options.dataset("dataset to fetch", choices=FETCHABLE)],
+    )
     p.add_argument(
         "--dest", required=True, help="folder that becomes --root for the other commands (e.g. data/paper/raw)"
     )
@@ -82,11 +93,12 @@ def register(subparsers) -> None:
     )
     p.add_argument("--name", required=True, help="schp-lip, pise-texture, keypointrcnn-coco or resnet50-imagenet")
     p.add_argument("--dest", required=True, help="file to write")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    cli_options.add_parents(p, cli_options.seed("seed of the random weights (default 0)"))
     p.set_defaults(func=make_stand_in_weights)
 
 
 def prepare_data(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.data.manifest import write_manifest
     from spcreid.data.registry import load_dataset
 
@@ -99,6 +111,7 @@ def prepare_data(args: argparse.Namespace) -> int:
 
 
 def verify_data(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.acquisition.verify import verify_dataset
     from spcreid.data.registry import get_spec
     from spcreid.io import write_json
@@ -136,6 +149,7 @@ def verify_data(args: argparse.Namespace) -> int:
 
 
 def fetch_data(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.acquisition.download import fetch_dataset
 
     fetch_dataset(
@@ -145,6 +159,7 @@ def fetch_data(args: argparse.Namespace) -> int:
 
 
 def fetch_weights(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.acquisition.weights import fetch_weights as fetch
 
     fetch(args.name, args.dest, url=args.url, file=args.file, sha256=args.sha256)
@@ -152,6 +167,7 @@ def fetch_weights(args: argparse.Namespace) -> int:
 
 
 def make_stand_in_weights(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.rehearsal.standin_weights import make_stand_in
 
     path, sha = make_stand_in(args.name, args.dest, seed=args.seed)

@@ -20,7 +20,7 @@ from spcreid.data.parsing_labels import NUM_LABELS
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 # PIL raises a zoo of exception types for damaged files; all of them mean "not decodable".
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
 
 
 def list_files(folder: Path, problems: list[str] | None = None) -> list[Path]:
@@ -63,7 +63,7 @@ def image_problem(path: str | os.PathLike) -> str | None:
         image = _decode(Path(path))
     except FileNotFoundError:
         return f"{path}: file is missing"
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         return f"{path}: not a decodable image ({exc}); re-extract or re-download the dataset"
     with image:
         if image.mode in _WIDE_MODES:
@@ -80,7 +80,7 @@ def parsing_map_problem(parsing_path: str | os.PathLike, image_path: str | os.Pa
         parsing = _decode(Path(parsing_path))
     except FileNotFoundError:
         return f"{parsing_path}: parsing map is missing (for image {image_path})"
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         return f"{parsing_path}: parsing map is not a decodable image ({exc})"
     with parsing:
         if parsing.mode not in ("L", "P"):
@@ -88,7 +88,7 @@ def parsing_map_problem(parsing_path: str | os.PathLike, image_path: str | os.Pa
         try:
             with Image.open(image_path) as image:
                 image_size = image.size
-        except (FileNotFoundError, *_DECODE_ERRORS):
+        except (FileNotFoundError, *DECODE_ERRORS):
             return None  # the image check reports the image itself; one message per fault is enough
         if parsing.size != image_size:
             width, height = parsing.size

@@ -131,6 +131,7 @@ LABEL_SETS = {
 
 def label_set_lookup(name: str):
     """uint8 array ``table[label] = spcreid_label`` of label set ``name`` (lip, cihp or atr)."""
+    # lazy: the label tables import nothing heavy
     import numpy as np
 
     from spcreid.errors import SpcreidError

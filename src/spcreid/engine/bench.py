@@ -1,5 +1,6 @@
 """``spcreid bench input-pipeline``: images/s of the training data path alone, of the model step alone,
-and of both together, on generated JPEGs in a temporary folder.
+and of both together, on generated JPEGs in a temporary folder; ``spcreid bench train-throughput``: the
+model step alone, on one batch of random images.
 
 The data path is the trainer's: decode everything once into the store (timed separately), then per
 batch gather -> shared crop/flip -> normalise on the device. The model step is the trainer's too:
@@ -19,8 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from tqdm import tqdm
 
+from spcreid.device import resolve_device
+from spcreid.engine.determinism import seed_everything
+from spcreid.engine.images import TrainImages
 from spcreid.errors import SpcreidError
+from spcreid.method.losses import training_loss
+from spcreid.models.backbone import build_model
 
 
 def write_images(folder: Path, count: int, height: int, width: int, seed: int) -> list[str]:
@@ -65,11 +72,6 @@ def measure_input_pipeline(
     workers: int = 0,
     seed: int = 0,
 ) -> dict[str, Any]:
-    from spcreid.engine.images import TrainImages
-    from spcreid.engine.trainer import resolve_device
-    from spcreid.method.losses import training_loss
-    from spcreid.models.backbone import build_model
-
     if min(groups, sources, data_steps) < 1 or copies < 0 or model_steps < 0 or workers < 0:
         raise SpcreidError("--groups, --sources and --data-steps must be >= 1; --copies, --model-steps, --workers >= 0")
     torch_device = resolve_device(device)
@@ -142,3 +144,59 @@ def measure_input_pipeline(
     result["data_to_model_ratio"] = round(result["data_images_per_s"] / result["model_images_per_s"], 1)
     result["precision"] = "bf16 autocast, channels_last" if on_cuda else "float32, channels_last"
     return result
+
+
+def measure_train_throughput(
+    arch: str, batch: int, height: int, width: int, steps: int, clusters: int, device: str = "auto"
+) -> dict[str, Any]:
+    """Time forward + backward + Adam step of one batch of random images on ``device``.
+
+    The loss is the Eq. 8 InfoNCE against a random cluster memory, so the measured step is the
+    training step minus data loading and the (negligible) memory update.
+    """
+    if batch < 1 or steps < 1 or clusters < 2:
+        raise SpcreidError("--batch and --steps must be >= 1 and --clusters >= 2")
+    torch_device = resolve_device(device)
+    on_cuda = torch_device.type == "cuda"
+    generator = seed_everything(0)
+    model = build_model(arch, None, "avg", last_stride=1).to(torch_device).train()
+    images = torch.randn(batch, 3, height, width, generator=generator).to(torch_device)
+    model.to(memory_format=torch.channels_last)
+    images = images.contiguous(memory_format=torch.channels_last)
+    memory = torch.nn.functional.normalize(torch.randn(clusters, model.feature_dim, generator=generator), dim=1)
+    memory = memory.to(torch_device)
+    labels = torch.randint(0, clusters, (batch,), generator=generator).to(torch_device)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3.5e-4, weight_decay=5e-4)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext()
+
+    def step() -> None:
+        with autocast:
+            features = model(images)
+        loss = training_loss(
+            features.float()[:, None], labels, [memory], temperature=0.05, alpha=0.0, use_self_identity=False
+        ).total
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up: allocator, kernel selection
+    if on_cuda:
+        torch.cuda.synchronize(torch_device)
+    started = time.perf_counter()
+    for _ in tqdm(range(steps), desc="train steps", leave=False):
+        step()
+    if on_cuda:
+        torch.cuda.synchronize(torch_device)
+    seconds = (time.perf_counter() - started) / steps
+    return {
+        "device": torch.cuda.get_device_name(torch_device) if on_cuda else f"cpu ({torch.get_num_threads()} threads)",
+        "arch": arch,
+        "batch": batch,
+        "height": height,
+        "width": width,
+        "steps": steps,
+        "precision": "bf16 autocast, channels_last" if on_cuda else "float32, channels_last",
+        "seconds_per_step": round(seconds, 4),
+        "images_per_s": round(batch / seconds, 2),
+        "torch": torch.__version__,
+    }

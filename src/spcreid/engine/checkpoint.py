@@ -81,20 +81,29 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     _save(path, {"format": CHECKPOINT_FORMAT, **state})
 
 
-def _load(path: Path, what: str, remedy: str) -> dict[str, Any]:
+def load_verified(
+    path: str | os.PathLike, what: str, remedy: str, file_format: int = CHECKPOINT_FORMAT, mmap: bool = False
+) -> dict[str, Any]:
+    """The contents of a torch file spcreid wrote, after checking it is one: every spcreid file is read here.
+
+    Tensors and plain values only (``weights_only``: nothing is unpickled that could run code), and only a
+    dict whose ``format`` is ``file_format``. Every failure is one line naming ``what`` and the file, then
+    ``remedy``. ``mmap``: map the tensors from the file instead of reading them (a large packed store).
+    """
+    path = Path(path)
     if not path.is_file():
         raise SpcreidError(f"{what} {path} not found; {remedy}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", mmap=mmap, weights_only=True)
     except Exception as exc:  # torch raises pickle, zip and EOF errors alike for a damaged file
         raise SpcreidError(f"{what} {path} cannot be read ({type(exc).__name__}); {remedy}") from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise SpcreidError(f"{what} {path} is not a spcreid file of format {CHECKPOINT_FORMAT}; {remedy}")
+    if not isinstance(state, dict) or state.get("format") != file_format:
+        raise SpcreidError(f"{what} {path} is not a spcreid file of format {file_format}; {remedy}")
     return state
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    return _load(Path(path), "checkpoint", "train again without --resume")
+    return load_verified(path, "checkpoint", "train again without --resume")
 
 
 def save_model(path: str | os.PathLike, model: torch.nn.Module, meta: dict[str, Any]) -> None:
@@ -105,4 +114,4 @@ def save_model(path: str | os.PathLike, model: torch.nn.Module, meta: dict[str, 
 
 def load_model_file(path: str | os.PathLike) -> dict[str, Any]:
     """``{"meta": {...}, "state_dict": {...}}`` of a model.pt written by :func:`save_model`."""
-    return _load(Path(path), "model file", "train the run again (spcreid train)")
+    return load_verified(path, "model file", "train the run again (spcreid train)")

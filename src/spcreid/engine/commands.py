@@ -10,10 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
+from spcreid import cli_options
 from spcreid.errors import SpcreidError
 
 GALLERY_MODES = ("multi", "single", "single-cmc")
-PROTOCOLS = ("prcc", "vcclothes", "ltcc")
 
 
 def register(subparsers) -> None:
@@ -22,29 +22,25 @@ def register(subparsers) -> None:
         help="train one run (dataset x experiment x seed) of params.yaml and evaluate it",
         description="Algorithm 1 of the paper. Writes OUT/{config.json, log.jsonl, checkpoint.pt, model.pt, "
         "metrics.json}; metrics.json is written last.",
+        parents=[cli_options.params(), cli_options.dataset()],
     )
-    train.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    train.add_argument("--dataset", required=True, help="dataset key of the active profile, e.g. prcc")
     train.add_argument("--experiment", required=True, help="experiment name under 'experiments', e.g. full")
-    train.add_argument("--seed", type=int, required=True, help="seed of the run (one of the profile's seeds)")
-    train.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
+    cli_options.add_parents(
+        train,
+        cli_options.seed("seed of the run (one of the profile's seeds)", required=True),
+        cli_options.manifest(),
+    )
     train.add_argument("--synthesis", help="synthesis cache folder (needed when the experiment augments)")
     _add_packed_argument(train)
-    train.add_argument(
-        "--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own"
+    cli_options.add_parents(
+        train,
+        cli_options.profile(),
+        cli_options.out("run folder"),
+        cli_options.run_overrides(
+            "stop after OUT/model.pt (no metrics.json): the workflow evaluates each model once with `spcreid evaluate`"
+        ),
+        cli_options.threads(),
     )
-    train.add_argument("--out", required=True, help="run folder")
-    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
-    train.add_argument("--epochs", type=int, help="override train.epochs (quick runs)")
-    train.add_argument("--iters", type=int, help="override train.iters_per_epoch (quick runs)")
-    train.add_argument("--device", help="override train.device: cpu, cuda, cuda:N or auto")
-    train.add_argument(
-        "--skip-evaluation",
-        action="store_true",
-        help="stop after OUT/model.pt (no metrics.json): the workflow evaluates each model once with "
-        "`spcreid evaluate`",
-    )
-    _add_threads_argument(train)
     train.set_defaults(func=run_train)
 
     evaluate = subparsers.add_parser(
@@ -56,21 +52,19 @@ def register(subparsers) -> None:
     evaluate.add_argument(
         "--run", required=True, action="append", help="run folder holding model.pt; repeat for several runs"
     )
-    evaluate.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
-    evaluate.add_argument("--protocol", required=True, choices=PROTOCOLS, help="dataset protocol")
+    cli_options.add_parents(evaluate, cli_options.manifest(), cli_options.protocol("dataset protocol"))
     evaluate.add_argument(
         "--gallery-mode",
         choices=GALLERY_MODES,
         help="headline mode (the flat keys tables read); every mode of the protocol is scored anyway. "
         "Default: the protocol's (multi)",
     )
-    evaluate.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    evaluate.add_argument(
-        "--workers", type=int, help="decoding processes (default: up to 8 on CUDA, 0 = in-process on CPU)"
-    )
-    _add_threads_argument(evaluate)
-    evaluate.add_argument(
-        "--out", required=True, action="append", help="metrics JSON to write, one per --run, in the same order"
+    cli_options.add_parents(
+        evaluate,
+        cli_options.device(),
+        cli_options.workers("decoding processes (default: up to 8 on CUDA, 0 = in-process on CPU)"),
+        cli_options.threads(),
+        cli_options.out("metrics JSON to write, one per --run, in the same order", action="append"),
     )
     evaluate.add_argument(
         "--per-query",
@@ -101,22 +95,25 @@ def _register_pack(subparsers) -> None:
         "uncropped copy for feature extraction) and, with --synthesis, their first --copies synthetic copies, "
         "into the uint8 store `spcreid train --packed-images` loads in a fraction of a second. Runs without "
         "copies, or with fewer, read the leading part of each row.",
+        parents=[cli_options.manifest()],
     )
-    pack.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
     pack.add_argument("--synthesis", help="synthesis cache folder whose copies to pack (none: sources only)")
     pack.add_argument("--copies", type=int, default=0, help="copies per source to pack (method.S)")
-    pack.add_argument("--height", type=int, required=True, help="train.height")
-    pack.add_argument("--width", type=int, required=True, help="train.width")
-    pack.add_argument("--out", required=True, help="file to write, e.g. data/embedded/packed/prcc.pt")
-    pack.add_argument("--workers", type=int, default=0, help="decoding processes (0: in this process)")
-    _add_threads_argument(pack)
+    cli_options.add_parents(
+        pack,
+        cli_options.image_size("train.height", "train.width", required=True),
+        cli_options.out("file to write, e.g. data/embedded/packed/prcc.pt"),
+        cli_options.workers("decoding processes (0: in this process)", default=0),
+        cli_options.threads(),
+    )
     pack.set_defaults(func=run_pack_images)
 
 
 def run_pack_images(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.engine.images import TrainImages
     from spcreid.engine.store import save_packed
-    from spcreid.engine.trainer import load_training_data
+    from spcreid.engine.training_data import load_training_data
 
     _set_threads(args)
     if args.copies < 0 or (args.copies > 0) != (args.synthesis is not None):
@@ -138,47 +135,45 @@ def _register_supervised(subparsers) -> None:
         description="Algorithm 1 of the paper with the pseudo-labels replaced by the train identities "
         "(spcreid.engine.supervised): the Table 2 baseline's recipe, profile's backbone, input size, epochs and "
         "iterations. Writes the same run folder as `spcreid train`, so `spcreid evaluate` scores its model.pt.",
+        parents=[
+            cli_options.params(),
+            cli_options.dataset(),
+            cli_options.seed("seed of the run", required=True),
+            cli_options.manifest(),
+        ],
     )
-    supervised.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    supervised.add_argument("--dataset", required=True, help="dataset key of the active profile, e.g. prcc")
-    supervised.add_argument("--seed", type=int, required=True, help="seed of the run")
-    supervised.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
     _add_packed_argument(supervised)
-    supervised.add_argument(
-        "--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own"
+    cli_options.add_parents(
+        supervised,
+        cli_options.profile(),
+        cli_options.out("run folder"),
+        cli_options.run_overrides("stop after OUT/model.pt (no metrics.json), as `spcreid train --skip-evaluation`"),
+        cli_options.threads(),
     )
-    supervised.add_argument("--out", required=True, help="run folder")
-    supervised.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt if present")
-    supervised.add_argument("--epochs", type=int, help="override train.epochs (quick runs)")
-    supervised.add_argument("--iters", type=int, help="override train.iters_per_epoch (quick runs)")
-    supervised.add_argument("--device", help="override train.device: cpu, cuda, cuda:N or auto")
-    supervised.add_argument(
-        "--skip-evaluation",
-        action="store_true",
-        help="stop after OUT/model.pt (no metrics.json), as `spcreid train --skip-evaluation`",
-    )
-    _add_threads_argument(supervised)
     supervised.set_defaults(func=run_train_supervised)
 
     start = subparsers.add_parser(
         "pretrained-start",
         help="evaluate the untrained start (train.pretrained in train.arch): the lower-bound reference row",
         description="Writes OUT/{config.json, model.pt, metrics.json} like a zero-epoch `spcreid train` run.",
+        parents=[
+            cli_options.params(),
+            cli_options.dataset(),
+            cli_options.seed("only matters for a backbone without pretrained weights"),
+            cli_options.manifest(),
+        ],
     )
-    start.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    start.add_argument("--dataset", required=True, help="dataset key of the active profile, e.g. prcc")
-    start.add_argument("--seed", type=int, default=0, help="only matters for a backbone without pretrained weights")
-    start.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
-    start.add_argument(
-        "--profile", help="a profile of params.yaml (embedded, rehearsal, paper, ...) instead of its own"
+    cli_options.add_parents(
+        start,
+        cli_options.profile(),
+        cli_options.out("run folder"),
+        cli_options.device(cli_options.TRAIN_DEVICE_HELP, default=None),
     )
-    start.add_argument("--out", required=True, help="run folder")
-    start.add_argument("--device", help="override train.device: cpu, cuda, cuda:N or auto")
     start.add_argument(
         "--pretrained",
         help="override train.pretrained: score another trunk file, e.g. the classifier oracle's (docs/TOY_DATASET.md)",
     )
-    _add_threads_argument(start)
+    cli_options.add_parents(start, cli_options.threads())
     start.set_defaults(func=run_pretrained_start, epochs=None, iters=None)
 
 
@@ -197,10 +192,11 @@ def _register_pretrain(subparsers) -> None:
     )
     pretrain.add_argument("--data", required=True, help="toy dataset folder written by make-toy-data")
     pretrain.add_argument("--arch", help="backbone, as train.arch")
-    pretrain.add_argument("--height", type=int, help="input height (use train.height)")
-    pretrain.add_argument("--width", type=int, help="input width (use train.width)")
+    cli_options.add_parents(
+        pretrain, cli_options.image_size("input height (use train.height)", "input width (use train.width)")
+    )
     pretrain.add_argument("--epochs", type=int, help="passes over all outfit classes")
-    pretrain.add_argument("--seed", type=int, help="seed of initialisation and sampling")
+    cli_options.add_parents(pretrain, cli_options.seed("seed of initialisation and sampling", default=None))
     pretrain.add_argument("--classes-per-batch", type=int, help="P outfit classes per batch")
     pretrain.add_argument("--images-per-class", type=int, help="K images per class")
     pretrain.add_argument("--lr", type=float, help="Adam learning rate")
@@ -217,11 +213,12 @@ def _register_pretrain(subparsers) -> None:
         default="all",
         help="all images (a pretraining-only folder, default) or only the train split (an evaluation set)",
     )
-    pretrain.add_argument(
-        "--out", required=True, help="weights file to write, e.g. data/embedded/weights/toy-pretrained.pth"
+    cli_options.add_parents(
+        pretrain,
+        cli_options.out("weights file to write, e.g. data/embedded/weights/toy-pretrained.pth"),
+        cli_options.quiet(),
+        cli_options.threads(),
     )
-    pretrain.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_threads_argument(pretrain)
     pretrain.set_defaults(func=run_pretrain)
 
 
@@ -232,12 +229,10 @@ def register_bench(bench_subparsers) -> None:
     )
     bench.add_argument("--arch", default="resnet50", help="backbone, as train.arch (default resnet50)")
     bench.add_argument("--batch", type=int, default=160, help="images per step (paper: (1+S)*P*K = 160)")
-    bench.add_argument("--height", type=int, default=256, help="input height (default 256)")
-    bench.add_argument("--width", type=int, default=128, help="input width (default 128)")
+    cli_options.add_parents(bench, _bench_image_size())
     bench.add_argument("--steps", type=int, default=5, help="timed steps (after one untimed warm-up step)")
     bench.add_argument("--clusters", type=int, default=500, help="rows of the random cluster memory")
-    bench.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    _add_threads_argument(bench)
+    cli_options.add_parents(bench, cli_options.device(), cli_options.threads())
     bench.set_defaults(func=run_bench)
 
     pipeline = bench_subparsers.add_parser(
@@ -248,21 +243,26 @@ def register_bench(bench_subparsers) -> None:
         "crop/flip, normalise on the device) with and without the model's forward + backward + Adam step.",
     )
     pipeline.add_argument("--arch", default="resnet50", help="backbone, as train.arch (default resnet50)")
-    pipeline.add_argument("--height", type=int, default=256, help="input height (default 256)")
-    pipeline.add_argument("--width", type=int, default=128, help="input width (default 128)")
+    cli_options.add_parents(pipeline, _bench_image_size())
     pipeline.add_argument("--groups", type=int, default=32, help="source images per batch (paper: P*K = 32)")
     pipeline.add_argument("--copies", type=int, default=4, help="synthetic copies per source (paper: S = 4)")
     pipeline.add_argument("--sources", type=int, default=128, help="distinct source images in the store")
     pipeline.add_argument("--data-steps", type=int, default=20, help="timed data-only batches")
     pipeline.add_argument("--model-steps", type=int, default=2, help="timed model steps (0: data path only)")
-    pipeline.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    cli_options.add_parents(pipeline, cli_options.device())
     pipeline.add_argument("--store", default="auto", help="image store location: auto, cpu, pinned, device")
-    pipeline.add_argument("--workers", type=int, default=0, help="decoding processes for the store")
-    _add_threads_argument(pipeline)
+    cli_options.add_parents(
+        pipeline, cli_options.workers("decoding processes for the store", default=0), cli_options.threads()
+    )
     pipeline.set_defaults(func=run_bench_pipeline)
 
 
+def _bench_image_size() -> argparse.ArgumentParser:
+    return cli_options.image_size("input height (default 256)", "input width (default 128)", height=256, width=128)
+
+
 def run_bench_pipeline(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.engine.bench import measure_input_pipeline
 
     _set_threads(args)
@@ -275,15 +275,6 @@ def run_bench_pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_threads_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--threads",
-        type=int,
-        help="CPU threads for torch (default: torch's choice, one per core); give each of N parallel jobs "
-        "cores/N, oversubscribed cores make small-batch CPU training several times slower",
-    )
-
-
 def _set_threads(args: argparse.Namespace) -> None:
     if args.threads is not None:
         if args.threads < 1:
@@ -294,6 +285,7 @@ def _set_threads(args: argparse.Namespace) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.engine.trainer import train_run
 
     _set_threads(args)
@@ -313,6 +305,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _run_config(args: argparse.Namespace, experiment: str) -> dict:
+    # lazy: start-up time
     from spcreid.config.experiments import Run, load_params, run_config
 
     params = load_params(args.params, profile=args.profile)
@@ -327,6 +320,7 @@ def _run_config(args: argparse.Namespace, experiment: str) -> dict:
 
 
 def run_train_supervised(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.engine.supervised import train_supervised_run
 
     _set_threads(args)
@@ -346,6 +340,7 @@ def run_train_supervised(args: argparse.Namespace) -> int:
 
 
 def run_pretrained_start(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.engine.supervised import pretrained_start_run
 
     _set_threads(args)
@@ -364,6 +359,7 @@ def run_pretrained_start(args: argparse.Namespace) -> int:
 def _model_of(path: Path, model_file: dict):
     """The network a model.pt describes, with its weights; a file whose metadata and weights disagree (another
     architecture, pooling or a missing field) is one error naming it."""
+    # lazy: start-up time
     from spcreid.models.backbone import build_model
 
     meta = model_file.get("meta") or {}
@@ -381,11 +377,13 @@ def _model_of(path: Path, model_file: dict):
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.data.manifest import read_manifest
+    from spcreid.device import resolve_device
     from spcreid.engine.checkpoint import load_model_file
     from spcreid.engine.features import decode_images
-    from spcreid.engine.trainer import evaluate_model, resolve_device, write_evaluation
     from spcreid.evaluation.metrics_file import run_identity
+    from spcreid.evaluation.run_evaluation import evaluate_model, write_evaluation
 
     _set_threads(args)
     per_query_outs = args.per_query or [str(Path(out).with_suffix(".per_query.npz")) for out in args.out]
@@ -441,6 +439,7 @@ def _saved_run_config(run_dir: Path) -> dict:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.engine.pretrain import PretrainSettings, pretrain_backbone
 
     _set_threads(args)
@@ -464,7 +463,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from spcreid.engine.trainer import measure_train_throughput
+    # lazy: start-up time
+    from spcreid.engine.bench import measure_train_throughput
 
     _set_threads(args)
     result = measure_train_throughput(

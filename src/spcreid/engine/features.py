@@ -17,8 +17,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from spcreid.engine.images import normalise, read_rgb
+from spcreid.engine.decode import read_rgb
+from spcreid.engine.images import normalise
 from spcreid.errors import SpcreidError
+
+# Images per forward pass when extracting features, for clustering and for evaluation alike.
+FEATURE_BATCH_SIZE = 128
 
 
 class TestImages(Dataset):
@@ -71,7 +75,7 @@ def extract_features(
     paths: Sequence[str | os.PathLike],
     height: int,
     width: int,
-    batch_size: int = 128,
+    batch_size: int = FEATURE_BATCH_SIZE,
     device: str | torch.device = "cpu",
     workers: int = 0,
     desc: str = "features",
@@ -86,7 +90,7 @@ def extract_features(
 
 
 def decode_images(
-    paths: Sequence[str | os.PathLike], height: int, width: int, workers: int = 0, batch_size: int = 128
+    paths: Sequence[str | os.PathLike], height: int, width: int, workers: int = 0, batch_size: int = FEATURE_BATCH_SIZE
 ) -> torch.Tensor:
     """uint8 (N, 3, height, width) of ``paths`` in order, decoded by ``workers`` processes (0: this one).
 
@@ -100,7 +104,7 @@ def decode_images(
 def extract_tensor_features(
     model: nn.Module,
     images: torch.Tensor,
-    batch_size: int = 128,
+    batch_size: int = FEATURE_BATCH_SIZE,
     device: str | torch.device = "cpu",
     desc: str = "features",
 ) -> torch.Tensor:

@@ -21,30 +21,14 @@ import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
+from spcreid.engine.store import ImageStore, check_location, load_packed
 from spcreid.errors import SpcreidError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LAYOUTS = ("source-major", "copy-major")
-
-# PIL raises many exception types for a damaged file; all of them mean "cannot be decoded".
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
-
-
-def read_rgb(path: str | os.PathLike, height: int, width: int) -> torch.Tensor:
-    """Decode ``path`` as RGB resized to ``height x width``; uint8 tensor (3, height, width)."""
-    try:
-        with Image.open(path) as image:
-            resized = image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
-    except FileNotFoundError:
-        raise SpcreidError(f"image {path} is missing; rebuild the dataset manifest or synthesis cache") from None
-    except _DECODE_ERRORS as exc:
-        raise SpcreidError(f"image {path} cannot be decoded ({exc}); re-extract or regenerate it") from None
-    return torch.from_numpy(np.asarray(resized).copy()).permute(2, 0, 1).contiguous()
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
@@ -119,8 +103,6 @@ class TrainImages:
         progress: bool = False,
         packed: str | os.PathLike | None = None,
     ):
-        from spcreid.engine.store import check_location
-
         if height <= 0 or width <= 0:
             raise SpcreidError(f"image size must be positive, got {height}x{width} (train.height/train.width)")
         if crop_margin < 0:
@@ -147,10 +129,8 @@ class TrainImages:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def build(self):
+    def build(self) -> ImageStore:
         """Decode (or load) every image once (idempotent); returns the ``ImageStore``."""
-        from spcreid.engine.store import ImageStore, load_packed
-
         if self._store is not None:
             return self._store
         sizes = dict(

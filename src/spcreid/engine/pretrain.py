@@ -37,8 +37,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from spcreid.data.registry import load_dataset
+from spcreid.engine.determinism import deterministic_kernels, seed_everything
+from spcreid.engine.images import TrainImages
 from spcreid.errors import SpcreidError
 from spcreid.io import atomic_path
+from spcreid.models.backbone import build_model
 
 
 @dataclass(frozen=True)
@@ -113,8 +117,6 @@ def load_pretraining_set(data_dir: str | os.PathLike, labels: str = "outfit", sp
         raise SpcreidError(f"--labels {labels!r}: choose one of {list(LABELS)}")
     if split not in SPLITS:
         raise SpcreidError(f"--split {split!r}: choose one of {list(SPLITS)}")
-    from spcreid.data.registry import load_dataset
-
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise SpcreidError(
@@ -199,10 +201,6 @@ def pretrain_trunk(
     dataset: PretrainingSet, settings: PretrainSettings, progress: bool = True
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Train model + cosine classifier on the outfit labels; returns the trunk state dict and a summary."""
-    from spcreid.engine.images import TrainImages
-    from spcreid.engine.trainer import deterministic_kernels, seed_everything
-    from spcreid.models.backbone import build_model
-
     settings.validate()
     device = torch.device("cpu")
     with deterministic_kernels(device):
@@ -261,8 +259,6 @@ def pretrain_trunk(
 
 def save_trunk(state: dict[str, torch.Tensor], out: str | os.PathLike, arch: str) -> None:
     """Write the trunk weights atomically, after checking they load with build_model's strict key check."""
-    from spcreid.models.backbone import build_model
-
     # Serialised in memory first: torch.save names the archive after the file it writes to, and the
     # temporary name is random, so saving straight to it would make identical weights differ in bytes.
     buffer = io.BytesIO()

@@ -27,11 +27,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+import psutil
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from spcreid.engine.checkpoint import load_verified
+from spcreid.engine.decode import read_rgb
 from spcreid.errors import SpcreidError
+from spcreid.io import atomic_path
 
 STORE_LOCATIONS = ("auto", "cpu", "pinned", "device")
 # Share of free GPU memory ``auto`` may give the store; the rest is for the model's activations.
@@ -60,8 +64,6 @@ class _GroupDecoder(Dataset):
         return len(self.groups)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-        from spcreid.engine.images import read_rgb
-
         group = self.groups[index]
         height, width = self.load_size
         try:
@@ -98,8 +100,6 @@ def _check_room(nbytes: int, location: str, device: torch.device) -> None:
         free, _ = torch.cuda.mem_get_info(device)
         room, where, advice = free, f"free on {device}", "set train.image_store: pinned (host memory)"
     else:
-        import psutil
-
         room, where = psutil.virtual_memory().available, "of host memory available"
         advice = "give the job more memory (Slurm mem_mb) or, on a GPU, set train.image_store: device"
     if nbytes > room:
@@ -198,8 +198,6 @@ PACKED_FORMAT = 1
 
 def save_packed(store: ImageStore, groups: Sequence[Sequence[str | os.PathLike]], path: str | os.PathLike) -> None:
     """Write ``store`` and the image paths it was decoded from (source, then its copies, per row) to ``path``."""
-    from spcreid.io import atomic_path
-
     payload = {
         "format": PACKED_FORMAT,
         "paths": [[os.path.normpath(os.fspath(p)) for p in group] for group in groups],
@@ -226,14 +224,7 @@ def load_packed(
     """
     device = torch.device(device)
     advice = "rebuild it with `spcreid pack-images` (the workflow's pack_images rule) or train without it"
-    try:
-        payload = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
-    except FileNotFoundError:
-        raise SpcreidError(f"packed images {path} not found; {advice}") from None
-    except Exception as exc:  # torch raises pickle, zip and EOF errors alike for a damaged file
-        raise SpcreidError(f"packed images {path} cannot be read ({type(exc).__name__}); {advice}") from None
-    if not isinstance(payload, dict) or payload.get("format") != PACKED_FORMAT:
-        raise SpcreidError(f"packed images {path} are not a version-{PACKED_FORMAT} packed store; {advice}")
+    payload = load_verified(path, "packed images", advice, PACKED_FORMAT, mmap=True)
     packed_paths, stored = payload["paths"], payload["groups"]
     size = len(groups[0]) if groups else 1
     if len(packed_paths) != len(groups):

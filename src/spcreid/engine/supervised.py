@@ -11,13 +11,21 @@ unsupervised runs use for the pseudo-label monitor only.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from spcreid.engine.trainer import Trainer, relabel, train_run
+from spcreid.engine.checkpoint import save_model
+from spcreid.engine.determinism import deterministic_kernels
+from spcreid.engine.trainer import Trainer, relabel, run_device, train_run
+from spcreid.engine.training_data import load_training_data
 from spcreid.errors import SpcreidError
+from spcreid.evaluation.metrics_file import run_identity
+from spcreid.evaluation.run_evaluation import evaluate_model, write_evaluation
+from spcreid.io import write_json
+from spcreid.models.backbone import build_model
 
 EXPERIMENT = "supervised"
 # The memory recipe of the Table 2 baseline (Cluster Contrast): no synthesis, no self-identity loss.
@@ -73,23 +81,10 @@ def pretrained_start_run(
     The model is exactly what every training run starts from (``train.pretrained`` loaded into
     ``train.arch``, the method's pooling), saved as model.pt and evaluated under the dataset's protocol.
     """
-    from pathlib import Path
-
-    from spcreid.engine.checkpoint import save_model
-    from spcreid.engine.trainer import (
-        deterministic_kernels,
-        evaluate_model,
-        load_training_data,
-        resolve_device,
-        write_evaluation,
-    )
-    from spcreid.io import write_json
-    from spcreid.models.backbone import build_model
-
     config = {**config, "experiment": "pretrained-start", "labels": "none (no training)"}
     config["train"] = {**config["train"], "epochs": 0}
     train = config["train"]
-    torch_device = resolve_device(device or str(train.get("device", "auto")))
+    torch_device = run_device(config, device, "the pretrained-start evaluation")
     data = load_training_data(manifest, None, 0)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,8 +115,6 @@ def pretrained_start_run(
             torch_device,
             workers=int(train.get("workers", 0)),
         )
-    from spcreid.evaluation.metrics_file import run_identity
-
     metrics = {**run_identity(config), **metrics}
     write_evaluation(metrics, per_query, out_dir / "metrics.json", out_dir / "per_query.npz")
     return {**metrics, "per_query": "per_query.npz"}

@@ -18,20 +18,18 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import random
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from tqdm import tqdm
 
+from spcreid import clustering
 from spcreid.config.schema import validate_method
-from spcreid.cpu_isa import check_pin_in_force
+from spcreid.device import resolve_device
 from spcreid.engine.checkpoint import (
     capture_rng_states,
     load_checkpoint,
@@ -39,16 +37,27 @@ from spcreid.engine.checkpoint import (
     save_checkpoint,
     save_model,
 )
+from spcreid.engine.determinism import deterministic_kernels, seed_everything
+from spcreid.engine.features import FEATURE_BATCH_SIZE, extract_tensor_features
 from spcreid.engine.guards import check_features, check_weights, run_folder_lock
-from spcreid.engine.logging import EpochLog
+from spcreid.engine.images import TrainImages
+from spcreid.engine.logging import EpochLog, epoch_summary, label_quality
+from spcreid.engine.sampler import CameraAwarePKSampler
 from spcreid.engine.schedule import learning_rate, set_learning_rate
+from spcreid.engine.training_data import TrainingData, load_training_data
 from spcreid.errors import SpcreidError
 from spcreid.evaluation.metrics_file import run_identity
+from spcreid.evaluation.run_evaluation import evaluate_model, write_evaluation
+from spcreid.guards import check_recorded_settings
 from spcreid.io import write_json
 from spcreid.method.losses import training_loss
 from spcreid.method.memory import ClusterMemory, build_memories
+from spcreid.models.backbone import build_model
 
-FEATURE_BATCH_SIZE = 128
+# Run-config fields a resumed run may change: they decide how long and where it trains, not what it learns.
+RESUMABLE_CHANGES = frozenset(
+    {"train.epochs", "train.device", "train.workers", "train.image_store", "train.pack_images"}
+)
 
 
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -67,62 +76,11 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA on a machine without it is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SpcreidError(f"train.device is '{name}' but no CUDA GPU is visible; use --device cpu or auto")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise SpcreidError(f"train.device is '{name}'; use cpu, cuda, cuda:N or auto")
-    return torch.device(name)
-
-
-@dataclass
-class TrainingData:
-    """The manifest's train images (with their synthetic copies when augmenting) and test rows."""
-
-    paths: list[str]
-    camids: np.ndarray
-    copies: list[list[str]] | None
-    test_rows: pd.DataFrame
-    # Ground truth of the train images, read for the pseudo-label monitor (and the supervised upper
-    # bound) only; the unsupervised method never sees it.
-    pids: np.ndarray | None = None
-    outfits: np.ndarray | None = None
-
-
-def load_training_data(manifest: str | os.PathLike, synthesis: str | os.PathLike | None, copies: int) -> TrainingData:
-    """Read the manifest; ``copies`` > 0 also looks up that many synthetic copies per train image."""
-    from spcreid.data.manifest import read_manifest
-
-    frame = read_manifest(manifest)
-    train = frame[frame["role"] == "train"]
-    if train.empty:
-        raise SpcreidError(f"manifest {manifest} has no rows with role 'train'; nothing to train on")
-    test_rows = frame[frame["role"].isin(["query", "gallery"])].reset_index(drop=True)
-    paths = train["path"].tolist()
-    copy_paths = None
-    if copies > 0:
-        if synthesis is None:
-            raise SpcreidError(
-                "method.augment is true but no --synthesis folder was given; build the cache with "
-                "`spcreid synthesize` and pass --synthesis DIR (or train an experiment without augmentation)"
-            )
-        from spcreid.synthesis.cache import SynthesisCache
-
-        cache = SynthesisCache(synthesis)
-        if cache.copies_per_source < copies:
-            raise SpcreidError(
-                f"synthesis cache {synthesis} holds {cache.copies_per_source} copies per image but method.S is "
-                f"{copies}; rebuild the cache with {copies} copies or lower method.S"
-            )
-        copy_paths = [[str(p) for p in cache.copies(path)[:copies]] for path in paths]
-    from spcreid.engine.pretrain import outfit_classes
-
-    pids = train["pid"].to_numpy(np.int64)
-    outfits = outfit_classes(pids, train["clothes_id"].to_numpy(np.int64))
-    return TrainingData(paths, train["camid"].to_numpy(np.int64), copy_paths, test_rows, pids, outfits)
+def run_device(config: dict[str, Any], device: str | None, what: str) -> torch.device:
+    """The device a run config's job runs on: the command's ``--device`` if given, else ``train.device``."""
+    if device:
+        return resolve_device(device, what)
+    return resolve_device(str(config["train"].get("device", "auto")), what, "train.device")
 
 
 def relabel(labels: np.ndarray) -> np.ndarray:
@@ -132,84 +90,6 @@ def relabel(labels: np.ndarray) -> np.ndarray:
     clustered = labels >= 0
     result[clustered] = np.unique(labels[clustered], return_inverse=True)[1]
     return result
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
-@contextlib.contextmanager
-def deterministic_kernels(device: torch.device):
-    """Deterministic kernels while training, the caller's setting restored afterwards.
-
-    On CUDA a kernel without a deterministic version only warns: GPU runs favour speed and are
-    reproducible up to float rounding; CPU runs are bit-exact, across CPUs too while the ISA pin is in force.
-    """
-    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-    if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.backends.cudnn.benchmark = False
-    else:
-        check_pin_in_force()  # bit-exact on one CPU is not enough: the same ISA level on every CPU (cpu_isa)
-    _set_deterministic(True, warn_only=device.type == "cuda")
-    try:
-        yield
-    finally:
-        _set_deterministic(*previous)
-
-
-def _set_deterministic(mode: bool, warn_only: bool) -> None:
-    """``torch.use_deterministic_algorithms`` minus its import of the compiler stack.
-
-    The public function imports torch._inductor (and with it torch._dynamo, about 2 s) only to copy the flag
-    into the config of torch.compile, which spcreid never uses; on the embedded profile's CPU jobs that is a
-    tenth of a run. The kernel flag itself is what the public function sets next.
-    """
-    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
-    if setter is None:  # a torch without it: the public way
-        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
-    else:
-        setter(mode, warn_only=warn_only)
-
-
-def label_quality(labels: np.ndarray, pids: np.ndarray | None, outfits: np.ndarray | None) -> dict[str, float]:
-    """ARI and NMI of pseudo-labels against identities and against outfits (logging only).
-
-    Outliers (-1) count as singleton clusters, one each: a clustering that discards half the
-    images cannot score well by being right about the other half. Empty when no ground truth.
-    """
-    from spcreid.clustering.dbscan import adjusted_rand_index, normalized_mutual_information
-
-    if pids is None or outfits is None:
-        return {}
-    labels = np.asarray(labels, dtype=np.int64)
-    singletons = labels.copy()
-    outliers = labels < 0
-    singletons[outliers] = labels.max(initial=-1) + 1 + np.arange(int(outliers.sum()))
-    values = {}
-    for name, truth in (("identity", pids), ("outfit", outfits)):
-        values[f"ari_{name}"] = round(adjusted_rand_index(truth, singletons), 4)
-        values[f"nmi_{name}"] = round(normalized_mutual_information(truth, singletons), 4)
-    return values
-
-
-def epoch_summary(record: dict[str, Any], epochs: int) -> str:
-    """The one line per epoch printed while training (the full record goes to log.jsonl)."""
-    line = (
-        f"epoch {record['epoch']}/{epochs}: loss {record['loss']:.3f}, {record['n_clusters']} clusters, "
-        f"{record['n_outliers']}/{record['n_images']} outliers"
-    )
-    if "ari_identity" in record:
-        line += (
-            f", ARI id {record['ari_identity']:.2f} outfit {record['ari_outfit']:.2f}, "
-            f"NMI id {record['nmi_identity']:.2f} outfit {record['nmi_outfit']:.2f}"
-        )
-    if "lr" in record:
-        line += f", lr {record['lr']:.2e}"
-    return line + f", {record['seconds']:.1f}s"
 
 
 class Trainer:
@@ -223,9 +103,6 @@ class Trainer:
         device: torch.device,
         packed_images: str | os.PathLike | None = None,
     ):
-        from spcreid.engine.images import TrainImages
-        from spcreid.models.backbone import build_model
-
         self.config = config
         self.method = config["method"]
         self.train_cfg = config["train"]
@@ -281,12 +158,13 @@ class Trainer:
     def resume(self) -> None:
         """Continue from checkpoint.pt; it must come from the same config (train.epochs may grow)."""
         state = load_checkpoint(self.checkpoint_path)
-        differences = _config_differences(state["config"], self.config)
-        if differences:
-            raise SpcreidError(
-                f"{self.checkpoint_path} was written with a different configuration ({'; '.join(differences)}); "
-                "rerun without --resume to start over"
-            )
+        check_recorded_settings(
+            state["config"],
+            self.config,
+            f"{self.checkpoint_path} was written with a different configuration",
+            "rerun without --resume to start over",
+            may_change=RESUMABLE_CHANGES,
+        )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.memories = [ClusterMemory.from_state_dict(m).to(self.device) for m in state["memories"]]
@@ -311,8 +189,6 @@ class Trainer:
             self.save_checkpoint(epoch + 1)
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
-        from spcreid.engine.sampler import CameraAwarePKSampler
-
         started = time.perf_counter()
         lr = learning_rate(
             epoch,
@@ -378,8 +254,6 @@ class Trainer:
 
     def train_features(self, epoch: int) -> torch.Tensor:
         """Eq. 1: features of the real train images (uncropped, as evaluation sees images), on the CPU."""
-        from spcreid.engine.features import extract_tensor_features
-
         features = extract_tensor_features(
             self.model,
             self.images.plain_images,
@@ -392,11 +266,9 @@ class Trainer:
 
     def pseudo_label(self, epoch: int) -> tuple[np.ndarray, torch.Tensor]:
         """Eq. 1-2: features of the real train images and their DBSCAN pseudo labels (0..C-1, -1)."""
-        from spcreid.clustering import pseudo_labels
-
         features = self.train_features(epoch)
         labels = relabel(
-            pseudo_labels(
+            clustering.pseudo_labels(
                 features,
                 eps=float(self.method["eps"]),
                 min_samples=int(self.method["min_samples"]),
@@ -466,77 +338,6 @@ class Trainer:
         }
 
 
-def _config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Fields that differ between two run configs, ignoring those that may change on resume."""
-    may_change = {
-        ("train", "epochs"),
-        ("train", "device"),
-        ("train", "workers"),
-        ("train", "image_store"),
-        ("train", "pack_images"),
-    }
-    differences = []
-    for section in sorted(set(saved) | set(current)):
-        a, b = saved.get(section), current.get(section)
-        if isinstance(a, dict) and isinstance(b, dict):
-            for key in sorted(set(a) | set(b)):
-                if (section, key) not in may_change and a.get(key) != b.get(key):
-                    differences.append(f"{section}.{key}: {a.get(key)!r} -> {b.get(key)!r}")
-        elif a != b:
-            differences.append(f"{section}: {a!r} -> {b!r}")
-    return differences
-
-
-def evaluate_model(
-    model: torch.nn.Module,
-    test_rows: pd.DataFrame,
-    protocol: str,
-    height: int,
-    width: int,
-    device: torch.device,
-    gallery_mode: str | None = None,
-    workers: int = 0,
-    images: torch.Tensor | None = None,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Features of the query and gallery rows, extracted once, scored in every gallery mode of the protocol.
-
-    ``images``: the rows' images already decoded at ``height x width`` (uint8, row order), for scoring
-    several models on one decoding; otherwise they are read from the files.
-    Returns the metrics report (``{setting: headline metrics, ..., "settings": {setting: {mode: ...}}}``)
-    and the per-query arrays (see ``spcreid.evaluation.evaluate_report``).
-    """
-    from spcreid.engine.features import extract_features, extract_tensor_features
-    from spcreid.evaluation import evaluate_report
-
-    if test_rows.empty:
-        raise SpcreidError("the manifest has no query/gallery rows (role query or gallery); nothing to evaluate")
-    if images is not None:
-        features = extract_tensor_features(model, images, batch_size=FEATURE_BATCH_SIZE, device=device, desc="test")
-    else:
-        features = extract_features(
-            model, test_rows["path"].tolist(), height, width, batch_size=FEATURE_BATCH_SIZE, device=device,
-            workers=workers, desc="test",
-        )  # fmt: skip
-    # Bars on a terminal only, as in training: a rule log keeps one line per epoch.
-    return evaluate_report(
-        protocol, features.numpy(), test_rows, gallery_mode=gallery_mode, progress=sys.stderr.isatty()
-    )
-
-
-def write_evaluation(
-    metrics: dict[str, Any], per_query: dict[str, np.ndarray], out: str | os.PathLike, per_query_out: str | os.PathLike
-) -> None:
-    """The per-query arrays (compressed .npz), then the metrics JSON naming them; both atomic, JSON last."""
-    from spcreid.evaluation.per_query import save_per_query
-
-    per_query_out = Path(per_query_out)
-    if per_query_out.suffix != ".npz":
-        raise SpcreidError(f"per-query results file {per_query_out} must end in .npz")
-    save_per_query(per_query_out, per_query)
-    relative = os.path.relpath(per_query_out, Path(out).parent)
-    write_json(out, {**metrics, "per_query": relative})
-
-
 def train_run(
     config: dict[str, Any],
     manifest: str | os.PathLike,
@@ -561,7 +362,7 @@ def train_run(
     """
     config = resolve_config(config)
     out_dir = Path(out_dir)
-    torch_device = resolve_device(device or str(config["train"].get("device", "auto")))
+    torch_device = run_device(config, device, "training")
     method = config["method"]
     data = load_training_data(manifest, synthesis, int(method["S"]) if method["augment"] else 0)
     inputs = {
@@ -593,61 +394,3 @@ def train_run(
         metrics = {**run_identity(config), **metrics}
         write_evaluation(metrics, per_query, out_dir / "metrics.json", out_dir / "per_query.npz")
     return {**metrics, "per_query": "per_query.npz"}
-
-
-def measure_train_throughput(
-    arch: str, batch: int, height: int, width: int, steps: int, clusters: int, device: str = "auto"
-) -> dict[str, Any]:
-    """Time forward + backward + Adam step of one batch of random images on ``device``.
-
-    The loss is the Eq. 8 InfoNCE against a random cluster memory, so the measured step is the
-    training step minus data loading and the (negligible) memory update.
-    """
-    from spcreid.models.backbone import build_model
-
-    if batch < 1 or steps < 1 or clusters < 2:
-        raise SpcreidError("--batch and --steps must be >= 1 and --clusters >= 2")
-    torch_device = resolve_device(device)
-    on_cuda = torch_device.type == "cuda"
-    generator = seed_everything(0)
-    model = build_model(arch, None, "avg", last_stride=1).to(torch_device).train()
-    images = torch.randn(batch, 3, height, width, generator=generator).to(torch_device)
-    model.to(memory_format=torch.channels_last)
-    images = images.contiguous(memory_format=torch.channels_last)
-    memory = torch.nn.functional.normalize(torch.randn(clusters, model.feature_dim, generator=generator), dim=1)
-    memory = memory.to(torch_device)
-    labels = torch.randint(0, clusters, (batch,), generator=generator).to(torch_device)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3.5e-4, weight_decay=5e-4)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext()
-
-    def step() -> None:
-        with autocast:
-            features = model(images)
-        loss = training_loss(
-            features.float()[:, None], labels, [memory], temperature=0.05, alpha=0.0, use_self_identity=False
-        ).total
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    step()  # warm-up: allocator, kernel selection
-    if on_cuda:
-        torch.cuda.synchronize(torch_device)
-    started = time.perf_counter()
-    for _ in tqdm(range(steps), desc="train steps", leave=False):
-        step()
-    if on_cuda:
-        torch.cuda.synchronize(torch_device)
-    seconds = (time.perf_counter() - started) / steps
-    return {
-        "device": torch.cuda.get_device_name(torch_device) if on_cuda else f"cpu ({torch.get_num_threads()} threads)",
-        "arch": arch,
-        "batch": batch,
-        "height": height,
-        "width": width,
-        "steps": steps,
-        "precision": "bf16 autocast, channels_last" if on_cuda else "float32, channels_last",
-        "seconds_per_step": round(seconds, 4),
-        "images_per_s": round(batch / seconds, 2),
-        "torch": torch.__version__,
-    }

@@ -11,6 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+from spcreid import cli_options
 from spcreid.errors import SpcreidError
 
 SETTING_CHOICES = ("general", "sc", "cc")
@@ -40,11 +41,13 @@ def register(subparsers) -> None:
         "--gallery-mode", choices=GALLERY_MODE_CHOICES, default="multi", help="gallery mode (default multi)"
     )
     parser.add_argument("--trials", type=int, default=10, help="single-shot trials (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the single-shot gallery draws")
+    cli_options.add_parents(parser, cli_options.seed("seed of the single-shot gallery draws"))
     parser.add_argument(
         "--metric", choices=("cosine", "euclidean"), default="cosine", help="used only when the file holds qf / gf"
     )
-    parser.add_argument("--out", type=Path, help="also write the JSON to this file (atomically)")
+    cli_options.add_parents(
+        parser, cli_options.out("also write the JSON to this file (atomically)", required=False, type=Path)
+    )
     parser.set_defaults(func=run_evaluate_dist)
 
     parser = subparsers.add_parser(
@@ -53,13 +56,15 @@ def register(subparsers) -> None:
         description="No learning at all: an HSV-free RGB histogram (bins^3) of each query and gallery image's "
         "person pixels (the parsing maps where the manifest has them), scored under the dataset's protocol "
         "in every gallery mode. Writes a metrics JSON and its per-query .npz like `spcreid evaluate`.",
+        parents=[
+            cli_options.manifest(),
+            cli_options.protocol("evaluation protocol"),
+            cli_options.profile("the params profile the row belongs to (recorded)", required=True),
+            cli_options.dataset("the dataset key the row belongs to (recorded)"),
+        ],
     )
-    parser.add_argument("--manifest", required=True, help="the dataset's manifest CSV")
-    parser.add_argument("--protocol", required=True, choices=("prcc", "vcclothes", "ltcc"), help="evaluation protocol")
-    parser.add_argument("--profile", required=True, help="the params profile the row belongs to (recorded)")
-    parser.add_argument("--dataset", required=True, help="the dataset key the row belongs to (recorded)")
     parser.add_argument("--bins", type=int, default=8, help="bins per colour channel (default 8)")
-    parser.add_argument("--out", required=True, help="metrics JSON to write; the .per_query.npz goes beside it")
+    cli_options.add_parents(parser, cli_options.out("metrics JSON to write; the .per_query.npz goes beside it"))
     parser.set_defaults(func=run_colour_histogram_reference)
 
 
@@ -74,7 +79,7 @@ def register_bench(bench_subparsers) -> None:
     )
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="distance matrix dtype")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random matrix and labels")
+    cli_options.add_parents(parser, cli_options.seed("seed of the random matrix and labels"))
     parser.set_defaults(func=run_bench)
 
 
@@ -111,6 +116,7 @@ def load_npz(path: Path) -> dict:
 
 
 def run_evaluate_dist(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.evaluation.metrics import distance, evaluate
     from spcreid.io import write_json
 
@@ -146,6 +152,7 @@ def run_evaluate_dist(args: argparse.Namespace) -> int:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     import os
     import statistics
     import time
@@ -195,11 +202,12 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_colour_histogram_reference(args) -> int:
+    # lazy: start-up time
     from spcreid.data.manifest import read_manifest
-    from spcreid.engine.trainer import write_evaluation
     from spcreid.evaluation import evaluate_report
     from spcreid.evaluation.colour_histogram import colour_histogram_features
     from spcreid.evaluation.metrics_file import run_identity
+    from spcreid.evaluation.run_evaluation import write_evaluation
 
     frame = read_manifest(args.manifest)
     rows = frame[frame["role"].isin(["query", "gallery"])].reset_index(drop=True)

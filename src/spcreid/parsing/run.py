@@ -13,8 +13,8 @@ weights, which would mix two parsers in one folder.
 
 from __future__ import annotations
 
-import json
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +26,7 @@ from tqdm import tqdm
 from spcreid.data.manifest import read_manifest, write_manifest
 from spcreid.data.parsing_labels import LABEL_SETS, LIP_TO_SPCREID, NUM_LABELS, label_set_lookup, lip_lookup
 from spcreid.errors import SpcreidError
+from spcreid.guards import check_recorded_settings, clear_if_changed, read_recorded_settings
 from spcreid.io import atomic_path, sha256_file, write_json
 from spcreid.parsing.schp import (
     BGR_MEAN,
@@ -38,6 +39,8 @@ from spcreid.parsing.schp import (
 MAPS_FOLDER = "maps"
 MANIFEST_NAME = "manifest.csv"
 INFO_NAME = "parsing.json"
+# What makes the maps what they are; a resumed run must agree on all of it.
+RECORDED_FIELDS = ("source", "network", "weights_sha256", "maps_root", "maps_labels", "split")
 
 
 def schp_affine(height: int, width: int, size: int = INPUT_SIZE) -> np.ndarray:
@@ -162,19 +165,20 @@ def save_map(labels: np.ndarray, path: Path) -> None:
         Image.fromarray(labels.astype(np.uint8), mode="L").save(tmp, format="PNG")
 
 
-def _check_info(out: Path, info: dict) -> None:
-    path = out / INFO_NAME
-    if not path.is_file():
-        return
-    try:
-        previous = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SpcreidError(f"{path} is unreadable ({exc}); delete {out} and rerun") from exc
-    keys = ("source", "network", "weights_sha256", "maps_root", "maps_labels", "split")
-    changed = [k for k in keys if previous.get(k) != info.get(k)]
-    if changed:
-        detail = ", ".join(f"{k}: {previous.get(k)!r} -> {info.get(k)!r}" for k in changed)
-        raise SpcreidError(f"{out} holds maps made otherwise ({detail}); use another --out or delete it")
+def _check_info(out: Path, info: dict, replace_changed: bool = False) -> None:
+    recorded = read_recorded_settings(out / INFO_NAME)
+    if replace_changed and clear_if_changed(
+        out, recorded, info, (MAPS_FOLDER, MANIFEST_NAME, INFO_NAME), RECORDED_FIELDS
+    ):
+        print(f"parse: {out} held maps made otherwise; making them afresh", file=sys.stderr)
+        recorded = None
+    check_recorded_settings(
+        recorded,
+        info,
+        f"{out} holds maps made otherwise",
+        "use another --out or delete it",
+        fields=RECORDED_FIELDS,
+    )
 
 
 def _finish(rows, maps: list[Path], out: Path, info: dict) -> dict:
@@ -196,9 +200,15 @@ def run_parser(
     batch_size: int = 16,
     split: str = "train",
     sha256: str | None = None,
+    replace_changed: bool = False,
 ) -> dict:
-    """Parse every ``split`` image of ``manifest`` with SCHP (or its stand-in) into ``out``."""
+    """Parse every ``split`` image of ``manifest`` with SCHP (or its stand-in) into ``out``.
 
+    ``replace_changed``: maps made otherwise (another network, weights, split) are deleted and made again instead
+    of refused (``guards.clear_if_changed``; the workflow's choice).
+    """
+
+    # lazy: torch, for the parser only
     from spcreid.device import resolve_device
     from spcreid.parsing.schp import build_network, load_checkpoint
 
@@ -216,7 +226,7 @@ def run_parser(
         "code_commit": SCHP_COMMIT if network == "schp" else None,
         "lip_to_spcreid": {str(k): v for k, v in LIP_TO_SPCREID.items()},
     }
-    _check_info(out, info)
+    _check_info(out, info, replace_changed)
     model = load_checkpoint(build_network(network, code_root), weights, sha256).to(torch_device)
     maps = map_paths(list(rows["path"]), out)
     todo = [i for i, path in enumerate(maps) if not path.is_file()]
@@ -247,12 +257,14 @@ def use_existing_maps(
     *,
     labels: str = "spcreid",
     split: str = "train",
+    replace_changed: bool = False,
 ) -> dict:
     """Take the user's own maps (``maps_root`` mirrors ``data_root``, ``.png``) instead of running a parser.
 
     ``labels="spcreid"`` maps are checked and referenced where they are; maps in another parser's label set
     (``lip``, ``cihp``, ``atr``: ``parsing_labels.LABEL_SETS``) are remapped into ``out/maps``.
     """
+    # lazy: the --maps path only
     from spcreid.data.registry import parsing_path
     from spcreid.synthesis.base import load_parsing
 
@@ -264,7 +276,7 @@ def use_existing_maps(
     maps_root, data_root = Path(maps_root).resolve(), Path(data_root).resolve()
     rows = _split_rows(manifest, split)
     info = {"source": "maps", "maps_root": str(maps_root), "maps_labels": labels, "split": split}
-    _check_info(out, info)
+    _check_info(out, info, replace_changed)
     sources = []
     for image in rows["path"]:
         try:
@@ -304,6 +316,7 @@ def use_existing_maps(
 
 
 def _load_rgb(path: str) -> np.ndarray:
+    # lazy: keeps parsing's import free of synthesis
     from spcreid.synthesis.base import load_image
 
     return load_image(path)

@@ -112,6 +112,7 @@ def build_network(network: str, code_root: str | os.PathLike | None):
     if network == "schp":
         return load_schp_module(code_root or DEFAULT_SCHP_ROOT).resnet101(num_classes=NUM_LIP_CLASSES, pretrained=None)
     if network == "stand-in":
+        # lazy: the stand-in only
         from spcreid.parsing.standin import init_model
 
         return init_model("resnet101", num_classes=NUM_LIP_CLASSES, pretrained=None)
@@ -126,6 +127,7 @@ def load_checkpoint(model, path: str | os.PathLike, sha256: str | None = None):
     if not path.is_file():
         raise SpcreidError(f"parser weights {path} do not exist; {WEIGHTS_HINT}")
     if sha256:
+        # lazy: a hash to check only
         from spcreid.acquisition.download import check_sha256
 
         check_sha256(path, sha256)

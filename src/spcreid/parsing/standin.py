@@ -35,6 +35,7 @@ def init_model(name: str = "resnet101", num_classes: int = 20, pretrained=None):
 
 def save_checkpoint(model, path: str | os.PathLike) -> None:
     """Write ``model`` in SCHP's checkpoint format: ``{"state_dict": {"module.<name>": tensor}}``."""
+    # lazy: torch
     import torch
 
     from spcreid.io import atomic_path

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from spcreid import cli_options
+
 # Where each weight file lies under the inputs folder: the names fetch_weights / fetch_pise_checkpoint ask for.
 WEIGHT_FILES = {
     "resnet50-imagenet": "resnet50-imagenet.pth",
@@ -23,15 +25,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "folder layouts and file names) and write randomly initialised networks in the real checkpoint "
         "formats with a SHA256SUMS file, so that `snakemake --config profile=rehearsal` runs the paper "
         "profile's rules on CPU (params.yaml: profiles.rehearsal.local_weights and datasets.*.archive).",
+        parents=[
+            cli_options.out("folder to write (the rehearsal profile reads data/rehearsal/inputs)"),
+            cli_options.seed("toy generator and weight seed (default 7)", default=7),
+        ],
     )
-    p.add_argument("--out", required=True, help="folder to write (the rehearsal profile reads data/rehearsal/inputs)")
-    p.add_argument("--seed", type=int, default=7, help="toy generator and weight seed (default 7)")
     p.add_argument("--identities", type=int, default=24, help="people, half train and half test (default 24)")
     p.add_argument("--images-per-camera", type=int, default=4, help="images per person and camera (default 4)")
     p.set_defaults(func=_make_inputs)
 
 
 def _make_inputs(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.io import write_text
     from spcreid.rehearsal.archives import build_archives
     from spcreid.rehearsal.standin_weights import make_stand_in

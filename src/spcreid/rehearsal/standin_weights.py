@@ -30,11 +30,13 @@ def make_stand_in(name: str, dest: str | os.PathLike, seed: int = 0) -> tuple[Pa
     dest = Path(dest)
     torch.manual_seed(seed)
     if name == "schp-lip":
+        # lazy: this stand-in only
         from spcreid.parsing.standin import init_model, save_checkpoint
 
         save_checkpoint(init_model("resnet101", num_classes=20, pretrained=None), dest)
     else:
         if name == "pise-texture":
+            # lazy: this stand-in only
             from spcreid.synthesis.pise.adapter import GENERATOR_KWARGS
             from spcreid.synthesis.pise.standin import StandInGenerator
 

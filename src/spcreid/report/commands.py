@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from spcreid import cli_options
 from spcreid.errors import SpcreidError
 
 # The paper's own numbers: reference values that no command may overwrite.
@@ -12,8 +13,9 @@ PUBLISHED = Path("results/published")
 
 
 def _add_common(parser: argparse.ArgumentParser, out_help: str) -> None:
-    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    parser.add_argument("--profile", default=None, help="override params.yaml's profile (it sets the seeds)")
+    cli_options.add_parents(
+        parser, cli_options.params(), cli_options.profile("override params.yaml's profile (it sets the seeds)")
+    )
     parser.add_argument(
         "--metrics-dir",
         default=None,
@@ -23,7 +25,7 @@ def _add_common(parser: argparse.ArgumentParser, out_help: str) -> None:
     parser.add_argument(
         "--paper-dir", default="results/published", help="the paper's values, <table>.csv (default results/published)"
     )
-    parser.add_argument("--out", required=True, help=out_help)
+    cli_options.add_parents(parser, cli_options.out(out_help))
     parser.add_argument(
         "--allow-missing",
         action="store_true",
@@ -61,7 +63,7 @@ def register(subparsers) -> None:
         "seeds per dataset and experiment).",
     )
     quality.add_argument("--runs", nargs="+", required=True, help="training run folders (beside their model.pt)")
-    quality.add_argument("--out", required=True, help="output folder, e.g. results/embedded/plots")
+    cli_options.add_parents(quality, cli_options.out("output folder, e.g. results/embedded/plots"))
     quality.set_defaults(func=run_make_label_quality)
 
 
@@ -88,6 +90,7 @@ def check_out(out: str, inputs: dict[str, str]) -> None:
 
 
 def run_make_tables(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.config.experiments import load_params
     from spcreid.report.tables import write_tables
 
@@ -99,6 +102,7 @@ def run_make_tables(args: argparse.Namespace) -> int:
 
 
 def run_make_plots(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.config.experiments import load_params
     from spcreid.report.plots import write_plots
 
@@ -110,6 +114,7 @@ def run_make_plots(args: argparse.Namespace) -> int:
 
 
 def run_make_label_quality(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.report.label_quality import write_label_quality
 
     check_out(args.out, {f"--runs {run}": run for run in args.runs})

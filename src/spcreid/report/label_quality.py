@@ -2,7 +2,7 @@
 
 Every unsupervised run logs, per epoch, the adjusted Rand index and NMI of its pseudo-labels against
 the true identities and against the true outfits (ground truth read for this monitor only, never for
-training; ``spcreid.engine.trainer.label_quality``). This module gathers those records from the run
+training; ``spcreid.engine.logging.label_quality``). This module gathers those records from the run
 folders into one tidy table and draws them: one panel per (dataset, experiment), mean over seeds with
 a +- 1 std band, identity solid and outfit dashed, and the outlier fraction dotted. A run whose
 clusters follow clothes shows ARI against outfits above ARI against identities.
@@ -89,6 +89,7 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
 
 def draw(frame: pd.DataFrame, out_dir: str | os.PathLike) -> list[Path]:
     """label_quality.{png,svg,pdf}: one panel per (dataset, experiment), every series on a 0-1 axis."""
+    # lazy: matplotlib
     import matplotlib.pyplot as plt
 
     from spcreid.report.plots import FIGURE_FORMATS, NO_DATES

@@ -25,7 +25,8 @@ from spcreid.config.experiments import BOUND_TITLES, method_config, table_cells
 from spcreid.errors import SpcreidError
 from spcreid.io import atomic_path, write_text
 from spcreid.report.run_results import METRICS, RunStore
-from spcreid.report.tables import HEADLINE_MODE, build_table, heading, profile_caption
+from spcreid.report.table_layout import HEADLINE_MODE, heading, profile_caption
+from spcreid.report.tables import build_table
 
 # Which table each figure shows (file stem -> table).
 ABLATION_FIGURES = {"ablation_components": "table2", "ablation_sampling": "table3"}

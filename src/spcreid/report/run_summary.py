@@ -14,6 +14,7 @@ from typing import Any
 
 def request_only_notes(datasets: dict[str, Any], config: dict[str, Any], raw_folder: dict[str, str]) -> list[str]:
     """One note per dataset that must be fetched from an archive obtained by request and has none configured."""
+    # lazy: the Snakefile imports this module; start-up time
     from spcreid.acquisition.download import SOURCES
 
     notes = []

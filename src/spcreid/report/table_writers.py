@@ -1,5 +1,6 @@
 """The tables of :mod:`spcreid.report.tables` as files: CSV (numbers), Markdown, LaTeX (booktabs), HTML,
-and the compact DVC metric ``summary.json`` (ours only: mean / std per cell, not the paper's constants).
+and the compact DVC metrics file ``summary.json`` (ours only, headline cells: mean R1 / mAP and the seed-level
+difference from the compared row; each reference row once; not the paper's constants).
 
 The CSV keeps every context column (profile, source, dataset, setting, gallery mode); the human-readable
 formats drop the ones that say the same on every row and show the rows in labelled blocks: quoted
@@ -21,10 +22,9 @@ import pandas as pd
 from spcreid.config.experiments import BOUND_TITLES
 from spcreid.io import write_file_set
 from spcreid.report.run_results import METRICS
-from spcreid.report.tables import CHECK, HEADLINE_MODE, STATISTICS, heading, profile_caption
+from spcreid.report.table_layout import CHECK, DATASET_TITLES, HEADLINE_MODE, STATISTICS, heading, profile_caption
 from spcreid.report.verdict import verdict_markdown
 
-DATASET_TITLES = {"prcc": "PRCC", "vcclothes": "VC-Clothes", "ltcc": "LTCC"}
 SETTING_TITLES = {"cc": "Clothing change", "sc": "Same clothing", "general": "General"}
 BLOCKS = {
     "quoted": "Quoted in the paper (no run of ours)",
@@ -34,7 +34,6 @@ BLOCKS = {
 }
 CONTEXT = ("Dataset", "Setting", "Gallery")
 OUTPUT_FORMATS = ("csv", "md", "tex", "html")
-SUMMARY_STATISTICS = (("vs_ref", "vs ref"), ("adj_low", "vs ref adj low"), ("adj_high", "vs ref adj high"))
 
 
 # ---- Cells as text ----------------------------------------------------------------------------------------------
@@ -256,33 +255,45 @@ def _rounded(x: Any) -> float | None:
     return None if x is None else round(x, 4)
 
 
-def summary_entry(params: dict[str, Any], frame: pd.DataFrame, table: str) -> dict[str, Any]:
-    """Our cells and the reference rows as row -> <dataset>_<setting>[_<mode>] -> mean / std (% ) / seeds."""
+def summary_entry(
+    params: dict[str, Any], frame: pd.DataFrame, table: str
+) -> tuple[dict[str, Any], dict[str, dict[str, dict[str, float | None]]]]:
+    """One table's DVC metrics: our rows, and its reference rows apart (they are the same in every table).
+
+    Headline gallery mode only, as row -> ``<dataset>_<setting>`` -> the mean R1 and mAP over seeds (%), and for a
+    compared row its seed-level difference from the table's ``compare_to`` row (``R1_vs_ref``, ``mAP_vs_ref``).
+    Spreads, intervals, p-values, seed counts and the other gallery modes are in ``<table>.csv``.
+    """
     names = {spec["label"]: name for name, spec in (params.get("references") or {}).items()}
-    entry: dict[str, Any] = {}
+    ours: dict[str, Any] = {}
+    references: dict[str, dict[str, dict[str, float | None]]] = {}
     for record in frame.to_dict("records"):
-        if record["Source"] == "quoted":
+        if record["Source"] == "quoted" or str(record["Gallery"]).split("-shot")[0] != HEADLINE_MODE:
             continue
-        mode = str(record["Gallery"]).split("-shot")[0]
-        where = f"{record['Dataset']}_{record['Setting']}" + ("" if mode == HEADLINE_MODE else f"_{mode}")
-        values: dict[str, Any] = {}
+        values: dict[str, float | None] = {label: _rounded(record[f"{label} ours"]) for label in METRICS}
         for label in METRICS:
-            values[label] = _rounded(record[f"{label} ours"])
-            values[f"{label}_std"] = _rounded(record[f"{label} ours std"])
-            # A compared row's seed-level comparison with the table's reference row (headline mode only: DVC's
-            # metrics view stays one line a cell).
-            if mode == HEADLINE_MODE and _value(record.get(f"{label} vs ref")) is not None:
-                for key, column in (
-                    ("vs_ref", "vs ref"),
-                    ("adj_low", "vs ref adj low"),
-                    ("adj_high", "vs ref adj high"),
-                ):
-                    values[f"{label}_{key}"] = _rounded(record[f"{label} {column}"])
-                values[f"{label}_p_holm"] = _rounded(record.get(f"{label} p Holm"))
-        values["seeds"] = int(record["Seeds"])
+            if _value(record.get(f"{label} vs ref")) is not None:
+                values[f"{label}_vs_ref"] = _rounded(record[f"{label} vs ref"])
         row = str(record[heading(table)])
-        entry.setdefault(names.get(row, row) if record["Source"] != "ours" else row, {})[where] = values
-    return entry
+        where = f"{record['Dataset']}_{record['Setting']}"
+        if record["Source"] == "ours":
+            ours.setdefault(row, {})[where] = values
+        else:
+            references.setdefault(names.get(row, row), {})[where] = values
+    return ours, references
+
+
+def summary_metrics(params: dict[str, Any], frames: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """``summary.json``: ``references`` (each reference row once) and, per table, our rows (:func:`summary_entry`)."""
+    summary: dict[str, Any] = {"references": {}}
+    for table, frame in frames.items():
+        summary[table], references = summary_entry(params, frame, table)
+        for name, cells in references.items():
+            for where, values in cells.items():
+                seen = summary["references"].setdefault(name, {}).setdefault(where, values)
+                if seen != values:
+                    raise RuntimeError(f"reference row {name} ({where}) differs between tables: {seen} != {values}")
+    return summary
 
 
 def write_all(
@@ -290,7 +301,6 @@ def write_all(
 ) -> None:
     # One set: a full disk must not leave some tables new and others old with nothing to tell them apart.
     files = {}
-    summary = {}
     for table, frame in frames.items():
         title = f"{params['tables'][table]['title']} [{profile_caption(params)}]"
         note = statistics_note(params, table, frame)
@@ -299,10 +309,9 @@ def write_all(
         files[f"{table}.md"] = to_markdown(shown, frame, title, note)
         files[f"{table}.tex"] = to_latex(shown, frame, title, note, table)
         files[f"{table}.html"] = to_html(shown, frame, title, note)
-        summary[table] = summary_entry(params, frame, table)
     if verdict is not None:
         files["verdict.csv"] = verdict.to_csv(index=False, float_format="%.4f")
         # Not in summary.json: DVC's metrics are numbers, and the verdict's words are in these two files.
         files["verdict.md"] = verdict_markdown(verdict, profile_caption(params))
-    files["summary.json"] = json.dumps(summary, indent=2, sort_keys=True) + "\n"
+    files["summary.json"] = json.dumps(summary_metrics(params, frames), indent=2, sort_keys=True) + "\n"
     write_file_set(out_dir, files)

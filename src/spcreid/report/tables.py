@@ -14,7 +14,7 @@ source``; ``source`` is ``paper`` for Sync-Person-Cloud's own numbers and ``quot
 rows the paper copied into its Table 1). ``diff`` is always ours - paper.
 
 Every table has the same long layout, so one builder serves all four; the writers are in
-:mod:`spcreid.report.table_writers`.
+:mod:`spcreid.report.table_writers`, and what both use in :mod:`spcreid.report.table_layout`.
 """
 
 from __future__ import annotations
@@ -46,40 +46,17 @@ from spcreid.report.run_results import (
     summarise,
 )
 from spcreid.report.seed_level import SeedLevelResult, adjust_family, seed_level_test
+from spcreid.report.table_layout import CHECK, HEADLINE_MODE, STATISTICS, heading
+from spcreid.report.table_writers import write_all
 from spcreid.report.verdict import build_verdict, paper_values
 
 PAPER_COLUMNS = ("row", "dataset", "setting", "rank1", "mAP", "source")
 PAPER_SOURCES = ("paper", "quoted")
 PAPER_KEYS = {"R1": "rank1", "mAP": "mAP"}
-# The first column's heading, as the paper names it.
-ROW_HEADINGS = {"table1": "Method", "table2": "Method", "table3": "Sampling", "table4": "eps"}
 # Table 2 marks the components of each row (Ca: augmentation, Ci: self-identity loss, Cs: sampling).
 COMPONENT_TABLES = ("table2",)
-CHECK = "✓"
-# The mode compared with the paper: every PRCC cell of the paper has R1 > mAP, which multi-shot gives and
-# single-shot (mAP >= R1 by construction with one true match per identity) cannot (docs/EVALUATION.md).
-HEADLINE_MODE = "multi"
 SOURCES = ("quoted", "ours", BOUND_TITLES["upper"], BOUND_TITLES["lower"])
 TEST_SEED = 0
-# The comparison columns of a compared row, per metric (spcreid.report.seed_level): seed-level effect and its
-# two-stage bootstrap 95% interval, t-test p and its Holm adjustment, the family-adjusted interval, the seeds' sd of
-# the difference, the minimum detectable effect at the adjusted level, and the secondary query-level p.
-STATISTICS = (
-    "vs ref",
-    "vs ref low",
-    "vs ref high",
-    "p",
-    "p Holm",
-    "vs ref adj low",
-    "vs ref adj high",
-    "seed sd",
-    "MDE",
-    "query p",
-)
-
-
-def heading(table: str) -> str:
-    return ROW_HEADINGS.get(table, "Row")
 
 
 def gallery_label(mode: str, trials: int | None) -> str:
@@ -311,20 +288,6 @@ def _column_order(frame: pd.DataFrame, table: str) -> list[str]:
     return ordered + tail
 
 
-def profile_caption(params: dict[str, Any]) -> str:
-    """Which data produced "ours": on the embedded profile the dataset columns are toy stand-ins."""
-    from spcreid.report.table_writers import DATASET_TITLES
-
-    datasets = profile(params)["datasets"]
-    stand_ins = [DATASET_TITLES.get(key, key) for key, spec in datasets.items() if spec["source"] == "toy"]
-    caption = f"profile {params['profile']}, seeds {', '.join(map(str, profile(params)['seeds']))}"
-    if profile(params).get("purpose"):
-        caption += f" ({profile(params)['purpose']})"
-    if stand_ins:
-        caption += f"; ours on procedural toy stand-ins for {', '.join(stand_ins)}"
-    return caption
-
-
 def build_tables(
     params: dict[str, Any], metrics_dir: str | os.PathLike, paper_dir: str | os.PathLike, allow_missing: bool = False
 ) -> dict[str, pd.DataFrame]:
@@ -344,8 +307,6 @@ def write_tables(
 ) -> dict[str, pd.DataFrame]:
     """Every table of params.yaml as CSV (numbers), Markdown, LaTeX and HTML, summary.json, and the verdict on
     the paper's claims (verdict.csv, verdict.md; spcreid.report.verdict)."""
-    from spcreid.report.table_writers import write_all
-
     # Build everything before writing anything: a bad metrics file must not leave half the tables new.
     store = RunStore(Path(metrics_dir), params["profile"], allow_missing)
     frames = {

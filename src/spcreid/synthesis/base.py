@@ -9,6 +9,7 @@ so that params.yaml and the CLI can pick one by that name.
 
 from __future__ import annotations
 
+import importlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -95,6 +96,9 @@ class Synthesizer(ABC):
 
 
 _REGISTRY: dict[str, Callable[..., Synthesizer]] = {}
+# The built-in backends and the module whose @register adds each. Named, not imported: they import this module
+# (a circle), and only a run that synthesises needs them.
+BUILTIN_BACKENDS = {"parsing-swap": "spcreid.synthesis.parsing_swap", "pise": "spcreid.synthesis.pise.runner"}
 
 
 def register(name: str) -> Callable:
@@ -109,9 +113,9 @@ def register(name: str) -> Callable:
 
 
 def _load_builtin_backends() -> None:
-    # Importing the modules runs their @register decorators; done lazily to keep imports cheap.
-    import spcreid.synthesis.parsing_swap  # noqa: F401
-    import spcreid.synthesis.pise.runner  # noqa: F401
+    # Importing the modules runs their @register decorators.
+    for module in BUILTIN_BACKENDS.values():
+        importlib.import_module(module)
 
 
 def backend_names() -> list[str]:

@@ -14,6 +14,9 @@ import time
 from typing import Any
 
 from spcreid.errors import SpcreidError
+from spcreid.synthesis.base import check_person, get_synthesizer
+from spcreid.synthesis.donors import choose_donors
+from spcreid.toy.generator import ToyConfig, plan_images, render_image, sample_cameras
 
 
 def measure_synthesis(
@@ -25,10 +28,6 @@ def measure_synthesis(
     seed: int = 0,
     backend: str = "parsing-swap",
 ) -> dict[str, Any]:
-    from spcreid.synthesis.base import check_person, get_synthesizer
-    from spcreid.synthesis.donors import choose_donors
-    from spcreid.toy.generator import ToyConfig, plan_images, render_image, sample_cameras
-
     if sources < 2 or copies < 1 or repeats < 1 or copies >= sources:
         raise SpcreidError("--sources must be >= 2, --copies in 1..sources-1 and --repeats >= 1")
     config = ToyConfig(

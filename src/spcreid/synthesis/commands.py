@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from spcreid import cli_options
+
 
 def register_bench(bench_subparsers) -> None:
     bench = bench_subparsers.add_parser(
@@ -14,12 +16,14 @@ def register_bench(bench_subparsers) -> None:
     bench.add_argument("--sources", type=int, default=64, help="source images (default 64)")
     bench.add_argument("--copies", type=int, default=4, help="copies per source (default 4, the method's S)")
     bench.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported")
-    bench.add_argument("--height", type=int, default=128, help="image height (default 128)")
-    bench.add_argument("--width", type=int, default=64, help="image width (default 64)")
+    cli_options.add_parents(
+        bench, cli_options.image_size("image height (default 128)", "image width (default 64)", height=128, width=64)
+    )
     bench.set_defaults(func=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.synthesis.bench import measure_synthesis
 
     result = measure_synthesis(args.sources, args.copies, args.repeats, args.height, args.width, backend=args.backend)
@@ -35,14 +39,18 @@ def register(subparsers) -> None:
         description="Choose S donors per image deterministically from --seed, synthesise the copies with "
         "--backend and write them as PNGs under --out with an index.csv. Resumable: rerun the same command "
         "to finish an interrupted run.",
+        parents=[cli_options.manifest("manifest CSV with a 'parsing' column")],
     )
-    parser.add_argument("--manifest", required=True, help="manifest CSV with a 'parsing' column")
     parser.add_argument(
         "--backend", default="parsing-swap", help="parsing-swap (built in, CPU) or pise (PISE generator, GPU)"
     )
     parser.add_argument("--copies", type=int, default=4, help="synthetic copies per image (S; default 4)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the donor choice (default 0)")
-    parser.add_argument("--out", required=True, help="cache folder (created; index.csv and copies/ inside)")
+    cli_options.add_parents(
+        parser,
+        cli_options.seed("seed of the donor choice (default 0)"),
+        cli_options.out("cache folder (created; index.csv and copies/ inside)"),
+        cli_options.replace_changed("copies"),
+    )
     parser.add_argument("--split", default="train", help="manifest split to synthesise (default train)")
     parser.add_argument("--preview", default=None, help="also write a contact-sheet PNG here")
     parser.add_argument("--preview-count", type=int, default=6, help="sources shown in the preview (default 6)")
@@ -59,7 +67,12 @@ def register(subparsers) -> None:
     pise.add_argument("--keypoint-weights", help="keypointrcnn_resnet50_fpn COCO weights (spcreid fetch-weights)")
     pise.add_argument("--keypoint-sha256", help="expected sha256 of the keypoint weights")
     pise.add_argument("--keypoint-min-size", type=int, help="keypoint R-CNN's resize bound (default 800)")
-    pise.add_argument("--device", help="cuda (default), cuda:N or cpu for PISE and the keypoint R-CNN")
+    cli_options.add_parents(
+        parser,
+        cli_options.device(
+            "cuda (default), cuda:N or cpu for PISE and the keypoint R-CNN", default=None, group=pise.title
+        ),
+    )
     pise.add_argument("--pise-batch", type=int, help="copies (and keypoint images) per forward pass (default 8)")
     pise.add_argument("--pise-label-map", help="PISE parsing order: issue20 (default) or issue2")
     pise.add_argument(
@@ -89,6 +102,7 @@ def _pise_options(args: argparse.Namespace) -> dict:
 
 
 def run_synthesize(args: argparse.Namespace) -> int:
+    # lazy: start-up time
     from spcreid.synthesis.precompute import precompute, split_rows
 
     options = _pise_options(args) if args.backend == "pise" else {}
@@ -100,8 +114,10 @@ def run_synthesize(args: argparse.Namespace) -> int:
         seed=args.seed,
         split=args.split,
         backend_options=options,
+        replace_changed=args.replace_changed,
     )
     if args.preview:
+        # lazy: start-up time
         from spcreid.synthesis.preview import write_preview
 
         rows = split_rows(args.manifest, args.split)

@@ -8,8 +8,8 @@ finished copies behind and the next run carries on from there.
 
 from __future__ import annotations
 
-import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,17 +18,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from spcreid.data.manifest import read_manifest
 from spcreid.errors import SpcreidError
-from spcreid.io import atomic_path
+from spcreid.guards import check_recorded_settings, clear_if_changed, read_recorded_settings
 from spcreid.synthesis.base import get_synthesizer, load_person
 from spcreid.synthesis.cache import (
     INDEX_COLUMNS,
+    INDEX_NAME,
     SETTINGS_NAME,
     read_index,
+    save_png,
     write_index,
     write_settings,
 )
@@ -120,31 +121,10 @@ def plan_jobs(rows: pd.DataFrame, copies: int, seed: int, out: Path) -> list[Cop
     return jobs
 
 
-def check_settings(out: Path, settings: dict[str, Any]) -> None:
-    """Refuse to resume a cache that was built with other settings (it would mix two configurations)."""
-    path = out / SETTINGS_NAME
-    if not path.is_file():
-        return
-    try:
-        previous = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SpcreidError(f"{path} is unreadable ({exc}); delete {out} and rerun") from exc
-    changed = {k: (previous.get(k), v) for k, v in settings.items() if previous.get(k) != v}
-    if changed:
-        detail = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changed.items()))
-        raise SpcreidError(f"{out} holds a cache built with other settings ({detail}); use another --out or delete it")
-
-
 def pending_jobs(jobs: list[CopyJob], index: pd.DataFrame) -> list[CopyJob]:
     """Jobs whose copy is not both listed in the index and present on disk."""
     listed = {(s, int(c)) for s, c, p in zip(index["source"], index["copy"], index["path"]) if os.path.isfile(p)}
     return [j for j in jobs if (str(j.source), j.copy) not in listed]
-
-
-def save_png(image: np.ndarray, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        # Level 1: a third of the encode time of the default for a few percent more bytes.
-        Image.fromarray(image).save(tmp, format="PNG", compress_level=1)
 
 
 def _row(job: CopyJob, backend: str) -> dict[str, Any]:
@@ -191,8 +171,13 @@ def precompute(
     seed: int = 0,
     split: str = "train",
     backend_options: dict[str, Any] | None = None,
+    replace_changed: bool = False,
 ) -> dict[str, Any]:
-    """Fill ``out`` with ``copies`` synthetic copies of every ``split`` image; returns run figures."""
+    """Fill ``out`` with ``copies`` synthetic copies of every ``split`` image; returns run figures.
+
+    ``replace_changed``: a cache built with other settings is deleted and built again instead of refused
+    (``guards.clear_if_changed``; the workflow's choice).
+    """
     out = Path(out).resolve()
     backend_options = dict(backend_options or {})
     rows = split_rows(manifest, split)
@@ -203,7 +188,18 @@ def precompute(
         "split": split,
         "backend_options": {k: str(v) for k, v in sorted(backend_options.items()) if k in OUTPUT_OPTIONS},
     }
-    check_settings(out, settings)
+    recorded = read_recorded_settings(out / SETTINGS_NAME)
+    cache_entries = (COPIES_FOLDER, INDEX_NAME, SETTINGS_NAME)
+    if replace_changed and clear_if_changed(out, recorded, settings, cache_entries, sorted(settings)):
+        print(f"synthesize: {out} held a cache built with other settings; building it afresh", file=sys.stderr)
+        recorded = None
+    check_recorded_settings(
+        recorded,
+        settings,
+        f"{out} holds a cache built with other settings",
+        "use another --out or delete it",
+        fields=sorted(settings),
+    )
     synthesizer = get_synthesizer(backend, **backend_options)
     jobs = plan_jobs(rows, copies, seed, out)
     out.mkdir(parents=True, exist_ok=True)

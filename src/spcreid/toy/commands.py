@@ -9,9 +9,11 @@ import tempfile
 import time
 from dataclasses import asdict
 
+from spcreid import cli_options
+
 
 def _add_shape_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical bytes")
+    cli_options.add_parents(parser, cli_options.seed("random seed; the same seed gives identical bytes"))
     parser.add_argument("--identities", type=int, default=24, help="people in total, train + test")
     parser.add_argument(
         "--test-identities", type=int, default=None, help="of those, test identities (default: half, rounded up)"
@@ -29,11 +31,13 @@ def _add_shape_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--images-per-camera", type=int, default=3, help="images per person and camera (test: the first is the query)"
     )
-    parser.add_argument("--height", type=int, default=128, help="image height in pixels")
-    parser.add_argument("--width", type=int, default=64, help="image width in pixels")
+    cli_options.add_parents(
+        parser, cli_options.image_size("image height in pixels", "image width in pixels", height=128, width=64)
+    )
 
 
 def _config(args):
+    # lazy: start-up time
     from spcreid.toy.generator import ToyConfig
 
     return ToyConfig(
@@ -54,16 +58,16 @@ def register(subparsers) -> None:
         help="generate the procedural clothing-change dataset (VC-Clothes layout + parsing maps)",
         description="Writes DIR/VC-Clothes/{train,query,gallery}, DIR/parsing/VC-Clothes/... and DIR/toy.json. "
         "Deterministic given the arguments; a rerun with the same arguments does nothing.",
+        parents=[cli_options.out("dataset folder DIR (new, empty, or an earlier toy dataset)")],
     )
-    make.add_argument("--out", required=True, help="dataset folder DIR (new, empty, or an earlier toy dataset)")
     _add_shape_arguments(make)
     make.add_argument("--contact-sheet", metavar="PNG", default=None, help="also write a labelled preview grid")
-    make.add_argument("--quiet", action="store_true", help="no progress bar")
+    cli_options.add_parents(make, cli_options.quiet())
     make.set_defaults(func=run_make_toy_data)
 
     sheet = subparsers.add_parser("toy-contact-sheet", help="preview grid of a toy dataset: people x cameras")
     sheet.add_argument("--data", required=True, help="a folder written by make-toy-data")
-    sheet.add_argument("--out", required=True, help="PNG to write")
+    cli_options.add_parents(sheet, cli_options.out("PNG to write"))
     sheet.add_argument("--rows", type=int, default=6, help="people to show (test identities first)")
     sheet.set_defaults(func=run_contact_sheet)
 
@@ -81,7 +85,7 @@ def register(subparsers) -> None:
         default="person",
         help="count only the person's pixels (from the parsing maps) or the whole image",
     )
-    baseline.add_argument("--out", default=None, help="also write the JSON here")
+    cli_options.add_parents(baseline, cli_options.out("also write the JSON here", required=False))
     baseline.set_defaults(func=run_toy_baseline)
 
 
@@ -92,6 +96,7 @@ def register_bench(bench_subparsers) -> None:
 
 
 def run_make_toy_data(args) -> int:
+    # lazy: start-up time
     from spcreid.toy.generator import contact_sheet, generate_toy_dataset
 
     written = generate_toy_dataset(args.out, _config(args), progress=not args.quiet)
@@ -102,6 +107,7 @@ def run_make_toy_data(args) -> int:
 
 
 def run_contact_sheet(args) -> int:
+    # lazy: start-up time
     from spcreid.errors import SpcreidError
     from spcreid.toy.generator import contact_sheet
 
@@ -113,6 +119,7 @@ def run_contact_sheet(args) -> int:
 
 def toy_baseline(data, bins: int = 8, region: str = "person") -> dict:
     """``{setting: metrics}`` of colour-histogram features under the VC-Clothes protocol."""
+    # lazy: start-up time
     from spcreid.data.registry import load_dataset
     from spcreid.evaluation import evaluate_protocol
     from spcreid.evaluation.colour_histogram import colour_histogram_features
@@ -125,6 +132,7 @@ def toy_baseline(data, bins: int = 8, region: str = "person") -> dict:
 
 
 def run_toy_baseline(args) -> int:
+    # lazy: start-up time
     from spcreid.io import write_json
 
     result = {
@@ -139,6 +147,7 @@ def run_toy_baseline(args) -> int:
 
 
 def run_bench_generation(args) -> int:
+    # lazy: start-up time
     from spcreid.toy.generator import generate_toy_dataset, plan_images
 
     config = _config(args)

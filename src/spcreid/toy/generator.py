@@ -480,6 +480,7 @@ def contact_sheet(data: str | os.PathLike, out_png: str | os.PathLike, rows: int
 
     Shows the first image of each camera, so every row has both outfits side by side.
     """
+    # lazy: the contact sheet only
     from PIL import ImageDraw
 
     from spcreid.io import atomic_path

@@ -146,6 +146,7 @@ def build_generator(network: str = "pise", code_root: str | os.PathLike | None =
     if network == "pise":
         return load_pise_module(code_root or DEFAULT_PISE_ROOT).PoseGenerator(**GENERATOR_KWARGS)
     if network == "stand-in":
+        # lazy: the stand-in only
         from spcreid.synthesis.pise.standin import StandInGenerator
 
         return StandInGenerator(**GENERATOR_KWARGS)
@@ -162,6 +163,7 @@ def load_generator(
     and reported on stderr. The VGG features (``imgenc.*``) may be absent; they are then read from
     ``vgg_weights``.
     """
+    # lazy: torch
     import torch
 
     from spcreid.synthesis.pise.released import PUBLISHED, released_extras
@@ -170,6 +172,7 @@ def load_generator(
     if not path.is_file():
         raise SpcreidError(f"PISE generator {path} does not exist; {CHECKPOINT_HINT}")
     if sha256:
+        # lazy: a hash to check only
         from spcreid.acquisition.download import check_sha256
 
         check_sha256(path, sha256)

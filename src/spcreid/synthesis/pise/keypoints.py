@@ -81,6 +81,7 @@ class KeypointDetector:
         """``registered_as``: name in spcreid.acquisition.weights whose published hash the file must match
         (None skips that check, for weights verified when fetched or fine-tuned elsewhere). ``min_size`` /
         ``max_size``: torchvision's resize bounds (its defaults; ReID crops are upscaled to them)."""
+        # lazy: torch
         import torch
         from torchvision.models.detection import keypointrcnn_resnet50_fpn
 
@@ -88,6 +89,7 @@ class KeypointDetector:
 
         path = require_weights(weights, "keypoint R-CNN", FETCH_HINT, sha256=sha256)
         if registered_as is not None:
+            # lazy: a registered hash to check only
             from spcreid.acquisition.weights import check_weights
 
             check_weights(registered_as, path, sha256)

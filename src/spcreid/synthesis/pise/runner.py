@@ -19,6 +19,7 @@ from tqdm import tqdm
 from spcreid.data.parsing_labels import LABEL_NAMES, LOWER_CLOTHES, UPPER_CLOTHES
 from spcreid.errors import SpcreidError
 from spcreid.synthesis.base import Person, Synthesizer, load_person, register
+from spcreid.synthesis.cache import save_png
 from spcreid.synthesis.pise.inputs import (
     DEFAULT_FIT,
     check_fit,
@@ -88,6 +89,7 @@ class PiseSynthesizer(Synthesizer):
 
     def generator(self):
         if self._generator is None:
+            # lazy: torch, on first use
             from spcreid.device import resolve_device
             from spcreid.synthesis.pise.adapter import (
                 CHECKPOINT_HINT,
@@ -104,6 +106,7 @@ class PiseSynthesizer(Synthesizer):
 
     def keypoints_of(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         if self._keypoints_of is None:
+            # lazy: torchvision, on first use
             from spcreid.synthesis.pise.keypoints import KeypointDetector
 
             # The workflow's fetch step checked the published hash; a file given here is taken as it is.
@@ -122,6 +125,7 @@ class PiseSynthesizer(Synthesizer):
 
     def generate(self, sources: Sequence[Person], keypoints: Sequence[np.ndarray], donors: Sequence[Person]):
         """One copy per (source, its keypoints, donor), each at its source's size, in one forward pass."""
+        # lazy: torch
         import torch
 
         from spcreid.synthesis.pise.adapter import texture_transfer
@@ -150,8 +154,6 @@ class PiseSynthesizer(Synthesizer):
 
     def run_jobs(self, jobs: Sequence, out: Path, on_progress: Callable[[list[dict]], None]) -> int:
         """Make the copies of ``jobs`` (precompute.CopyJob) into the cache; returns the number of sources."""
-        from spcreid.synthesis.precompute import save_png
-
         if not jobs:
             on_progress([])
             return 0

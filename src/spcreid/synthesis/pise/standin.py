@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from spcreid.synthesis.pise.released import GENERATOR_PY_EXTRAS
+
 WIDTH = 8
 NUM_PARTS = 8
 
@@ -66,8 +68,6 @@ class StandInGenerator(nn.Module):
 
     @staticmethod
     def released_extras() -> dict[str, tuple[int, ...]]:
-        from spcreid.synthesis.pise.released import GENERATOR_PY_EXTRAS
-
         return {name: tuple(min(d, 2) for d in shape) for name, shape in GENERATOR_PY_EXTRAS.items()}
 
     def released_state_dict(self) -> dict[str, torch.Tensor]:
