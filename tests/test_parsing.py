@@ -352,12 +352,10 @@ def test_own_cihp_and_atr_maps_are_remapped_by_their_own_set(tmp_path, prcc_mani
 
 def test_maps_made_otherwise_are_made_afresh_only_when_the_workflow_asks(tmp_path, prcc_manifest):
     root, manifest = prcc_manifest
-    maps = tmp_path / "my-maps"
-    for rel, *_ in TRAIN_FILES:
-        target = (maps / rel).with_suffix(".png")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.full((H, W), 9, dtype=np.uint8), mode="L").save(target)  # LIP pants
-    out = tmp_path / "parsed"
+    maps, out = tmp_path / "my-maps", tmp_path / "parsed"
+    for rel, *_ in TRAIN_FILES:  # LIP pants everywhere: the same label in LIP and CIHP
+        (maps / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((H, W), 9, dtype=np.uint8), mode="L").save((maps / rel).with_suffix(".png"))
     use_existing_maps(manifest, maps, root, out, labels="lip")
     with pytest.raises(SpcreidError, match=r"holds maps made otherwise \(maps_labels: 'lip' -> 'cihp'\)"):
         use_existing_maps(manifest, maps, root, out, labels="cihp")

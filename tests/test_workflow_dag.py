@@ -65,7 +65,10 @@ def test_miniature_draws_every_random_input_per_seed(workdir):
             or f"--seed {seed} --threads 2 --out data/miniature/weights/toy-pretrained-seed{seed}.pth" in out
         )
         for key in ("prcc", "vcclothes"):
-            assert f"--copies {copies} --seed {seed} --out data/miniature/synth/{key}/parsing-swap-seed{seed}" in out, (
+            assert (
+                f"--copies {copies} --seed {seed} --replace-changed --out data/miniature/synth/{key}/parsing-swap-seed{seed}"
+                in out
+            ), (
                 key,
                 seed,
             )
@@ -92,7 +95,7 @@ def test_shared_input_profiles_keep_one_trunk_and_one_cache(workdir):
     result = snakemake(workdir, "-n", "-p")
     assert result.returncode == 0, result.stderr
     assert "--out data/embedded/weights/toy-pretrained.pth" in result.stdout
-    assert "--copies 4 --seed 0 --out data/embedded/synth/prcc/parsing-swap " in result.stdout
+    assert "--copies 4 --seed 0 --replace-changed --out data/embedded/synth/prcc/parsing-swap " in result.stdout
     assert "seed1.pth" not in result.stdout
 
 

@@ -39,6 +39,7 @@ from spcreid.config.experiments import (
     trunk_path,
 )
 from spcreid.errors import SpcreidError
+from spcreid.io import write_text
 from spcreid.rehearsal.commands import SUMS_FILE
 from spcreid.rehearsal.commands import WEIGHT_FILES as STAND_IN_FILES
 
@@ -121,8 +122,6 @@ def params_file(params: dict[str, Any], params_path: str = "params.yaml", state_
     on_disk.pop("profile")
     if science == on_disk:
         return str(params_path)
-    from spcreid.io import write_text
-
     text = json.dumps(params, sort_keys=True, indent=1) + "\n"
     path = f"{state_dir}/params-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
     if not os.path.exists(path):
