@@ -291,3 +291,12 @@ def test_every_rule_writing_a_model_is_redone_when_its_configuration_changes():
     assert {b.split(":", 1)[0].split()[-1] for b in writers} == {"train", "train_supervised", "pretrained_start"}
     for block in writers:
         assert re.search(r"\n        run_config=\w+_config_json,\n", block), block.split("\n", 1)[0]
+
+
+def test_the_miniature_gpu_config_puts_training_and_evaluation_on_the_gpu(workdir):
+    result = snakemake(workdir, "-n", "-p", "--configfile", "workflow/configs/miniature-gpu.yaml")
+    assert result.returncode == 0, result.stderr
+    jobs = result.stdout.split("\n\n")
+    trains = [j for j in jobs if "rule train:" in j or "rule train_supervised:" in j or "rule evaluate:" in j]
+    assert len(trains) == 14 * 4 + 2 * 4 + 18 and all("gpu=1" in j for j in trains)
+    assert not any("gpu=1" in j for j in jobs if "rule pack_images:" in j or "rule pretrain_backbone:" in j)
