@@ -66,8 +66,8 @@ def test_miniature_draws_every_random_input_per_seed(workdir):
         )
         for key in ("prcc", "vcclothes"):
             assert (
-                f"--copies {copies} --seed {seed} --replace-changed --out data/miniature/synth/{key}/parsing-swap-seed{seed}"
-                in out
+                f"--copies {copies} --seed {seed} --replace-changed "
+                f"--out data/miniature/synth/{key}/parsing-swap-seed{seed}" in out
             ), (
                 key,
                 seed,
