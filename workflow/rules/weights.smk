@@ -69,9 +69,12 @@ if PRETRAIN:
             bench_path(f"pretrain_backbone{PLAN.trunk_part}")
         container:
             MAIN_IMAGE
-        # Every train job waits for this one (with per-seed trunks, for its seed's): it gets both cores.
+        # Every train job waits for this one (with per-seed trunks, for its seed's): it asks for both cores. The
+        # torch thread count is a fixed parameter, not {threads}: kernels sum in another order with another thread
+        # count, and Snakemake scales {threads} down to --cores, so `--cores 1` made another trunk than `--cores 2`.
         threads: 2
         params:
+            torch_threads=2,
             arch=PROFILE["train"]["arch"],
             height=PROFILE["train"]["height"],
             width=PROFILE["train"]["width"],
@@ -79,5 +82,5 @@ if PRETRAIN:
             seed=lambda wildcards: PLAN.pretrain_seed(getattr(wildcards, "trunk_seed", None)),
         shell:
             "spcreid pretrain-backbone --data {input:q} --arch {params.arch:q} --height {params.height:q}"
-            " --width {params.width:q} --epochs {params.epochs:q} --seed {params.seed:q} --threads {threads}"
+            " --width {params.width:q} --epochs {params.epochs:q} --seed {params.seed:q} --threads {params.torch_threads:q}"
             " --out {output:q} --quiet > {log:q} 2>&1"
