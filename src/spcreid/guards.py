@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,24 @@ def clear_if_changed(
             elif path.exists() or path.is_symlink():
                 path.unlink()
     return differences
+
+
+def guard_output(
+    folder: str | os.PathLike,
+    recorded_name: str,
+    wanted: Mapping[str, Any],
+    entries: Iterable[str],
+    refusal: str,
+    afresh: str,
+    fields: Iterable[str] | None = None,
+    replace_changed: bool = False,
+) -> None:
+    """The guard of a resumable step's output folder: refuse settings other than those recorded in
+    ``folder/recorded_name``, or, with ``replace_changed`` (the workflow's choice), remove the step's own ``entries``
+    and say so (``<refusal>; <afresh>``) so that the step starts afresh."""
+    fields = None if fields is None else list(fields)
+    recorded = read_recorded_settings(Path(folder) / recorded_name)
+    if replace_changed and clear_if_changed(folder, recorded, wanted, entries, fields):
+        print(f"{refusal}; {afresh}", file=sys.stderr)
+        return
+    check_recorded_settings(recorded, wanted, refusal, "use another --out or delete it", fields=fields)

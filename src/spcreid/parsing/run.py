@@ -14,7 +14,6 @@ weights, which would mix two parsers in one folder.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from tqdm import tqdm
 from spcreid.data.manifest import read_manifest, write_manifest
 from spcreid.data.parsing_labels import LABEL_SETS, LIP_TO_SPCREID, NUM_LABELS, label_set_lookup, lip_lookup
 from spcreid.errors import SpcreidError
-from spcreid.guards import check_recorded_settings, clear_if_changed, read_recorded_settings
+from spcreid.guards import guard_output
 from spcreid.io import atomic_path, sha256_file, write_json
 from spcreid.parsing.schp import (
     BGR_MEAN,
@@ -166,19 +165,9 @@ def save_map(labels: np.ndarray, path: Path) -> None:
 
 
 def _check_info(out: Path, info: dict, replace_changed: bool = False) -> None:
-    recorded = read_recorded_settings(out / INFO_NAME)
-    if replace_changed and clear_if_changed(
-        out, recorded, info, (MAPS_FOLDER, MANIFEST_NAME, INFO_NAME), RECORDED_FIELDS
-    ):
-        print(f"parse: {out} held maps made otherwise; making them afresh", file=sys.stderr)
-        recorded = None
-    check_recorded_settings(
-        recorded,
-        info,
-        f"{out} holds maps made otherwise",
-        "use another --out or delete it",
-        fields=RECORDED_FIELDS,
-    )
+    entries = (MAPS_FOLDER, MANIFEST_NAME, INFO_NAME)
+    refusal = f"{out} holds maps made otherwise"
+    guard_output(out, INFO_NAME, info, entries, refusal, "making them afresh", RECORDED_FIELDS, replace_changed)
 
 
 def _finish(rows, maps: list[Path], out: Path, info: dict) -> dict:

@@ -9,7 +9,6 @@ finished copies behind and the next run carries on from there.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from tqdm import tqdm
 
 from spcreid.data.manifest import read_manifest
 from spcreid.errors import SpcreidError
-from spcreid.guards import check_recorded_settings, clear_if_changed, read_recorded_settings
+from spcreid.guards import guard_output
 from spcreid.synthesis.base import get_synthesizer, load_person
 from spcreid.synthesis.cache import (
     INDEX_COLUMNS,
@@ -188,17 +187,15 @@ def precompute(
         "split": split,
         "backend_options": {k: str(v) for k, v in sorted(backend_options.items()) if k in OUTPUT_OPTIONS},
     }
-    recorded = read_recorded_settings(out / SETTINGS_NAME)
-    cache_entries = (COPIES_FOLDER, INDEX_NAME, SETTINGS_NAME)
-    if replace_changed and clear_if_changed(out, recorded, settings, cache_entries, sorted(settings)):
-        print(f"synthesize: {out} held a cache built with other settings; building it afresh", file=sys.stderr)
-        recorded = None
-    check_recorded_settings(
-        recorded,
+    guard_output(
+        out,
+        SETTINGS_NAME,
         settings,
+        (COPIES_FOLDER, INDEX_NAME, SETTINGS_NAME),
         f"{out} holds a cache built with other settings",
-        "use another --out or delete it",
-        fields=sorted(settings),
+        "building it afresh",
+        sorted(settings),
+        replace_changed,
     )
     synthesizer = get_synthesizer(backend, **backend_options)
     jobs = plan_jobs(rows, copies, seed, out)
